@@ -1,0 +1,90 @@
+"""Read a cache file: lazily per video, or whole arrays in memory.
+
+The reader opens the file on first use, so it can be created in one process and used in another
+(a PyTorch DataLoader worker, a Dask worker): h5py handles do not survive pickling.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from pipeline.cache.layout import VIDEOS, entry_key
+
+
+class CacheReader:
+    def __init__(self, path: str | Path, *, config_hash: str | None = None) -> None:
+        self.path = Path(path)
+        self.expected_hash = config_hash
+        self._file: h5py.File | None = None
+
+    @property
+    def file(self) -> h5py.File:
+        if self._file is None:
+            self._file = h5py.File(self.path, "r")
+        return self._file
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_file": None}
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        attrs = dict(self.file.attrs)
+        if "config" in attrs:
+            attrs["config"] = json.loads(attrs["config"])
+        return attrs
+
+    @property
+    def random_weights(self) -> bool:
+        return self.file.attrs.get("weights") == "random"
+
+    def ids(self) -> list[str]:
+        return sorted(
+            str(g.attrs["video_id"]) for g in self.file[VIDEOS].values()
+            if self.expected_hash is None or g.attrs.get("config_hash") == self.expected_hash
+        )
+
+    def _entry(self, video_id: str) -> h5py.Group:
+        key = f"{VIDEOS}/{entry_key(video_id)}"
+        if key not in self.file:
+            raise KeyError(f"{self.path}: no complete entry for video {video_id!r}")
+        group = self.file[key]
+        if self.expected_hash is not None and group.attrs.get("config_hash") != self.expected_hash:
+            raise KeyError(f"{self.path}: entry {video_id!r} was written with another configuration")
+        return group
+
+    def __contains__(self, video_id: str) -> bool:
+        try:
+            self._entry(video_id)
+        except KeyError:
+            return False
+        return True
+
+    def attrs(self, video_id: str) -> dict[str, Any]:
+        return dict(self._entry(video_id).attrs)
+
+    def names(self, video_id: str) -> list[str]:
+        return list(self._entry(video_id).keys())
+
+    def read(self, video_id: str, name: str, index: Any = ()) -> np.ndarray:
+        """One array of one video, or a slice of it (`index` as for numpy) without reading the rest."""
+        return self._entry(video_id)[name][index]
+
+    def load_all(self, name: str, ids: list[str] | None = None) -> dict[str, np.ndarray]:
+        """The named array of every (or the given) video, in memory."""
+        return {v: self.read(v, name) for v in (ids if ids is not None else self.ids())}
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> CacheReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,142 @@
+"""The single writer of a cache file.
+
+Only the stage's driver process writes (Dask workers return arrays to it), so no two processes ever
+write one HDF5 file. An entry is built under /incomplete and moved to /videos once every array and
+attribute is in place, then the file is flushed: a reader, or a resumed run after a kill, sees whole
+entries or none. The file uses HDF5's default (earliest) format: the newer format sets a consistency
+flag that a killed writer leaves behind, making the file unopenable without `h5clear`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from pipeline import __version__
+from pipeline.cache.layout import FORMAT, INCOMPLETE, VIDEOS, entry_key
+
+
+class StaleCacheError(RuntimeError):
+    """The cache file was written with another configuration or other weights."""
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _dataset_options(array: np.ndarray, compression: str | None, level: int) -> dict[str, Any]:
+    if compression is None or array.size == 0 or array.ndim == 0:
+        return {}
+    options: dict[str, Any] = {"compression": compression, "shuffle": array.dtype.itemsize > 1}
+    if compression == "gzip":
+        options["compression_opts"] = level
+    return options
+
+
+class CacheWriter:
+    """Open (or create) a cache file for one stage's configuration.
+
+    Args:
+        path: the .h5 file.
+        stage: the stage or extractor name recorded in the file.
+        config: every parameter that changes the cached values (hashed; stored as JSON).
+        weights: "random" or the sha256 of the weights file.
+        on_mismatch: what to do when the file holds entries of another configuration: "recompute"
+            (default; such entries count as missing and are overwritten) or "error".
+        compression: "gzip", "lzf" or None; level: gzip level.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        stage: str,
+        config: Mapping[str, Any],
+        config_hash: str,
+        weights: str = "none",
+        on_mismatch: str = "recompute",
+        compression: str | None = "gzip",
+        level: int = 1,
+    ) -> None:
+        self.path = Path(path)
+        self.config_hash = config_hash
+        self.compression, self.level = compression, level
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = self._open()
+        self._check_and_stamp(stage, dict(config), weights, on_mismatch)
+        if INCOMPLETE in self.file:
+            del self.file[INCOMPLETE]
+        if VIDEOS not in self.file:
+            self.file.create_group(VIDEOS)
+        self.file.flush()
+
+    def _open(self) -> h5py.File:
+        try:
+            return h5py.File(self.path, "a")
+        except OSError as exc:
+            aside = self.path.with_name(f"{self.path.name}.unreadable-{int(time.time())}")
+            shutil.move(self.path, aside)
+            print(f"cache {self.path} could not be opened ({exc}); moved aside to {aside}, starting afresh")
+            return h5py.File(self.path, "a")
+
+    def _check_and_stamp(self, stage: str, config: dict[str, Any], weights: str, on_mismatch: str) -> None:
+        attrs = self.file.attrs
+        old_hash = attrs.get("config_hash")
+        if old_hash is not None and old_hash != self.config_hash and on_mismatch == "error":
+            raise StaleCacheError(
+                f"{self.path} was written with configuration {old_hash}, not {self.config_hash}: "
+                "delete it or run with on_mismatch=recompute"
+            )
+        stamp = {
+            "format": FORMAT, "stage": stage, "config": json.dumps(config, sort_keys=True, default=str),
+            "config_hash": self.config_hash, "weights": weights, "package_version": __version__,
+        }
+        if any(attrs.get(k) != v for k, v in stamp.items()):
+            attrs.update({**stamp, "updated": _now()})
+            attrs.setdefault("created", attrs["updated"])
+
+    def complete_ids(self) -> set[str]:
+        """Ids of entries written with the current configuration hash."""
+        videos = self.file[VIDEOS]
+        return {
+            str(g.attrs["video_id"]) for g in videos.values()
+            if g.attrs.get("config_hash") == self.config_hash
+        }
+
+    def write(self, video_id: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> None:
+        key = entry_key(video_id)
+        staging = self.file.require_group(INCOMPLETE)
+        if key in staging:
+            del staging[key]
+        group = staging.create_group(key)
+        for name, value in arrays.items():
+            array = np.asarray(value)
+            group.create_dataset(name, data=array, track_times=False,
+                                 **_dataset_options(array, self.compression, self.level))
+        group.attrs.update({k: v for k, v in attrs.items() if v is not None})
+        group.attrs.update({"video_id": video_id, "config_hash": self.config_hash, "written": _now()})
+        final = f"{VIDEOS}/{key}"
+        if final in self.file:
+            del self.file[final]
+        self.file.move(f"{INCOMPLETE}/{key}", final)
+        self.file.attrs["updated"] = group.attrs["written"]
+        self.file.flush()
+
+    def close(self) -> None:
+        if self.file.id.valid:
+            if INCOMPLETE in self.file:
+                del self.file[INCOMPLETE]
+            self.file.close()
+
+    def __enter__(self) -> CacheWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,220 @@
+"""Decode one video into exactly what the extractors need, in one pass over its frames.
+
+    ffmpeg (rotation applied, constant fps, scaled to fit `work_max_side`)
+      │ one RGB frame at a time
+      ├─> snippet frames (T x k per view) ── resized to short side 112, cropped 112x112 ─> snippets
+      ├─> frames for face detection (`face_rate` per second, at most `face_max_frames`) ─> frames
+      └─> RGB histogram of every frame ── per 1-second slice, nearest to the mean ── 256x256 ─> keyframes
+    ffmpeg (audio) ── mono int16 PCM at each rate in `audio_rates` ─> audio_<rate>
+
+Memory stays bounded whatever the video length: only selected frames (already downscaled) and one
+second of working frames are held.
+
+Entry layout written to the decode cache (per video):
+    snippets            uint8 (V, T, k, S, S, 3)   V views: index 0 the centre test view, then train views
+    snippets_times_ms   int64 (V, T, 2)            start/end of each snippet
+    snippets_flip       bool  (V,)                 train views flipped horizontally (already applied)
+    frames              uint8 (F, h, w, 3)         frames for face detection, at the working size
+    frames_times_ms     int64 (F, 2)
+    keyframes           uint8 (K, 256, 256, 3)     one per second (the last partial second included)
+    keyframes_times_ms  int64 (K, 2)
+    audio_<rate>        int16 (n,)                 only when the file has a decodable audio stream
+    attrs: source_fps, fps, n_frames, duration_ms, width, height, rotation, has_audio, warnings
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.errors import VideoError
+from pipeline.media import keyframes as kf
+from pipeline.media import sampling
+from pipeline.media.ffmpeg_io import fit_size, iter_frames, read_audio
+from pipeline.media.probe import VideoInfo
+from pipeline.media.resize import crop, resize, short_side_size
+
+OUTPUTS = ("snippets", "frames", "keyframes", "audio")
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    fps: float | None = None          # constant output rate; None keeps the stream's average rate
+    segments: int = 10                # T
+    frames_per_segment: int = 16      # k
+    train_views: int = 2
+    short_side: int = 112
+    crop_size: int = 112
+    work_max_side: int = 640          # working size of decoded frames (face detection uses it)
+    face_rate: float = 1.0            # frames per second kept for face detection
+    face_max_frames: int = 64
+    keyframe_size: int = 256
+    audio_rates: tuple[int, ...] = (44100,)
+    outputs: tuple[str, ...] = OUTPUTS
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = set(self.outputs) - set(OUTPUTS)
+        if unknown:
+            raise ValueError(f"unknown decode outputs {sorted(unknown)}; choose from {OUTPUTS}")
+
+
+@dataclass
+class Decoded:
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+def video_rng(seed: int, video_id: str) -> np.random.Generator:
+    """A generator that depends only on the seed and the video id (not on processing order)."""
+    digest = int.from_bytes(hashlib.sha256(video_id.encode("utf-8")).digest()[:8], "little")
+    return np.random.default_rng([seed, digest])
+
+
+class _FrameSink:
+    """Collects, from a stream of working frames, the frames each output needs."""
+
+    def __init__(self, cfg: DecodeConfig, n_frames: int, fps: float, rng: np.random.Generator) -> None:
+        self.cfg, self.fps = cfg, fps
+        want = set(cfg.outputs)
+        self.views: list[sampling.SnippetView] = []
+        self.snippet_idx: set[int] = set()
+        self.face_idx: set[int] = set()
+        if "snippets" in want:
+            self.views = sampling.snippet_views(
+                n_frames, segments=cfg.segments, length=cfg.frames_per_segment,
+                train_views=cfg.train_views, rng=rng,
+            )
+            self.snippet_idx = {int(i) for v in self.views for i in v.frames.ravel()}
+        if "frames" in want:
+            chosen = sampling.face_frames(n_frames, fps, cfg.face_rate, cfg.face_max_frames)
+            self.face_idx = set(chosen.tolist())
+        self.keyframes_on = "keyframes" in want
+        self.small: dict[int, np.ndarray] = {}
+        self.faces: dict[int, np.ndarray] = {}
+        self.slice_frames: list[tuple[int, np.ndarray, np.ndarray]] = []
+        self.slice_no = 0
+        self.keyframes: list[tuple[int, np.ndarray]] = []
+
+    @property
+    def needed_max(self) -> int:
+        return max(self.snippet_idx | self.face_idx, default=-1)
+
+    def add(self, i: int, frame: np.ndarray) -> None:
+        if i in self.snippet_idx:
+            h, w = short_side_size(*frame.shape[:2], self.cfg.short_side)
+            self.small[i] = resize(frame, h, w)
+        if i in self.face_idx:
+            self.faces[i] = frame.copy()
+        if self.keyframes_on:
+            self._add_to_slice(i, frame)
+
+    def _add_to_slice(self, i: int, frame: np.ndarray) -> None:
+        if int(i // self.fps) > self.slice_no and self.slice_frames:
+            self._close_slice()
+        self.slice_no = int(i // self.fps)
+        self.slice_frames.append((i, kf.rgb_histogram(frame), frame.copy()))
+
+    def _close_slice(self) -> None:
+        best = kf.nearest_to_mean(np.stack([h for _, h, _ in self.slice_frames]))
+        i, _, frame = self.slice_frames[best]
+        size = self.cfg.keyframe_size
+        self.keyframes.append((i, resize(frame, size, size)))
+        self.slice_frames = []
+
+    def finish(self, n_frames: int) -> dict[str, np.ndarray]:
+        arrays: dict[str, np.ndarray] = {}
+        if self.views:
+            arrays.update(self._snippet_arrays())
+        if self.face_idx:
+            idx = np.array(sorted(self.faces))
+            arrays["frames"] = np.stack([self.faces[i] for i in idx])
+            arrays["frames_times_ms"] = sampling.frame_times_ms(idx, self.fps)
+        if self.keyframes_on:
+            arrays.update(self._keyframe_arrays(n_frames))
+        return arrays
+
+    def _snippet_arrays(self) -> dict[str, np.ndarray]:
+        size = self.cfg.crop_size
+        clips, times = [], []
+        for view in self.views:
+            clip = crop(np.stack([self.small[i] for i in view.frames.ravel()]), size, view.crop)
+            clip = clip[:, :, ::-1] if view.flip else clip
+            clips.append(clip.reshape(*view.frames.shape, size, size, 3))
+            times.append(sampling.span_times_ms(view.frames, self.fps))
+        return {
+            "snippets": np.ascontiguousarray(np.stack(clips)),
+            "snippets_times_ms": np.stack(times),
+            "snippets_flip": np.array([v.flip for v in self.views]),
+        }
+
+    def _keyframe_arrays(self, n_frames: int) -> dict[str, np.ndarray]:
+        if self.slice_frames:
+            self._close_slice()
+        slices = sampling.second_slices(n_frames, self.fps)
+        times = sampling.span_times_ms(slices - [0, 1], self.fps)
+        return {
+            "keyframes": np.stack([f for _, f in self.keyframes]),
+            "keyframes_index": np.array([i for i, _ in self.keyframes]),
+            "keyframes_times_ms": times[: len(self.keyframes)],
+        }
+
+
+def _expected_frames(info: VideoInfo, fps: float) -> int:
+    if abs(fps - info.fps) < 1e-6:
+        return info.n_frames
+    return max(1, round(info.duration_s * fps))
+
+
+def _decode_frames(path: Path, info: VideoInfo, cfg: DecodeConfig, fps: float, n_expected: int,
+                   video_id: str) -> tuple[dict[str, np.ndarray], int]:
+    width, height = fit_size(info.width, info.height, cfg.work_max_side)
+    sink = _FrameSink(cfg, n_expected, fps, video_rng(cfg.seed, video_id))
+    n = 0
+    for n, frame in enumerate(iter_frames(path, fps=fps, width=width, height=height), start=1):
+        sink.add(n - 1, frame)
+    if n == 0:
+        raise VideoError(path, "no frame could be decoded")
+    if n <= sink.needed_max:
+        return _decode_frames(path, info, cfg, fps, n, video_id)
+    return sink.finish(n), n
+
+
+def _decode_audio(path: Path, cfg: DecodeConfig, warnings: list[str]) -> dict[str, np.ndarray]:
+    arrays = {}
+    for rate in cfg.audio_rates:
+        try:
+            samples = read_audio(path, rate)
+        except VideoError as exc:
+            warnings.append(exc.reason)
+            return {}
+        if samples.size == 0:
+            warnings.append("audio stream holds no samples")
+            return {}
+        arrays[f"audio_{rate}"] = samples
+    return arrays
+
+
+def decode_video(path: str | Path, video_id: str, info: VideoInfo, cfg: DecodeConfig) -> Decoded:
+    """Decode one probed, valid video. Raises VideoError (naming the file) when it cannot be decoded."""
+    path = Path(path)
+    if not info.ok:
+        raise VideoError(path, info.error)
+    fps = cfg.fps or info.fps
+    warnings: list[str] = []
+    arrays, n_frames = _decode_frames(path, info, cfg, fps, _expected_frames(info, fps), video_id)
+    if "audio" in cfg.outputs and info.has_audio:
+        arrays.update(_decode_audio(path, cfg, warnings))
+    has_audio = any(name.startswith("audio_") for name in arrays)
+    if not info.has_audio:
+        warnings.append("no audio stream")
+    attrs = {
+        "source_fps": info.fps, "fps": fps, "n_frames": n_frames,
+        "duration_ms": round(n_frames * 1000 / fps), "width": info.width, "height": info.height,
+        "rotation": info.rotation, "has_audio": has_audio, "warnings": "; ".join(warnings),
+    }
+    return Decoded(arrays, attrs)

@@ -1,0 +1,15 @@
+"""Errors that stages record per video and continue past."""
+
+from __future__ import annotations
+
+
+class VideoError(Exception):
+    """A video cannot be processed; the message names the file and says why.
+
+    Raised inside per-video tasks; the runner records it in the stage's failure list and goes on.
+    """
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason

@@ -1,0 +1,129 @@
+"""Probe and validate a video with ffprobe before anything decodes it.
+
+`probe_video` never raises for a bad file: it returns a `VideoInfo` whose `error` says what is wrong,
+so the decode stage can write one row per video (good or bad) and the failure count as a metric.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import ffmpeg
+
+PROBE_TIMEOUT_S = 120
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    size_bytes: int = 0
+    duration_s: float = 0.0
+    fps: float = 0.0              # average frame rate of the video stream
+    n_frames: int = 0             # counted video packets (exact for every codec we decode)
+    width: int = 0                # display size, after rotation
+    height: int = 0
+    rotation: int = 0             # degrees, as stored in the stream's display matrix or rotate tag
+    vcodec: str = ""
+    pix_fmt: str = ""
+    has_audio: bool = False
+    acodec: str = ""
+    audio_rate: int = 0
+    audio_channels: int = 0
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+    def as_row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _rate(text: str | None) -> float:
+    try:
+        value = Fraction(text or "0")
+    except (ValueError, ZeroDivisionError):
+        return 0.0
+    return float(value)
+
+
+def _rotation(stream: dict[str, Any]) -> int:
+    for side in stream.get("side_data_list", []):
+        if "rotation" in side:
+            return int(round(float(side["rotation"]))) % 360
+    return int(stream.get("tags", {}).get("rotate", 0)) % 360
+
+
+def _video_stream(streams: list[dict[str, Any]]) -> dict[str, Any] | None:
+    videos = [
+        s for s in streams
+        if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic", 0)
+    ]
+    return videos[0] if videos else None
+
+
+def _duration(fmt: dict[str, Any], stream: dict[str, Any], n_frames: int, fps: float) -> float:
+    for value in (stream.get("duration"), fmt.get("duration")):
+        if value not in (None, "N/A") and float(value) > 0:
+            return float(value)
+    return n_frames / fps if fps > 0 else 0.0
+
+
+def _info_from_probe(path: Path, data: dict[str, Any]) -> VideoInfo:
+    streams = data.get("streams", [])
+    fmt = data.get("format", {})
+    video = _video_stream(streams)
+    size = path.stat().st_size
+    if video is None:
+        return VideoInfo(path=str(path), size_bytes=size, error="no video stream")
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    fps = _rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate"))
+    n_frames = int(video.get("nb_read_packets") or 0)
+    rotation = _rotation(video)
+    w, h = int(video.get("width") or 0), int(video.get("height") or 0)
+    if rotation in (90, 270):
+        w, h = h, w
+    info = VideoInfo(
+        path=str(path), size_bytes=size, fps=fps, n_frames=n_frames,
+        duration_s=_duration(fmt, video, n_frames, fps), width=w, height=h, rotation=rotation,
+        vcodec=video.get("codec_name", ""), pix_fmt=video.get("pix_fmt", ""),
+        has_audio=audio is not None,
+        acodec=(audio or {}).get("codec_name", ""),
+        audio_rate=int((audio or {}).get("sample_rate") or 0),
+        audio_channels=int((audio or {}).get("channels") or 0),
+    )
+    return _validated(info)
+
+
+def _validated(info: VideoInfo) -> VideoInfo:
+    problems = []
+    if info.width <= 0 or info.height <= 0:
+        problems.append(f"invalid frame size {info.width}x{info.height}")
+    if info.n_frames <= 0:
+        problems.append("no decodable video frames")
+    if info.fps <= 0:
+        problems.append("unknown frame rate")
+    if not problems:
+        return info
+    return VideoInfo(**{**info.as_row(), "error": "; ".join(problems)})
+
+
+def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
+    """Probe one file. Counting packets reads the container (no decoding), so it is cheap and exact."""
+    path = Path(path)
+    if not path.is_file():
+        reason = "is a directory, not a video file" if path.is_dir() else "file not found"
+        return VideoInfo(path=str(path), error=reason)
+    if path.stat().st_size == 0:
+        return VideoInfo(path=str(path), error="empty file (0 bytes)")
+    try:
+        data = ffmpeg.probe(str(path), timeout=PROBE_TIMEOUT_S, count_packets=None)
+    except ffmpeg.Error as exc:
+        message = exc.stderr.decode("utf-8", "replace").strip().splitlines()
+        reason = message[-1] if message else "ffprobe failed"
+        return VideoInfo(path=str(path), size_bytes=path.stat().st_size, error=f"unreadable: {reason}")
+    return _info_from_probe(path, data)

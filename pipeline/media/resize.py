@@ -1,0 +1,31 @@
+"""Image resizing and cropping of uint8 HWC frames (antialiased bilinear, as PIL's resize)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def resize(frame: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(H, W, 3) uint8 -> (height, width, 3) uint8."""
+    if frame.shape[:2] == (height, width):
+        return frame.copy()
+    x = torch.from_numpy(np.array(frame)).permute(2, 0, 1)[None].float()
+    y = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+    return y[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def short_side_size(height: int, width: int, short: int) -> tuple[int, int]:
+    """(h, w) with the shorter side equal to `short`, aspect ratio kept."""
+    if height <= width:
+        return short, max(short, round(width * short / height))
+    return max(short, round(height * short / width)), short
+
+
+def crop(frames: np.ndarray, size: int, where: tuple[float, float]) -> np.ndarray:
+    """Crop (..., H, W, C) to (..., size, size, C); `where` places the window in [0, 1]^2 (0.5 = centre)."""
+    h, w = frames.shape[-3:-1]
+    top = round(where[0] * (h - size))
+    left = round(where[1] * (w - size))
+    return frames[..., top:top + size, left:left + size, :]

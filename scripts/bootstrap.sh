@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Set up everything the pipeline needs on a fresh machine, idempotently:
+#   1. ffmpeg + ffprobe from the system package manager (when not already on PATH);
+#   2. a virtual environment in .venv with this package and its test extra.
+# Re-running is cheap: each step is skipped when its result is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
+    echo "bootstrap: installing ffmpeg with apt-get"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null
+fi
+
+PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
+if [ ! -x .venv/bin/python ]; then
+    echo "bootstrap: creating .venv with $PY"
+    "$PY" -m venv .venv
+fi
+stamp=.venv/.installed-$(sha256sum setup.cfg | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+    echo "bootstrap: installing Python packages into .venv (first time: several minutes, torch is large)"
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e '.[test]'
+    rm -f .venv/.installed-*
+    touch "$stamp"
+fi

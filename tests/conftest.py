@@ -1,0 +1,36 @@
+"""Shared fixtures: real media made with the real ffmpeg, so no test needs downloaded data."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+
+def encode_test_video(path: Path, *, seconds: float = 2.0, fps: str = "25", size: str = "160x120",
+                      audio: bool = True, rotate: int | None = None, pattern: str = "testsrc") -> Path:
+    """An H.264 mp4 of an ffmpeg test pattern (+ a 440 Hz tone), optionally tagged with a rotation."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi",
+           "-i", f"{pattern}=size={size}:rate={fps}:duration={seconds}"]
+    if audio:
+        cmd += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}"]
+    cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    cmd += ["-c:a", "aac"] if audio else []
+    subprocess.run([*cmd, str(path)], check=True)
+    if rotate is not None:
+        rotated = path.with_name(path.stem + ".rot" + path.suffix)
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(path), "-c", "copy",
+                        "-metadata:s:v:0", f"rotate={rotate}", str(rotated)], check=True)
+        rotated.replace(path)
+    return path
+
+
+@pytest.fixture
+def make_video(tmp_path: Path) -> Callable[..., Path]:
+    def make(name: str = "clip.mp4", **kwargs: object) -> Path:
+        return encode_test_video(tmp_path / name, **kwargs)
+
+    return make

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from pipeline.cache import CacheReader, CacheWriter, StaleCacheError
+from pipeline.cache.layout import INCOMPLETE
+
+
+def writer(path: Path, config_hash: str = "h1", **kw) -> CacheWriter:
+    return CacheWriter(path, stage="test", config={"a": 1}, config_hash=config_hash, **kw)
+
+
+def test_round_trip_with_slashes_in_ids(tmp_path: Path) -> None:
+    path = tmp_path / "c.h5"
+    x = np.arange(24, dtype=np.float16).reshape(2, 3, 4)
+    with writer(path, weights="random") as w:
+        w.write("Anger/clip 01", {"x": x, "x_times_ms": np.array([[0, 40], [40, 80]])}, {"fps": 25.0})
+        w.write("Joy/clip 01", {"x": x + 1}, {})
+    with CacheReader(path) as r:
+        assert r.ids() == ["Anger/clip 01", "Joy/clip 01"]
+        np.testing.assert_array_equal(r.read("Anger/clip 01", "x"), x)
+        assert r.read("Joy/clip 01", "x").dtype == np.float16
+        np.testing.assert_array_equal(r.read("Anger/clip 01", "x", np.s_[1, :2]), x[1, :2])
+        assert r.attrs("Anger/clip 01")["fps"] == 25.0
+        assert r.random_weights and r.metadata["config"] == {"a": 1}
+        assert set(r.load_all("x")) == {"Anger/clip 01", "Joy/clip 01"}
+        assert "Sad/x" not in r
+
+
+def test_other_configuration_is_never_reused(tmp_path: Path) -> None:
+    path = tmp_path / "c.h5"
+    with writer(path, "h1") as w:
+        w.write("a", {"x": np.zeros(3)}, {})
+    with writer(path, "h2") as w:
+        assert w.complete_ids() == set()
+    with pytest.raises(StaleCacheError, match="h1"):
+        writer(path, "h1", on_mismatch="error").close()
+    with writer(path, "h1") as w:
+        assert w.complete_ids() == {"a"}
+    assert CacheReader(path, config_hash="h2").ids() == []
+
+
+def test_reopening_without_writes_leaves_file_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "c.h5"
+    with writer(path) as w:
+        w.write("a", {"x": np.ones(5)}, {})
+    before = path.read_bytes()
+    with writer(path) as w:
+        assert w.complete_ids() == {"a"}
+    assert path.read_bytes() == before
+
+
+def test_reader_pickles_before_and_after_use(tmp_path: Path) -> None:
+    path = tmp_path / "c.h5"
+    with writer(path) as w:
+        w.write("a", {"x": np.ones(5)}, {})
+    r = CacheReader(path)
+    r.ids()
+    clone = pickle.loads(pickle.dumps(r))
+    np.testing.assert_array_equal(clone.read("a", "x"), np.ones(5))
+
+
+KILLED_WRITER = textwrap.dedent("""
+    import sys, numpy as np
+    from pipeline.cache import CacheWriter
+    w = CacheWriter(sys.argv[1], stage="t", config={}, config_hash="h")
+    i = len(w.complete_ids())
+    while True:
+        rng = np.random.default_rng(i)
+        w.write(f"v{i}", {f"d{k}": rng.random((100, 500)).astype("f4") for k in range(4)}, {"i": i})
+        print(i, flush=True)
+        i += 1
+""")
+
+
+def test_killed_writer_leaves_only_complete_entries(tmp_path: Path) -> None:
+    path = tmp_path / "c.h5"
+    script = tmp_path / "w.py"
+    script.write_text(KILLED_WRITER)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        proc = subprocess.Popen([sys.executable, str(script), str(path)], stdout=subprocess.PIPE,
+                                cwd=Path(__file__).parents[1])
+        proc.stdout.readline()
+        time.sleep(float(rng.uniform(0.05, 0.6)))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        with CacheReader(path) as r:
+            for vid in r.ids():
+                i = int(vid[1:])
+                gen = np.random.default_rng(i)
+                expected = [gen.random((100, 500)).astype("f4") for _ in range(4)]
+                np.testing.assert_array_equal(r.read(vid, "d3"), expected[3])
+    with writer(path, "h") as w:
+        n = len(w.complete_ids())
+    with h5py.File(path, "r") as f:
+        assert INCOMPLETE not in f
+    assert n >= 4
