@@ -1,0 +1,103 @@
+"""Helpers shared by the builders: finding video files, deriving video ids, checking records."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+from pipeline.manifests.format import Manifest, VideoRecord
+from pipeline.manifests.registry import ManifestError
+
+# In order of preference when one listed stem matches several files.
+VIDEO_EXTENSIONS = ("mp4", "avi", "mkv", "webm", "mov", "flv", "m4v", "mpg", "mpeg", "wmv", "3gp")
+
+# Top-level folder names that mean a split, as datasets spell them.
+SPLIT_FOLDERS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
+
+
+def video_ext(path: str) -> str:
+    """The lower-case extension of a video file name, or "" when it is not a video."""
+    ext = path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
+    return ext if ext in VIDEO_EXTENSIONS else ""
+
+
+def strip_ext(path: str) -> str:
+    return path[: -len(video_ext(path)) - 1] if video_ext(path) else path
+
+
+def _hidden(rel: Path) -> bool:
+    return any(part.startswith(".") for part in rel.parts)
+
+
+def scan_videos(root: Path) -> list[str]:
+    """Paths (posix, relative to ``root``) of every video file below it, sorted; hidden entries skipped.
+
+    Hidden names are skipped because macOS copies leave ``._clip.mp4`` resource files beside each video.
+    """
+    if not root.is_dir():
+        raise ManifestError(f"dataset root {root} is not a folder")
+    rels = (p.relative_to(root) for p in root.rglob("*") if p.is_file())
+    return sorted(r.as_posix() for r in rels if not _hidden(r) and video_ext(r.name))
+
+
+def index_by_stem(rel_paths: Iterable[str]) -> dict[str, list[str]]:
+    """Map each path without extension to its files, the preferred extension first."""
+    index: dict[str, list[str]] = defaultdict(list)
+    for rel in rel_paths:
+        index[strip_ext(rel)].append(rel)
+    for files in index.values():
+        files.sort(key=lambda p: VIDEO_EXTENSIONS.index(video_ext(p)))
+    return dict(index)
+
+
+def assign_ids(paths: Iterable[str]) -> dict[str, str]:
+    """Video id of each path: the path without extension, or with it when a sibling differs only by it."""
+    paths = list(paths)
+    counts = Counter(strip_ext(p) for p in paths)
+    return {p: (p if counts[strip_ext(p)] > 1 else strip_ext(p)).lstrip("/") for p in paths}
+
+
+def check_records(records: list[VideoRecord], classes: list[str]) -> None:
+    """Raise naming the file when a label is outside the class list or two files share one id."""
+    owner: dict[str, str] = {}
+    for r in records:
+        if r.video_id in owner:
+            raise ManifestError(f"video id {r.video_id!r} is given to both {owner[r.video_id]} and {r.path}")
+        owner[r.video_id] = r.path
+        if r.label not in classes:
+            raise ManifestError(f"{r.path}: label {r.label!r} is not in the class list {classes}")
+
+
+def make_manifest(records: list[VideoRecord], classes: list[str]) -> Manifest:
+    check_records(records, classes)
+    return Manifest(records=records, classes=list(classes))
+
+
+def read_table(path: Path) -> list[tuple[int, dict[str, str]]]:
+    """Numbered rows of a CSV (or tab-separated) file with a header, keyed by stripped column name."""
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    reader = csv.DictReader(lines, delimiter="\t" if lines and "\t" in lines[0] else ",")
+    rows = []
+    for row in reader:
+        clean = {k.strip(): (v or "").strip() for k, v in row.items() if isinstance(k, str)}
+        if any(clean.values()):
+            rows.append((reader.line_num, clean))
+    return rows
+
+
+def require_columns(path: Path, rows: list[tuple[int, dict[str, str]]], required: Iterable[str]) -> None:
+    absent = [c for c in required if rows and c not in rows[0][1]]
+    if not rows:
+        raise ManifestError(f"{path}: no rows under a header")
+    if absent:
+        raise ManifestError(f"{path}: header lacks column(s) {absent}; found {sorted(rows[0][1])}")
+
+
+def split_name(value: str, source: str) -> str:
+    """``train``/``val``/``test``/"" from a split as datasets spell it (``validation``, ``Test``...)."""
+    key = value.strip().lower()
+    if key and key not in SPLIT_FOLDERS:
+        raise ManifestError(f"{source}: split {value!r} is not one of train, val, validation, test")
+    return SPLIT_FOLDERS.get(key, "")
