@@ -1,0 +1,1 @@
+"""Face detection on the decoded frames (MTCNN from facenet-pytorch) and face crops for VGG-Face."""

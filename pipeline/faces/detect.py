@@ -1,0 +1,81 @@
+"""Detect faces with MTCNN and keep one face per frame.
+
+facenet-pytorch's MTCNN ships its P/R/O-net weights inside the package, so detection works offline.
+Per frame it returns every candidate; we drop those under `min_prob` or smaller than `min_size`
+pixels (shorter box side), then keep one by the stated policy:
+
+- "largest": the biggest box (the main character in a film shot; CAAN crops one face per frame),
+- "confident": the most probable box.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from facenet_pytorch import MTCNN
+
+POLICIES = ("largest", "confident")
+
+
+@dataclass(frozen=True)
+class FaceConfig:
+    min_prob: float = 0.9
+    min_size: int = 20             # pixels, shorter side of the box in the decoded frame
+    select: str = "largest"        # one of POLICIES
+    margin: float = 0.2            # crop side = (1 + margin) * longer box side, centred on the box
+    crop_size: int = 224
+    batch_size: int = 16
+
+    def __post_init__(self) -> None:
+        if self.select not in POLICIES:
+            raise ValueError(f"face selection {self.select!r} is not one of {POLICIES}")
+
+
+@dataclass
+class FrameFaces:
+    """One detection per frame (NaN where none): boxes (F, 4) x1 y1 x2 y2, probs (F,), landmarks (F, 5, 2),
+    and the number of candidates that passed the filters, (F,)."""
+
+    boxes: np.ndarray
+    probs: np.ndarray
+    landmarks: np.ndarray
+    candidates: np.ndarray
+
+    @property
+    def has_face(self) -> np.ndarray:
+        return ~np.isnan(self.probs)
+
+
+def build_detector(cfg: FaceConfig, device: str = "cpu") -> MTCNN:
+    return MTCNN(keep_all=True, min_face_size=cfg.min_size, post_process=False, device=device)
+
+
+def _choose(boxes: np.ndarray | None, probs: np.ndarray | None, cfg: FaceConfig) -> tuple[int | None, int]:
+    if boxes is None:
+        return None, 0
+    sides = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    keep = np.flatnonzero((probs >= cfg.min_prob) & (sides >= cfg.min_size))
+    if keep.size == 0:
+        return None, 0
+    score = (boxes[keep, 2] - boxes[keep, 0]) * (boxes[keep, 3] - boxes[keep, 1]) \
+        if cfg.select == "largest" else probs[keep]
+    return int(keep[np.argmax(score)]), int(keep.size)
+
+
+def detect_faces(detector: MTCNN, frames: np.ndarray, cfg: FaceConfig) -> FrameFaces:
+    """frames: (F, H, W, 3) uint8 of one video (one size), detected in batches of `cfg.batch_size`."""
+    n = len(frames)
+    out = FrameFaces(np.full((n, 4), np.nan, np.float32), np.full(n, np.nan, np.float32),
+                     np.full((n, 5, 2), np.nan, np.float32), np.zeros(n, np.int32))
+    for start in range(0, n, cfg.batch_size):
+        batch = torch.from_numpy(np.ascontiguousarray(frames[start:start + cfg.batch_size]))
+        boxes, probs, points = detector.detect(batch, landmarks=True)
+        for j, (b, p, lm) in enumerate(zip(boxes, probs, points, strict=True)):
+            best, count = _choose(b, p, cfg)
+            out.candidates[start + j] = count
+            if best is not None:
+                out.boxes[start + j], out.probs[start + j] = b[best], p[best]
+                out.landmarks[start + j] = lm[best]
+    return out

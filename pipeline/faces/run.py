@@ -1,0 +1,70 @@
+"""The faces stage: MTCNN on every video's decoded frames, one face per frame, crops for VGG-Face.
+
+Entry layout (cache/<dataset>/faces.h5, per video):
+    boxes              float32 (F, 4)        x1 y1 x2 y2 in decoded-frame pixels, NaN where no face
+    probs              float32 (F,)          NaN where no face
+    landmarks          float32 (F, 5, 2)     eyes, nose, mouth corners; NaN where no face
+    candidates         int32   (F,)          faces that passed min_prob and min_size
+    frames_times_ms    int64   (F, 2)
+    face_frame_index   int64   (Nf,)         which of the F frames have a face (Nf may be 0)
+    face_crops         uint8   (Nf, 224, 224, 3)
+    face_crops_times_ms int64  (Nf, 2)
+A video without any face is a complete entry with Nf = 0 (recorded, not a failure); the extractors that
+need faces report it by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.cache import CacheWriter
+from pipeline.cached_run import run_into_cache
+from pipeline.config import config_hash
+from pipeline.faces.crop import crop_face
+from pipeline.faces.detect import FaceConfig, build_detector, detect_faces
+from pipeline.features.compute import reader_for
+from pipeline.features.inputs import require_entry
+from pipeline.manifests.format import Manifest
+from pipeline.runner import ClusterConfig, StageSummary, VideoTask
+
+_DETECTORS: dict[FaceConfig, Any] = {}
+
+
+def faces_of_video(video_id: str, path: str, *, cfg: FaceConfig,
+                   decode_path: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    decode = reader_for(decode_path)
+    attrs = require_entry(decode, video_id, "decode")
+    frames = decode.read(video_id, "frames")
+    detector = _DETECTORS.setdefault(cfg, build_detector(cfg))
+    found = detect_faces(detector, frames, cfg)
+    index = np.flatnonzero(found.has_face)
+    crops = np.zeros((len(index), cfg.crop_size, cfg.crop_size, 3), np.uint8)
+    for row, i in enumerate(index):
+        crops[row] = crop_face(frames[i], found.boxes[i], margin=cfg.margin, size=cfg.crop_size)
+    times = decode.read(video_id, "frames_times_ms")
+    arrays = {
+        **asdict(found), "frames_times_ms": times,
+        "face_frame_index": index, "face_crops": crops, "face_crops_times_ms": times[index],
+    }
+    return arrays, {"source_fps": attrs["source_fps"], "fps": attrs["fps"], "n_face_frames": int(index.size)}
+
+
+def run_faces(*, manifest: Manifest, root: str | Path, decode_path: Path, decode_hash: str,
+              cache_path: Path, reports_dir: Path, cfg: FaceConfig, cluster: ClusterConfig) -> StageSummary:
+    config = {**asdict(cfg), "detector": "facenet-pytorch MTCNN", "upstream": {"decode": decode_hash}}
+    config.pop("batch_size")
+
+    def store(task: VideoTask, result: tuple[dict, dict]) -> None:
+        writer.write(task.video_id, *result)
+
+    with CacheWriter(cache_path, stage="faces", config=config, config_hash=config_hash(config),
+                     weights="facenet-pytorch bundled MTCNN") as writer:
+        summary = run_into_cache(stage="faces", manifest=manifest, root=root, writer=writer,
+                                 func=faces_of_video, store=store,
+                                 kwargs={"cfg": cfg, "decode_path": str(decode_path)}, cluster=cluster)
+    summary.write(reports_dir / "faces_summary.json", reports_dir / "faces_failures.csv")
+    return summary

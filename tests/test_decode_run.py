@@ -1,0 +1,50 @@
+"""The decode stage's library entry point on a real LocalCluster: failures, resume, probe table."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from pipeline.cache import CacheReader
+from pipeline.decode import DecodeConfig
+from pipeline.decode_run import run_decode
+from pipeline.manifests.format import Manifest, VideoRecord
+from pipeline.runner import ClusterConfig
+
+CFG = DecodeConfig(segments=2, frames_per_segment=4, train_views=1, work_max_side=96, keyframe_size=32)
+
+
+def manifest(names: list[str]) -> Manifest:
+    return Manifest([VideoRecord(n.rsplit(".", 1)[0], n, n.split("/")[0]) for n in names], ["a", "b"])
+
+
+def decode(tmp_path: Path, names: list[str]):
+    return run_decode(manifest=manifest(names), root=tmp_path / "videos", cache_path=tmp_path / "decode.h5",
+                      reports_dir=tmp_path / "reports", cfg=CFG, cluster=ClusterConfig(workers=2))
+
+
+def test_failures_recorded_others_cached_then_only_new_videos_computed(tmp_path: Path, make_video) -> None:
+    make_video("videos/a/same.mp4", seconds=1)
+    make_video("videos/b/same.mp4", seconds=1, pattern="testsrc2", audio=False)
+    (tmp_path / "videos/b/broken.mp4").write_bytes(b"\x00" * 1000)
+    first = decode(tmp_path, ["a/same.mp4", "b/same.mp4", "b/broken.mp4", "a/missing.mp4"])
+    assert first.counts() == {"total": 4, "done": 2, "skipped": 0, "failed": 2}
+    with CacheReader(tmp_path / "decode.h5") as r:
+        assert r.ids() == ["a/same", "b/same"]
+        assert r.read("a/same", "snippets").shape == (2, 2, 4, 112, 112, 3)
+        assert r.attrs("a/same")["has_audio"] and not r.attrs("b/same")["has_audio"]
+        assert (r.read("a/same", "frames") != r.read("b/same", "frames")).any()
+    failures = (tmp_path / "reports/decode_failures.csv").read_text()
+    assert "broken.mp4" in failures and "missing.mp4,file not found" in failures
+    summary = json.loads((tmp_path / "reports/decode_summary.json").read_text())
+    assert summary["failed"] == 2
+
+    make_video("videos/a/new.mp4", seconds=1)
+    second = decode(tmp_path, ["a/same.mp4", "b/same.mp4", "b/broken.mp4", "a/missing.mp4", "a/new.mp4"])
+    assert (second.done, second.skipped, second.failed) == (1, 2, 2)
+    with (tmp_path / "reports/probe.csv").open() as f:
+        rows = {row["video_id"]: row for row in csv.DictReader(f)}
+    assert set(rows) == {"a/same", "b/same", "b/broken", "a/missing", "a/new"}
+    assert rows["a/same"]["status"] == "ok" and rows["a/same"]["vcodec"] == "h264"
+    assert rows["b/broken"]["status"] == "failed" and rows["b/broken"]["error"]

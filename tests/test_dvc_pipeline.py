@@ -1,0 +1,86 @@
+"""`dvc repro` end to end on a small demo, in a temporary copy of the repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.cache import CacheReader
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = {
+    "demo": {"classes": ["anger", "joy"], "clips_per_class": 3, "min_seconds": 1.0, "max_seconds": 2.0},
+    "decode": {"segments": 4, "frames_per_segment": 8, "train_views": 1},
+    "dask": {"workers": 1, "threads_per_worker": 2},
+}
+
+
+def run(cmd: list[str], cwd: Path) -> str:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def set_params(repo: Path, changes: dict) -> None:
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for section, values in changes.items():
+        params[section].update(values)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def changed_stages(repo: Path) -> set[str]:
+    status = json.loads(run(["dvc", "status", "--json"], repo))
+    return set(status)
+
+
+@pytest.fixture(scope="module")
+def demo_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = tmp_path_factory.mktemp("repo")
+    files = run(["git", "ls-files", "-co", "--exclude-standard"], REPO).splitlines()
+    for name in files:
+        if (REPO / name).is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, repo / name)
+    shutil.rmtree(repo / "reports", ignore_errors=True)
+    run(["git", "init", "-q"], repo)
+    set_params(repo, SMALL)
+    run(["dvc", "repro"], repo)
+    return repo
+
+
+@pytest.mark.slow
+def test_repro_fills_every_stage_output(demo_repo: Path) -> None:
+    reports = demo_repo / "reports/demo"
+    manifest = (reports / "manifest.csv").read_text().splitlines()
+    assert len(manifest) == 1 + 6
+    assert json.loads((reports / "decode_summary.json").read_text()) == {
+        "total": 6, "done": 6, "skipped": 0, "failed": 0}
+    with CacheReader(demo_repo / "cache/demo/decode.h5") as decode:
+        assert len(decode.ids()) == 6
+        assert decode.read(decode.ids()[0], "snippets").shape == (2, 4, 8, 112, 112, 3)
+    with CacheReader(demo_repo / "cache/demo/faces.h5") as faces:
+        found = {v: faces.attrs(v)["n_face_frames"] for v in faces.ids()}
+    info = json.loads((demo_repo / "data/demo/demo_info.json").read_text())
+    clips = info["clips"] if isinstance(info, dict) else info
+    with_face = {c["path"].rsplit(".", 1)[0] for c in clips if c["has_face"]}
+    assert with_face and {v for v, n in found.items() if n > 0} == with_face
+
+
+@pytest.mark.slow
+def test_only_the_stages_a_parameter_feeds_are_out_of_date(demo_repo: Path) -> None:
+    assert changed_stages(demo_repo) == set()
+    set_params(demo_repo, {"dask": {"workers": 2}})
+    assert changed_stages(demo_repo) == set(), "dask settings change speed, never results"
+    set_params(demo_repo, {"faces": {"margin": 0.3}})
+    assert changed_stages(demo_repo) == {"faces"}
+    set_params(demo_repo, {"decode": {"face_rate": 2.0}})
+    assert changed_stages(demo_repo) == {"faces", "decode"}
