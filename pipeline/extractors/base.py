@@ -1,0 +1,112 @@
+"""The one small interface every feature extractor implements, and the registry that names them.
+
+An extractor is a frozen network plus its preprocessing:
+
+    uint8 arrays from the decode (or faces) cache ──preprocess──> float tensor ──forward──> features
+
+    @register_extractor
+    class AlexNetFc7(Extractor):
+        name = "alexnet_fc7"
+        input_kind = "keyframes"               # which cached array it reads (see INPUT_KINDS)
+        outputs = {"features": (4096,)}        # per input row; stored as float16
+        def build(self) -> nn.Module: ...      # the architecture, random weights
+        def load_state(self, module, state) -> None: ...   # official checkpoint -> module (strict)
+        def preprocess(self, batch: np.ndarray) -> torch.Tensor: ...
+        def forward(self, module, x: torch.Tensor) -> dict[str, torch.Tensor]: ...
+
+`load_weights(spec)` takes "random" or a checkpoint path and returns what the cache records:
+"random" or the file's sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+INPUT_KINDS = ("snippets", "frames", "face_crops", "keyframes", "audio", "mfcc", "spectrograms")
+_EXTRACTORS: dict[str, type[Extractor]] = {}
+
+
+def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Extractor(ABC):
+    name: ClassVar[str]
+    input_kind: ClassVar[str]
+    outputs: ClassVar[dict[str, tuple[int, ...]]]
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+        self.module: nn.Module = self.build().eval()
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+        self.weights = "random"
+
+    @abstractmethod
+    def build(self) -> nn.Module:
+        """The architecture with random (seeded by the caller) weights."""
+
+    def load_state(self, module: nn.Module, state: dict[str, torch.Tensor]) -> None:
+        """Load an official checkpoint's state dict; strict, so a wrong format fails loudly."""
+        module.load_state_dict(state, strict=True)
+
+    @abstractmethod
+    def preprocess(self, batch: np.ndarray) -> torch.Tensor:
+        """uint8 rows from the cache -> the float tensor the network takes."""
+
+    @abstractmethod
+    def forward(self, module: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Features per input row, named as in `outputs`."""
+
+    def read_checkpoint(self, path: Path) -> dict[str, torch.Tensor]:
+        """The state dict inside an official checkpoint file (override for wrapped formats)."""
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+    def load_weights(self, spec: str) -> str:
+        """`spec` is "random" or a path; returns "random" or the checkpoint's sha256."""
+        if spec == "random":
+            self.weights = "random"
+            return self.weights
+        path = Path(spec)
+        if not path.is_file():
+            raise FileNotFoundError(f"{self.name}: weights file {path} not found (see `vemo weights --help`)")
+        self.load_state(self.module, self.read_checkpoint(path))
+        self.weights = sha256_of(path)
+        return self.weights
+
+    @torch.inference_mode()
+    def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        out = self.forward(self.module, self.preprocess(batch))
+        return {k: v.float().cpu().numpy() for k, v in out.items()}
+
+
+def register_extractor(cls: type[Extractor]) -> type[Extractor]:
+    if cls.name in _EXTRACTORS:
+        warnings.warn(f"extractor {cls.name!r} registered twice; the later one wins", stacklevel=2)
+    if cls.input_kind not in INPUT_KINDS:
+        raise ValueError(f"{cls.name}: input_kind {cls.input_kind!r} is not one of {INPUT_KINDS}")
+    _EXTRACTORS[cls.name] = cls
+    return cls
+
+
+def get_extractor(name: str) -> type[Extractor]:
+    try:
+        return _EXTRACTORS[name]
+    except KeyError:
+        raise KeyError(f"unknown extractor {name!r}; known: {sorted(_EXTRACTORS)}") from None
+
+
+def list_extractors() -> list[str]:
+    return sorted(_EXTRACTORS)

@@ -1,0 +1,1 @@
+"""Feature stages: run a registered extractor over every video's cached inputs into its own cache."""

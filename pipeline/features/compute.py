@@ -1,0 +1,68 @@
+"""Worker side of a feature stage: one extractor instance per worker process, inputs read lazily."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from pipeline.cache import CacheReader
+from pipeline.extractors.base import Extractor, get_extractor
+from pipeline.features.inputs import SOURCES, load_inputs
+
+
+@dataclass(frozen=True)
+class ExtractorSpec:
+    """What a worker needs to rebuild the same extractor: name, options, weights ("random" or path)."""
+
+    name: str
+    weights: str = "random"
+    options: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 16
+    seed: int = 0
+
+    def key(self) -> tuple[str, str, str]:
+        return self.name, self.weights, repr(sorted(self.options.items()))
+
+
+_EXTRACTORS: dict[tuple[str, str, str], Extractor] = {}
+_READERS: dict[str, CacheReader] = {}
+
+
+def extractor_for(spec: ExtractorSpec) -> Extractor:
+    """Build (random weights seeded by `spec.seed`, so every worker builds the same) and load once."""
+    if spec.key() not in _EXTRACTORS:
+        torch.manual_seed(spec.seed)
+        extractor = get_extractor(spec.name)(**spec.options)
+        extractor.load_weights(spec.weights)
+        _EXTRACTORS[spec.key()] = extractor
+    return _EXTRACTORS[spec.key()]
+
+
+def reader_for(path: str) -> CacheReader:
+    if path not in _READERS:
+        _READERS[path] = CacheReader(path)
+    return _READERS[path]
+
+
+def run_batched(extractor: Extractor, rows: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
+    parts = [extractor(rows[i:i + batch_size]) for i in range(0, len(rows), batch_size)]
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def extract_video(video_id: str, path: str, *, spec: ExtractorSpec,
+                  sources: dict[str, str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Features of one video, as float16 arrays shaped (*layout, *feature shape) with their times."""
+    extractor = extractor_for(spec)
+    kind = extractor.input_kind
+    readers = {name: reader_for(sources[name]) for name in SOURCES[kind]}
+    inputs = load_inputs(kind, readers, video_id)
+    features = run_batched(extractor, inputs.rows, spec.batch_size)
+    arrays: dict[str, np.ndarray] = {}
+    for name, values in features.items():
+        arrays[name] = values.reshape(*inputs.layout, *values.shape[1:]).astype(np.float16)
+        arrays[f"{name}_times_ms"] = inputs.times_ms
+    fps = inputs.attrs.get("fps", inputs.attrs.get("source_fps"))
+    return arrays, {"source_fps": inputs.attrs.get("source_fps"), "fps": fps, "input_kind": kind}
