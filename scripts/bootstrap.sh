@@ -19,11 +19,16 @@ if [ ! -x .venv/bin/python ]; then
     echo "bootstrap: creating .venv with $PY"
     "$PY" -m venv .venv
 fi
+# pip run quietly, minus one machine-specific warning per package about unreachable local index folders.
+pip_quiet() {
+    .venv/bin/python -m pip "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+    return "${PIPESTATUS[0]}"
+}
 stamp=.venv/.installed-$(sha256sum setup.cfg | cut -c1-16)
 if [ ! -f "$stamp" ]; then
     echo "bootstrap: installing Python packages into .venv (first time: several minutes, torch is large)"
-    .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e '.[test]'
+    pip_quiet install -q --upgrade pip
+    pip_quiet install -q -e '.[test]'
     rm -f .venv/.installed-*
     touch "$stamp"
 fi

@@ -1,0 +1,135 @@
+"""Registry of the official checkpoints each extractor loads, and a download-and-verify command.
+
+Machines without internet (CI, the demo) use `weights: random` in params.yaml; every cache and report
+then says so. With internet, `vemo weights fetch NAME` downloads into `weights/` and checks the
+sha256 (the full digest, or the 8-character prefix that torchvision puts in its file names).
+Checkpoints published only behind a sharing page (Google Drive) cannot be fetched by a script:
+download them by hand, then `vemo weights verify NAME FILE` records their digest.
+
+    vemo weights list
+    vemo weights fetch vgg16_imagenet [--dest weights] [--url URL]
+    vemo weights verify r3d101_kinetics400_2018 weights/resnet-101-kinetics.pth
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.extractors.base import sha256_of
+
+DEFAULT_DEST = Path("weights")
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    name: str
+    extractors: tuple[str, ...]
+    url: str
+    filename: str
+    sha256: str            # full hex digest, a prefix of it, or "" where none is published
+    format: str
+    licence: str
+    direct: bool = True    # False: a sharing page, download by hand
+
+    def matches(self, digest: str) -> bool | None:
+        """True / False against the published digest; None when none is published."""
+        return digest.startswith(self.sha256) if self.sha256 else None
+
+
+HARA = "https://github.com/kenshohara/3D-ResNets-PyTorch (README, 'Pre-trained models')"
+ALBANIE = "https://www.robots.ox.ac.uk/~albanie/models/pytorch-mcn/vgg_face_dag.pth"
+VGGFACE_LICENCE = "non-commercial research use (Oxford VGG, robots.ox.ac.uk/~vgg/software/vgg_face)"
+REGISTRY: dict[str, WeightsEntry] = {e.name: e for e in [
+    WeightsEntry("r3d101_kinetics400_2018", ("r3d101_conv5",), HARA, "resnet-101-kinetics.pth", "",
+                 "3D-ResNets-PyTorch CVPR2018 release: {'arch', 'epoch', 'state_dict' ('module.'-prefixed "
+                 "keys), 'optimizer'}, fc 400 classes", "MIT (code); Kinetics-400 terms", direct=False),
+    WeightsEntry("r3d101_kinetics700_2020", ("r3d101_conv5",), HARA, "r3d101_K_200ep.pth", "",
+                 "3D-ResNets-PyTorch 2020 release: {'arch', 'epoch', 'state_dict', 'optimizer'}, fc 700 "
+                 "classes", "MIT (code); Kinetics-700 terms", direct=False),
+    WeightsEntry("r3d101_kinetics700_moments_2020", ("r3d101_conv5",), HARA, "r3d101_KM_200ep.pth", "",
+                 "3D-ResNets-PyTorch 2020 release, Kinetics-700 + Moments in Time, fc 1039 classes",
+                 "MIT (code); Kinetics-700 and Moments in Time terms", direct=False),
+    WeightsEntry("vgg16_imagenet", ("vgg16_fc6",), "https://download.pytorch.org/models/vgg16-397923af.pth",
+                 "vgg16-397923af.pth", "397923af", "torchvision vgg16 state dict",
+                 "BSD-3-Clause (torchvision); ImageNet terms"),
+    WeightsEntry("alexnet_imagenet", ("alexnet_fc7", "alexnet_fc7_spec"),
+                 "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth", "alexnet-owt-7be5be79.pth",
+                 "7be5be79", "torchvision alexnet state dict", "BSD-3-Clause (torchvision); ImageNet terms"),
+    WeightsEntry("resnet18_imagenet", ("mfcc_resnet18",),
+                 "https://download.pytorch.org/models/resnet18-f37072fd.pth", "resnet18-f37072fd.pth",
+                 "f37072fd", "torchvision resnet18 state dict", "BSD-3-Clause (torchvision); ImageNet terms"),
+    WeightsEntry("resnet50_imagenet", ("mfcc_resnet50",),
+                 "https://download.pytorch.org/models/resnet50-0676ba61.pth", "resnet50-0676ba61.pth",
+                 "0676ba61", "torchvision resnet50 state dict (IMAGENET1K_V1)",
+                 "BSD-3-Clause (torchvision); ImageNet terms"),
+    WeightsEntry("vggface_dag", ("vggface_fc6",),
+                 ALBANIE, "vgg_face_dag.pth",
+                 "", "VGG-Face converted to PyTorch (vgg_face_dag layout); convert with "
+                 "`python -m pipeline.extractors.vggface_convert IN OUT`",
+                 VGGFACE_LICENCE),
+]}
+
+
+def get_entry(name: str) -> WeightsEntry:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown checkpoint {name!r}; known: {sorted(REGISTRY)}") from None
+
+
+def fetch(name: str, dest: Path = DEFAULT_DEST, url: str | None = None) -> Path:
+    """Download into `dest` (through a temporary file, renamed only once verified); returns the path."""
+    entry = get_entry(name)
+    if not entry.direct and url is None:
+        raise RuntimeError(f"{name} is published on a sharing page, not a direct link: download "
+                           f"{entry.filename} by hand from {entry.url}, "
+                           f"then `vemo weights verify {name} FILE`")
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / entry.filename
+    with tempfile.NamedTemporaryFile(dir=dest, delete=False, suffix=".part") as tmp, \
+            urllib.request.urlopen(url or entry.url) as response:
+        shutil.copyfileobj(response, tmp)
+    verify(name, Path(tmp.name), on_mismatch_delete=True)
+    Path(tmp.name).replace(target)
+    return target
+
+
+def verify(name: str, path: Path, on_mismatch_delete: bool = False) -> str:
+    """sha256 of `path`, checked against the registry; raises on a mismatch."""
+    entry, digest = get_entry(name), sha256_of(path)
+    if entry.matches(digest) is False:
+        if on_mismatch_delete:
+            path.unlink()
+        raise ValueError(f"{path}: sha256 {digest} does not match the published {entry.sha256} of {name}")
+    return digest
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="vemo weights", description="official checkpoints")
+    sub = parser.add_subparsers(dest="action", required=True)
+    sub.add_parser("list")
+    f = sub.add_parser("fetch")
+    f.add_argument("name")
+    f.add_argument("--dest", type=Path, default=DEFAULT_DEST)
+    f.add_argument("--url", help="another location of the same file (a mirror, or file:// for a local copy)")
+    v = sub.add_parser("verify")
+    v.add_argument("name")
+    v.add_argument("path", type=Path)
+    args = parser.parse_args(argv)
+    if args.action == "list":
+        for e in REGISTRY.values():
+            how = e.url if e.direct else f"by hand from {e.url}"
+            print(f"{e.name}\n  for: {', '.join(e.extractors)}\n  get: {how}\n  file: {e.filename}  "
+                  f"sha256: {e.sha256 or 'not published'}\n  format: {e.format}\n  licence: {e.licence}")
+    elif args.action == "fetch":
+        print(f"saved {fetch(args.name, args.dest, args.url)}")
+    else:
+        digest = verify(args.name, args.path)
+        state = {True: "matches the published digest", None: "no published digest to compare"}
+        print(f"{args.path}: sha256 {digest} ({state[get_entry(args.name).matches(digest)]})")
+    return 0
