@@ -9,16 +9,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from pipeline.cache import CacheReader
+from pipeline.extractors import get_extractor, list_extractors
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = {
     "demo": {"classes": ["anger", "joy"], "clips_per_class": 3, "min_seconds": 1.0, "max_seconds": 2.0},
     "decode": {"segments": 4, "frames_per_segment": 8, "train_views": 1},
     "dask": {"workers": 1, "threads_per_worker": 2},
+    "features": {"mfcc_resnet50": {"options": {"segments": 4}}},
 }
 
 
@@ -33,7 +36,9 @@ def set_params(repo: Path, changes: dict) -> None:
     path = repo / "params.yaml"
     params = yaml.safe_load(path.read_text())
     for section, values in changes.items():
-        params[section].update(values)
+        for key, value in values.items():
+            old = params[section].get(key)
+            params[section][key] = {**old, **value} if isinstance(old, dict) else value
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
@@ -76,11 +81,34 @@ def test_repro_fills_every_stage_output(demo_repo: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name", list_extractors())
+def test_every_extractor_fills_its_cache_with_labelled_features(demo_repo: Path, name: str) -> None:
+    options = yaml.safe_load((demo_repo / "params.yaml").read_text())["features"][name]["options"]
+    extractor = get_extractor(name)(**options)
+    summary = json.loads((demo_repo / f"reports/demo/feat_{name}_summary.json").read_text())
+    assert summary["failed"] == 0 and summary["done"] == 6
+    with CacheReader(demo_repo / f"cache/demo/{name}.h5") as cache:
+        assert cache.metadata["weights"] == ("none" if name == "mfcc" else "random")
+        assert len(cache.ids()) == 6
+        for video_id in cache.ids():
+            for output, shape in extractor.outputs.items():
+                values = cache.read(video_id, output)
+                times = cache.read(video_id, f"{output}_times_ms")
+                assert values.dtype == extractor.store_dtype
+                assert values.shape[values.ndim - len(shape):] == shape
+                # one time span per row: rows are the leading axes (views x segments, frames, seconds...)
+                assert times.shape[-1] == 2 and times.shape[:-1] == values.shape[: times.ndim - 1]
+                assert np.isfinite(values.astype(np.float32)).all()
+
+
+@pytest.mark.slow
 def test_only_the_stages_a_parameter_feeds_are_out_of_date(demo_repo: Path) -> None:
     assert changed_stages(demo_repo) == set()
     set_params(demo_repo, {"dask": {"workers": 2}})
     assert changed_stages(demo_repo) == set(), "dask settings change speed, never results"
+    set_params(demo_repo, {"features": {"alexnet_fc7": {"batch_size": 4}}})
+    assert changed_stages(demo_repo) == {"feat@alexnet_fc7"}
     set_params(demo_repo, {"faces": {"margin": 0.3}})
-    assert changed_stages(demo_repo) == {"faces"}
+    assert changed_stages(demo_repo) == {"faces", "feat@alexnet_fc7"}
     set_params(demo_repo, {"decode": {"face_rate": 2.0}})
-    assert changed_stages(demo_repo) == {"faces", "decode"}
+    assert changed_stages(demo_repo) == {"faces", "decode", "feat@alexnet_fc7"}

@@ -46,6 +46,7 @@ class Extractor(ABC):
     name: ClassVar[str]
     input_kind: ClassVar[str]
     outputs: ClassVar[dict[str, tuple[int, ...]]]
+    store_dtype: ClassVar[type] = np.float16       # cache precision; float32 where fp16 loses too much
 
     def __init__(self, **options: Any) -> None:
         self.options = options
@@ -69,6 +70,10 @@ class Extractor(ABC):
     @abstractmethod
     def forward(self, module: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Features per input row, named as in `outputs`."""
+
+    def times_ms(self, inputs: Any) -> np.ndarray:
+        """(*layout, 2) times of the output rows; by default those of the input rows."""
+        return inputs.times_ms
 
     def read_checkpoint(self, path: Path) -> dict[str, torch.Tensor]:
         """The state dict inside an official checkpoint file (override for wrapped formats)."""

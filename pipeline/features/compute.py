@@ -48,21 +48,29 @@ def reader_for(path: str) -> CacheReader:
 
 
 def run_batched(extractor: Extractor, rows: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
+    if len(rows) == 0:
+        return {name: np.zeros((0, *shape), np.float32) for name, shape in extractor.outputs.items()}
     parts = [extractor(rows[i:i + batch_size]) for i in range(0, len(rows), batch_size)]
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
 def extract_video(video_id: str, path: str, *, spec: ExtractorSpec,
                   sources: dict[str, str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Features of one video, as float16 arrays shaped (*layout, *feature shape) with their times."""
+    """Features of one video shaped (*layout, *feature shape), stored as the extractor's `store_dtype`
+    (float16 unless it says otherwise), each with its times."""
     extractor = extractor_for(spec)
     kind = extractor.input_kind
     readers = {name: reader_for(sources[name]) for name in SOURCES[kind]}
     inputs = load_inputs(kind, readers, video_id)
     features = run_batched(extractor, inputs.rows, spec.batch_size)
+    times = extractor.times_ms(inputs)
+    whole = np.array([[0, inputs.attrs.get("duration_ms", times.max(initial=0))]], np.int64)
     arrays: dict[str, np.ndarray] = {}
     for name, values in features.items():
-        arrays[name] = values.reshape(*inputs.layout, *values.shape[1:]).astype(np.float16)
-        arrays[f"{name}_times_ms"] = inputs.times_ms
-    fps = inputs.attrs.get("fps", inputs.attrs.get("source_fps"))
-    return arrays, {"source_fps": inputs.attrs.get("source_fps"), "fps": fps, "input_kind": kind}
+        values = values.reshape(*inputs.layout, *values.shape[1:]).astype(extractor.store_dtype)
+        arrays[name] = values
+        # rows of `times` where the output has them; a per-video output (a flag) spans the whole video
+        arrays[f"{name}_times_ms"] = times if values.shape[: times.ndim - 1] == times.shape[:-1] else whole
+    kept = ("source_fps", "fps", "duration_ms", "has_audio")
+    attrs = {k: inputs.attrs[k] for k in kept if k in inputs.attrs}
+    return arrays, {**attrs, "input_kind": kind}

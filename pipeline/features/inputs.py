@@ -3,7 +3,9 @@
 An input loader gets the readers of the upstream caches (by name: "decode", "faces", "mfcc") and a
 video id, and returns an `Inputs`: `rows` (N, ...) fed to the extractor in batches, `layout` (the
 leading shape the N rows fold back into, e.g. (V, T) for snippet views) and `times_ms` (*layout, 2).
-A video whose inputs are absent (decode failed, no face, no audio) raises VideoError naming it.
+A video whose upstream entry is absent (its decode failed) raises VideoError naming it. A video without
+a face gives zero rows (a complete, empty entry: the heads decide what to do with it), and one without
+audio gives an empty soundtrack (the audio extractors say how they encode that).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 
 from pipeline.cache import CacheReader
 from pipeline.errors import VideoError
+from pipeline.media.spectrogram import spectrogram_images
 
 
 @dataclass
@@ -51,10 +54,7 @@ def require_entry(reader: CacheReader, video_id: str, what: str) -> dict[str, ob
 def _face_rows(readers: Mapping[str, CacheReader], video_id: str) -> tuple[np.ndarray, np.ndarray]:
     faces = readers["faces"]
     require_entry(faces, video_id, "faces")
-    index = faces.read(video_id, "face_frame_index")
-    if index.size == 0:
-        raise VideoError(video_id, "no face detected in any sampled frame")
-    return index, faces.read(video_id, "face_crops_times_ms")
+    return faces.read(video_id, "face_frame_index"), faces.read(video_id, "face_crops_times_ms")
 
 
 @input_loader("snippets", "decode")
@@ -88,3 +88,41 @@ def context_frames(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
     attrs = require_entry(readers["decode"], video_id, "decode")
     rows = readers["decode"].read(video_id, "frames")[np.sort(index)]
     return Inputs(rows, rows.shape[:1], times, attrs)
+
+
+AUDIO_RATE = 44100
+
+
+def _audio(decode: CacheReader, video_id: str) -> tuple[np.ndarray, dict[str, object]]:
+    """int16 PCM at 44.1 kHz, empty for a video without (decodable) audio."""
+    attrs = require_entry(decode, video_id, "decode")
+    name = f"audio_{AUDIO_RATE}"
+    if not attrs.get("has_audio"):
+        return np.zeros(0, np.int16), attrs
+    if name not in decode.names(video_id):
+        raise VideoError(video_id, f"the decode cache has no {name}: add {AUDIO_RATE} to decode.audio_rates")
+    return decode.read(video_id, name), attrs
+
+
+@input_loader("audio", "decode")
+def audio(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
+    """The whole soundtrack as one row (1, n); the extractor says how it splits into segments."""
+    samples, attrs = _audio(readers["decode"], video_id)
+    return Inputs(samples[None], (), np.array([[0, attrs["duration_ms"]]], np.int64), attrs)
+
+
+@input_loader("spectrograms", "decode")
+def spectrograms(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
+    """One spectrogram image per 1-second slice, paired with the keyframes (same times)."""
+    samples, attrs = _audio(readers["decode"], video_id)
+    images, times = spectrogram_images(samples, AUDIO_RATE, n_frames=int(attrs["n_frames"]),
+                                       fps=float(attrs["fps"]))
+    return Inputs(images, images.shape[:1], times, attrs)
+
+
+@input_loader("mfcc", "mfcc")
+def mfcc_segments(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
+    mfcc = readers["mfcc"]
+    attrs = require_entry(mfcc, video_id, "mfcc")
+    rows = mfcc.read(video_id, "mfcc")
+    return Inputs(rows, rows.shape[:1], mfcc.read(video_id, "mfcc_times_ms"), attrs)
