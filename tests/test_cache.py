@@ -107,3 +107,24 @@ def test_killed_writer_leaves_only_complete_entries(tmp_path: Path) -> None:
     with h5py.File(path, "r") as f:
         assert INCOMPLETE not in f
     assert n >= 4
+
+
+def test_a_file_open_elsewhere_is_refused_not_moved_aside(tmp_path: Path) -> None:
+    path = tmp_path / "c.h5"
+    with writer(path) as w:
+        w.write("a", {"x": np.ones(3)}, {})
+    with CacheReader(path) as r:
+        r.ids()
+        with pytest.raises(RuntimeError, match="cannot be opened for writing"):
+            writer(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.h5"]
+    assert CacheReader(path).ids() == ["a"]
+
+
+def test_an_unreadable_file_is_moved_aside_and_rebuilt(tmp_path: Path) -> None:
+    path = tmp_path / "c.h5"
+    path.write_bytes(b"not hdf5 at all")
+    with writer(path) as w:
+        w.write("a", {"x": np.ones(3)}, {})
+    assert len(list(tmp_path.glob("c.h5.unreadable-*"))) == 1
+    assert CacheReader(path).ids() == ["a"]

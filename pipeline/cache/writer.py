@@ -31,6 +31,14 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
+def _readable(path: Path) -> bool:
+    try:
+        with h5py.File(path, "r"):
+            return True
+    except OSError:
+        return False
+
+
 def _dataset_options(array: np.ndarray, compression: str | None, level: int) -> dict[str, Any]:
     if compression is None or array.size == 0 or array.ndim == 0:
         return {}
@@ -78,9 +86,14 @@ class CacheWriter:
         self.file.flush()
 
     def _open(self) -> h5py.File:
+        """Open for appending. Only a file that cannot even be read is moved aside (never deleted);
+        a file that is merely open elsewhere (HDF5's lock) is an error, so no work is thrown away."""
         try:
             return h5py.File(self.path, "a")
         except OSError as exc:
+            if "already open" in str(exc) or "lock" in str(exc).lower() or _readable(self.path):
+                raise RuntimeError(f"cache {self.path} cannot be opened for writing ({exc}); is another "
+                                   "process or reader using it? Close it and re-run.") from exc
             aside = self.path.with_name(f"{self.path.name}.unreadable-{int(time.time())}")
             shutil.move(self.path, aside)
             print(f"cache {self.path} could not be opened ({exc}); moved aside to {aside}, starting afresh")

@@ -26,7 +26,7 @@ from pipeline.cached_run import run_into_cache
 from pipeline.config import config_hash
 from pipeline.faces.crop import crop_face
 from pipeline.faces.detect import FaceConfig, build_detector, detect_faces
-from pipeline.features.compute import reader_for
+from pipeline.features.compute import _BUILDING, reader_for
 from pipeline.features.inputs import require_entry
 from pipeline.manifests.format import Manifest
 from pipeline.runner import ClusterConfig, StageSummary, VideoTask
@@ -39,7 +39,10 @@ def faces_of_video(video_id: str, path: str, *, cfg: FaceConfig,
     decode = reader_for(decode_path)
     attrs = require_entry(decode, video_id, "decode")
     frames = decode.read(video_id, "frames")
-    detector = _DETECTORS.setdefault(cfg, build_detector(cfg))
+    with _BUILDING:
+        if cfg not in _DETECTORS:
+            _DETECTORS[cfg] = build_detector(cfg)
+    detector = _DETECTORS[cfg]
     found = detect_faces(detector, frames, cfg)
     index = np.flatnonzero(found.has_face)
     crops = np.zeros((len(index), cfg.crop_size, cfg.crop_size, 3), np.uint8)

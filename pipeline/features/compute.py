@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,16 +30,22 @@ class ExtractorSpec:
 
 _EXTRACTORS: dict[tuple[str, str, str], Extractor] = {}
 _READERS: dict[str, CacheReader] = {}
+_BUILDING = threading.Lock()
 
 
 def extractor_for(spec: ExtractorSpec) -> Extractor:
-    """Build (random weights seeded by `spec.seed`, so every worker builds the same) and load once."""
-    if spec.key() not in _EXTRACTORS:
-        torch.manual_seed(spec.seed)
-        extractor = get_extractor(spec.name)(**spec.options)
-        extractor.load_weights(spec.weights)
-        _EXTRACTORS[spec.key()] = extractor
-    return _EXTRACTORS[spec.key()]
+    """Build (random weights seeded by `spec.seed`, so every worker builds the same) and load once.
+
+    The lock matters: two tasks on one worker's threads would otherwise draw from the global torch
+    generator at the same time, and each would get different "seeded" random weights.
+    """
+    with _BUILDING:
+        if spec.key() not in _EXTRACTORS:
+            torch.manual_seed(spec.seed)
+            extractor = get_extractor(spec.name)(**spec.options)
+            extractor.load_weights(spec.weights)
+            _EXTRACTORS[spec.key()] = extractor
+        return _EXTRACTORS[spec.key()]
 
 
 def reader_for(path: str) -> CacheReader:
