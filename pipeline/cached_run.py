@@ -24,15 +24,21 @@ def run_into_cache(
     root: str | Path,
     writer: CacheWriter,
     func: Callable[..., Any],
-    store: Callable[[VideoTask, Any], str | None],
     kwargs: dict[str, Any],
     cluster: ClusterConfig,
+    store: Callable[[VideoTask, Any], str | None] | None = None,
 ) -> StageSummary:
-    """Map `func` over the videos still missing from `writer`'s cache; `store` writes each result."""
+    """Map `func` over the videos still missing from `writer`'s cache. By default each result is an
+    (arrays, attrs) pair written as the video's entry; `store` replaces that (and may return a failure)."""
+
+    def write_entry(task: VideoTask, result: tuple[dict[str, Any], dict[str, Any]]) -> None:
+        writer.write(task.video_id, *result)
+
     tasks = pending_tasks(manifest, root, writer)
     summary = StageSummary(stage, total=len(manifest), skipped=len(manifest) - len(tasks))
     if tasks:
         with dask_client(cluster) as client:
-            map_videos(client, func, tasks, store, summary, kwargs=kwargs, retries=cluster.retries)
+            map_videos(client, func, tasks, store or write_entry, summary, kwargs=kwargs,
+                       retries=cluster.retries)
     print(summary.line(), flush=True)
     return summary

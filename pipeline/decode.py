@@ -109,7 +109,7 @@ class _FrameSink:
             h, w = short_side_size(*frame.shape[:2], self.cfg.short_side)
             self.small[i] = resize(frame, h, w)
         if i in self.face_idx:
-            self.faces[i] = frame.copy()
+            self.faces[i] = frame
         if self.keyframes_on:
             self._add_to_slice(i, frame)
 
@@ -117,7 +117,7 @@ class _FrameSink:
         if int(i // self.fps) > self.slice_no and self.slice_frames:
             self._close_slice()
         self.slice_no = int(i // self.fps)
-        self.slice_frames.append((i, kf.rgb_histogram(frame), frame.copy()))
+        self.slice_frames.append((i, kf.rgb_histogram(frame), frame))
 
     def _close_slice(self) -> None:
         best = kf.nearest_to_mean(np.stack([h for _, h, _ in self.slice_frames]))

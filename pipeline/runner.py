@@ -69,6 +69,10 @@ class StageSummary:
     def counts(self) -> dict[str, int]:
         return {"total": self.total, "done": self.done, "skipped": self.skipped, "failed": self.failed}
 
+    def exit_code(self) -> int:
+        """0 when at least one video is (now or already) done; a stage that produced nothing fails."""
+        return 0 if self.done + self.skipped > 0 else 1
+
     def line(self) -> str:
         return (f"[{self.stage}] {self.done} done, {self.skipped} skipped (cached), {self.failed} failed "
                 f"of {self.total} videos in {self.seconds:.1f} s")

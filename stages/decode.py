@@ -21,7 +21,7 @@ def main() -> int:
                          cache_path=paths.cache / "decode.h5", reports_dir=paths.reports,
                          cfg=cfg, cluster=cluster_config(params),
                          compression=compression, compression_level=level)
-    return 0 if summary.done + summary.skipped > 0 else 1
+    return summary.exit_code()
 
 
 if __name__ == "__main__":

@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     clips = write_demo_dataset(root, lists, **demo_kwargs(params))
     silent = sum(not c.has_audio for c in clips)
     faces = sum(c.has_face for c in clips)
-    print(f"demo: {len(clips)} clips ({silent} without audio, {faces} with a face) in {root.parent}, "
-          f"{time.perf_counter() - start:.1f} s")
+    print(f"demo: {len(clips)} SYNTHETIC clips ({silent} without audio, {faces} with a face) "
+          f"in {root.parent}, {time.perf_counter() - start:.1f} s")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ def main() -> int:
                         decode_hash=decode_hash, cache_path=paths.cache / "faces.h5",
                         reports_dir=paths.reports, cfg=FaceConfig(**params["faces"]),
                         cluster=cluster_config(params))
-    return 0 if summary.done + summary.skipped > 0 else 1
+    return summary.exit_code()
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = run_features(spec=spec, manifest=paths.read_manifest(), root=paths.root, sources=sources,
                            upstream=upstream, cache_path=paths.cache / f"{args.extractor}.h5",
                            reports_dir=paths.reports, cluster=cluster_config(params))
-    return 0 if summary.done + summary.skipped > 0 else 1
+    return summary.exit_code()
 
 
 if __name__ == "__main__":

@@ -26,10 +26,10 @@ from pipeline.cached_run import run_into_cache
 from pipeline.config import config_hash
 from pipeline.faces.crop import crop_face
 from pipeline.faces.detect import FaceConfig, build_detector, detect_faces
-from pipeline.features.compute import _BUILDING, reader_for
+from pipeline.features.compute import once_per_worker, reader_for
 from pipeline.features.inputs import require_entry
 from pipeline.manifests.format import Manifest
-from pipeline.runner import ClusterConfig, StageSummary, VideoTask
+from pipeline.runner import ClusterConfig, StageSummary
 
 _DETECTORS: dict[FaceConfig, Any] = {}
 
@@ -39,10 +39,7 @@ def faces_of_video(video_id: str, path: str, *, cfg: FaceConfig,
     decode = reader_for(decode_path)
     attrs = require_entry(decode, video_id, "decode")
     frames = decode.read(video_id, "frames")
-    with _BUILDING:
-        if cfg not in _DETECTORS:
-            _DETECTORS[cfg] = build_detector(cfg)
-    detector = _DETECTORS[cfg]
+    detector = once_per_worker(_DETECTORS, cfg, lambda: build_detector(cfg))
     found = detect_faces(detector, frames, cfg)
     index = np.flatnonzero(found.has_face)
     crops = np.zeros((len(index), cfg.crop_size, cfg.crop_size, 3), np.uint8)
@@ -61,13 +58,10 @@ def run_faces(*, manifest: Manifest, root: str | Path, decode_path: Path, decode
     config = {**asdict(cfg), "detector": "facenet-pytorch MTCNN", "upstream": {"decode": decode_hash}}
     config.pop("batch_size")
 
-    def store(task: VideoTask, result: tuple[dict, dict]) -> None:
-        writer.write(task.video_id, *result)
-
     with CacheWriter(cache_path, stage="faces", config=config, config_hash=config_hash(config),
                      weights="facenet-pytorch bundled MTCNN") as writer:
         summary = run_into_cache(stage="faces", manifest=manifest, root=root, writer=writer,
-                                 func=faces_of_video, store=store,
+                                 func=faces_of_video,
                                  kwargs={"cfg": cfg, "decode_path": str(decode_path)}, cluster=cluster)
     summary.write(reports_dir / "faces_summary.json", reports_dir / "faces_failures.csv")
     return summary

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -28,24 +29,34 @@ class ExtractorSpec:
         return self.name, self.weights, repr(sorted(self.options.items()))
 
 
+K = TypeVar("K")
+T = TypeVar("T")
+
 _EXTRACTORS: dict[tuple[str, str, str], Extractor] = {}
 _READERS: dict[str, CacheReader] = {}
 _BUILDING = threading.Lock()
 
 
-def extractor_for(spec: ExtractorSpec) -> Extractor:
-    """Build (random weights seeded by `spec.seed`, so every worker builds the same) and load once.
-
-    The lock matters: two tasks on one worker's threads would otherwise draw from the global torch
-    generator at the same time, and each would get different "seeded" random weights.
-    """
+def once_per_worker(store: dict[K, T], key: K, build: Callable[[], T]) -> T:
+    """`store[key]`, built on first use. The lock matters: two tasks on one worker's threads would
+    otherwise build at the same time, and draws from torch's global generator would interleave, so
+    each would get different "seeded" random weights."""
     with _BUILDING:
-        if spec.key() not in _EXTRACTORS:
-            torch.manual_seed(spec.seed)
-            extractor = get_extractor(spec.name)(**spec.options)
-            extractor.load_weights(spec.weights)
-            _EXTRACTORS[spec.key()] = extractor
-        return _EXTRACTORS[spec.key()]
+        if key not in store:
+            store[key] = build()
+        return store[key]
+
+
+def extractor_for(spec: ExtractorSpec) -> Extractor:
+    """Build (random weights seeded by `spec.seed`, so every worker builds the same) and load once."""
+
+    def build() -> Extractor:
+        torch.manual_seed(spec.seed)
+        extractor = get_extractor(spec.name)(**spec.options)
+        extractor.load_weights(spec.weights)
+        return extractor
+
+    return once_per_worker(_EXTRACTORS, spec.key(), build)
 
 
 def reader_for(path: str) -> CacheReader:

@@ -66,12 +66,16 @@ def snippets(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
                   decode.read(video_id, "snippets_times_ms"), attrs)
 
 
+def _rows(reader: CacheReader, video_id: str, stage: str, name: str) -> Inputs:
+    """Array `name` of one video, one input row per leading index, with `name_times_ms`."""
+    attrs = require_entry(reader, video_id, stage)
+    rows = reader.read(video_id, name)
+    return Inputs(rows, rows.shape[:1], reader.read(video_id, f"{name}_times_ms"), attrs)
+
+
 @input_loader("keyframes", "decode")
 def keyframes(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
-    decode = readers["decode"]
-    attrs = require_entry(decode, video_id, "decode")
-    rows = decode.read(video_id, "keyframes")
-    return Inputs(rows, rows.shape[:1], decode.read(video_id, "keyframes_times_ms"), attrs)
+    return _rows(readers["decode"], video_id, "decode", "keyframes")
 
 
 @input_loader("face_crops", "faces")
@@ -122,7 +126,4 @@ def spectrograms(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
 
 @input_loader("mfcc", "mfcc")
 def mfcc_segments(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
-    mfcc = readers["mfcc"]
-    attrs = require_entry(mfcc, video_id, "mfcc")
-    rows = mfcc.read(video_id, "mfcc")
-    return Inputs(rows, rows.shape[:1], mfcc.read(video_id, "mfcc_times_ms"), attrs)
+    return _rows(readers["mfcc"], video_id, "mfcc", "mfcc")

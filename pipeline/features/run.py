@@ -10,7 +10,7 @@ from pipeline.cached_run import run_into_cache
 from pipeline.config import config_hash
 from pipeline.features.compute import ExtractorSpec, extract_video, extractor_for
 from pipeline.manifests.format import Manifest
-from pipeline.runner import ClusterConfig, StageSummary, VideoTask
+from pipeline.runner import ClusterConfig, StageSummary
 
 
 def feature_config(spec: ExtractorSpec, weights_id: str, upstream: dict[str, str]) -> dict[str, Any]:
@@ -27,13 +27,10 @@ def run_features(*, spec: ExtractorSpec, manifest: Manifest, root: str | Path, s
     config = {**feature_config(spec, weights_id, upstream), "batch_size": spec.batch_size}
     config_id = config_hash({k: v for k, v in config.items() if k != "batch_size"})
 
-    def store(task: VideoTask, result: tuple[dict, dict]) -> None:
-        writer.write(task.video_id, *result)
-
     with CacheWriter(cache_path, stage=f"feat@{spec.name}", config=config, config_hash=config_id,
                      weights=weights_id, compression="gzip", level=4) as writer:
         summary = run_into_cache(stage=f"feat@{spec.name}", manifest=manifest, root=root, writer=writer,
-                                 func=extract_video, store=store,
+                                 func=extract_video,
                                  kwargs={"spec": spec, "sources": sources}, cluster=cluster)
     if weights_id == "random":
         print(f"[feat@{spec.name}] NOTE: features computed from RANDOM weights (no checkpoint given); "

@@ -31,7 +31,10 @@ def _last_line(stderr: bytes) -> str:
 
 
 def iter_frames(path: str | Path, *, fps: float, width: int, height: int) -> Iterator[np.ndarray]:
-    """Yield (height, width, 3) uint8 frames at a constant `fps`. Raises VideoError if ffmpeg fails."""
+    """Yield (height, width, 3) uint8 frames at a constant `fps`. Raises VideoError if ffmpeg fails.
+
+    Each frame is a read-only view of its own bytes object, so a caller may keep it without copying.
+    """
     stream = (
         ffmpeg.input(str(path)).video
         .filter("fps", fps=f"{fps:.6f}")
