@@ -1,0 +1,84 @@
+"""The contract every head implements, and the registry `params.yaml` picks heads from.
+
+A head is a small `nn.Module` trained on cached tensors. The trainer (``pipeline.training``) knows nothing
+about any head: it reads the arrays a head asks for, batches them, and calls
+
+    out = head(batch)                     # dict of tensors; out["logits"] is (B, C)
+    parts = head.loss(out, batch)         # dict of scalar tensors; parts["loss"] is what is minimised
+
+Batch conventions (built by ``pipeline.training.data``; B videos per batch):
+
+    batch["label"]        (B,) long      class index
+    batch[<input key>]    (B, ...) float32, one per entry of ``head.inputs()``
+    batch[<key>_mask]     (B, L) bool    for a "sequence" input: True where a row is real (padding False)
+    batch["audio_present"](B,) bool      False for a video without an audio track (its audio is all zero)
+
+``head.inputs()`` declares what to read: {batch key: InputSpec(cache, array, kind)}. ``kind`` is
+"views" (the cached array is (V, ...): a training view is drawn per epoch, view 0 is the test view),
+"sequence" (variable rows, padded with a mask) or "fixed" (same shape for every video).
+
+``head.saved`` names the entries of ``out`` kept per video in the predictions (attention weights, scores):
+each is (B, ...) and is stored without its batch dimension.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import torch
+from torch import nn
+
+InputKind = Literal["views", "sequence", "fixed"]
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """Where one batch entry comes from: `array` of `cache/<dataset>/<cache>.h5`, read as `kind`."""
+
+    cache: str
+    array: str
+    kind: InputKind = "fixed"
+
+
+class Head(nn.Module):
+    """Base class: subclasses set `name`, implement `inputs`, `forward` and `loss`."""
+
+    name: ClassVar[str]
+    saved: ClassVar[tuple[str, ...]] = ()
+
+    def inputs(self) -> dict[str, InputSpec]:
+        raise NotImplementedError
+
+    def loss(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+
+HeadBuilder = Callable[..., Head]
+_HEADS: dict[str, HeadBuilder] = {}
+
+
+def register_head(name: str) -> Callable[[HeadBuilder], HeadBuilder]:
+    """Register a builder `(*, num_classes, polarity, **options) -> Head` under `name`."""
+
+    def add(builder: HeadBuilder) -> HeadBuilder:
+        if name in _HEADS:
+            warnings.warn(f"head {name!r} registered twice; the later one wins", stacklevel=2)
+        _HEADS[name] = builder
+        return builder
+
+    return add
+
+
+def build_head(name: str, **kwargs: object) -> Head:
+    try:
+        builder = _HEADS[name]
+    except KeyError:
+        raise KeyError(f"unknown head {name!r}; known: {sorted(_HEADS)}") from None
+    return builder(**kwargs)
+
+
+def list_heads() -> list[str]:
+    return sorted(_HEADS)
