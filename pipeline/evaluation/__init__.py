@@ -1,0 +1,1 @@
+"""Evaluation: metrics computed on a trained head's predictions."""
