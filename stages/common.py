@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from pipeline.config import load_params
 from pipeline.manifests.format import Manifest, read_manifest
 from pipeline.runner import ClusterConfig
+from pipeline.training.loop import TrainConfig
+from pipeline.training.run import HeadSetup
 
 
 @dataclass(frozen=True)
 class DatasetPaths:
     name: str
     root: Path
-    reports: Path       # reports/<name>/: manifest, probe table, summaries, failure lists
-    cache: Path         # cache/<name>/: one HDF5 file per extractor
+    reports: Path  # reports/<name>/: manifest, probe table, summaries, failure lists
+    cache: Path  # cache/<name>/: one HDF5 file per extractor
 
     @property
     def manifest(self) -> Path:
@@ -36,12 +38,37 @@ def parse_args(description: str) -> argparse.Namespace:
 def dataset_paths(params: dict[str, Any]) -> DatasetPaths:
     ds = params["dataset"]
     name = ds["name"]
-    return DatasetPaths(name=name, root=Path(ds["root"]), reports=Path("reports") / name,
-                        cache=Path("cache") / name)
+    return DatasetPaths(
+        name=name, root=Path(ds["root"]), reports=Path("reports") / name, cache=Path("cache") / name
+    )
 
 
 def cluster_config(params: dict[str, Any]) -> ClusterConfig:
     return ClusterConfig(**params.get("dask", {}))
 
 
-__all__ = ["DatasetPaths", "cluster_config", "dataset_paths", "load_params", "parse_args"]
+_LOOP_KEYS = {f.name for f in fields(TrainConfig)}
+_SETUP_KEYS = {"protocol", "runs", "selection", "val_fraction", "preload", "target", "polarity"}
+
+
+def head_setup(params: dict[str, Any], key: str) -> HeadSetup:
+    """`heads.<key>` of params.yaml, its `train:` overrides merged over the shared `train:` section."""
+    if key not in params.get("heads", {}):
+        raise KeyError(f"no entry heads.{key} in params.yaml; entries: {sorted(params.get('heads', {}))}")
+    entry = params["heads"][key]
+    merged = {**params["train"], **(entry.get("train") or {})}
+    unknown = sorted(set(merged) - _LOOP_KEYS - _SETUP_KEYS)
+    if unknown:
+        raise KeyError(f"heads.{key}: unknown train keys {unknown}")
+    return HeadSetup(
+        key=key,
+        head=entry["head"],
+        caches=tuple(entry["caches"]),
+        options=dict(entry.get("options") or {}),
+        train=TrainConfig(**{k: v for k, v in merged.items() if k in _LOOP_KEYS}),
+        seed=int(params["seed"]),
+        **{k: v for k, v in merged.items() if k in _SETUP_KEYS},
+    )
+
+
+__all__ = ["DatasetPaths", "cluster_config", "dataset_paths", "head_setup", "load_params", "parse_args"]

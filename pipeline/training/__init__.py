@@ -1,0 +1,1 @@
+"""Training and evaluating heads on cached tensors: data, protocols, the loop, checkpoints, predictions."""

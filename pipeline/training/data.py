@@ -1,0 +1,155 @@
+"""The cached tensors a head reads, batched.
+
+    cache/<dataset>/<cache>.h5 ──FeatureTable──> per video: {batch key: array}  (fp16 as cached)
+                                      │
+                  iter_batches(ids, view="train"|"test")  (training views drawn per epoch, seeded)
+                                      │
+                                   collate ──> {"label", <key>, <key>_mask, "audio_present"} float32 tensors
+
+A video is usable only when every cache the head reads holds a complete entry for it; the others are listed
+in `FeatureTable.missing` with the reason (extraction failed or has not run), never silently dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline.cache import CacheReader
+from pipeline.heads.base import InputSpec
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    """What a report says about a cache a head read: its file, configuration hash and weights."""
+
+    path: str
+    config_hash: str
+    weights: str  # "random", "none" (no network, e.g. MFCC) or the checkpoint's sha256
+
+    @property
+    def random(self) -> bool:
+        return self.weights == "random"
+
+
+class FeatureTable:
+    """The arrays of `specs` for the videos `ids`, read from `cache_dir`; in memory when `preload`."""
+
+    def __init__(
+        self, specs: dict[str, InputSpec], cache_dir: Path, ids: Sequence[str], *, preload: bool = True
+    ) -> None:
+        self.specs = specs
+        self.readers = {
+            name: CacheReader(Path(cache_dir) / f"{name}.h5")
+            for name in sorted({s.cache for s in specs.values()})
+        }
+        for name, reader in self.readers.items():
+            if not reader.path.is_file():
+                raise FileNotFoundError(f"cache {reader.path} not found: run `dvc repro feat@{name}` first")
+        self.missing = self._find_missing(ids)
+        self.ids = [v for v in ids if v not in self.missing]
+        self.audio_present = {v: self._has_audio(v) for v in self.ids}
+        self._memory = {(v, k): self._read(v, k, ()) for v in self.ids for k in specs} if preload else None
+
+    def _find_missing(self, ids: Sequence[str]) -> dict[str, str]:
+        missing = {}
+        for reader in self.readers.values():
+            held = set(reader.ids())
+            for v in ids:
+                if v not in held and v not in missing:
+                    missing[v] = f"no entry in {reader.path}"
+        return missing
+
+    def _has_audio(self, video_id: str) -> bool:
+        flags = [r.attrs(video_id).get("has_audio") for r in self.readers.values()]
+        return all(bool(f) for f in flags if f is not None)
+
+    def _read(self, video_id: str, key: str, index: tuple) -> np.ndarray:
+        spec = self.specs[key]
+        return self.readers[spec.cache].read(video_id, spec.array, index)
+
+    def caches(self) -> dict[str, CacheInfo]:
+        return {
+            name: CacheInfo(
+                str(r.path), str(r.metadata.get("config_hash", "")), str(r.metadata.get("weights", "none"))
+            )
+            for name, r in self.readers.items()
+        }
+
+    def n_views(self, key: str) -> int:
+        return int(self.get(self.ids[0], key).shape[0])
+
+    def get(self, video_id: str, key: str, view: int | None = None) -> np.ndarray:
+        """The array of one video; for a "views" input, `view` picks one (None: all views)."""
+        index = () if view is None else (view,)
+        if self._memory is not None:
+            return self._memory[(video_id, key)][index]
+        return self._read(video_id, key, index)
+
+    def times_ms(self, video_id: str, key: str) -> np.ndarray:
+        """(rows, 2) start and end of each row of a video's input (the test view's, for "views")."""
+        spec = self.specs[key]
+        times = self.readers[spec.cache].read(video_id, f"{spec.array}_times_ms")
+        return times[0] if spec.kind == "views" else times
+
+
+def pad_rows(arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(B, L, ...) zero-padded rows and the (B, L) mask of real rows; L >= 1 so no dimension is empty."""
+    length = max(1, max(len(a) for a in arrays))
+    out = np.zeros((len(arrays), length, *arrays[0].shape[1:]), np.float32)
+    mask = np.zeros((len(arrays), length), bool)
+    for i, a in enumerate(arrays):
+        out[i, : len(a)] = a
+        mask[i, : len(a)] = True
+    return out, mask
+
+
+def collate(
+    table: FeatureTable, ids: Sequence[str], labels: Sequence[int], views: Sequence[int]
+) -> dict[str, torch.Tensor]:
+    """One batch: `views[i]` is the view read for video i from every "views" input."""
+    batch = {
+        "label": torch.as_tensor(np.asarray(labels), dtype=torch.long),
+        "audio_present": torch.as_tensor([table.audio_present[v] for v in ids], dtype=torch.bool),
+    }
+    for key, spec in table.specs.items():
+        rows = [
+            table.get(v, key, view if spec.kind == "views" else None)
+            for v, view in zip(ids, views, strict=True)
+        ]
+        if spec.kind == "sequence":
+            values, mask = pad_rows(rows)
+            batch[f"{key}_mask"] = torch.from_numpy(mask)
+        else:
+            values = np.stack(rows).astype(np.float32)
+        batch[key] = torch.from_numpy(values)
+    return batch
+
+
+def training_views(table: FeatureTable, n: int, rng: np.random.Generator) -> np.ndarray:
+    """A training view per video: one of the cached training views 1..V-1 (view 0 when only the test
+    view is cached). Heads without a "views" input get zeros, which nothing reads."""
+    keys = [k for k, s in table.specs.items() if s.kind == "views"]
+    n_views = table.n_views(keys[0]) if keys and table.ids else 1
+    return rng.integers(1, n_views, size=n) if n_views > 1 else np.zeros(n, np.int64)
+
+
+def iter_batches(
+    table: FeatureTable,
+    ids: Sequence[str],
+    labels: dict[str, int],
+    *,
+    batch_size: int,
+    rng: np.random.Generator | None = None,
+) -> Iterator[tuple[list[str], dict[str, torch.Tensor]]]:
+    """Batches over `ids`. With `rng` (training): shuffled, a training view per video. Without: in order,
+    the deterministic test view."""
+    order = list(ids) if rng is None else [ids[i] for i in rng.permutation(len(ids))]
+    views = np.zeros(len(order), np.int64) if rng is None else training_views(table, len(order), rng)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        yield chunk, collate(table, chunk, [labels[v] for v in chunk], views[start : start + batch_size])

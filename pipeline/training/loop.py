@@ -1,0 +1,220 @@
+"""The one training loop every head uses: seeded epochs over cached tensors, model selection, resume.
+
+    for each epoch (shuffle and training views drawn from rng([seed, run, epoch])):
+        train on split.train ──> log train/* ──> score split.val (if any) ──> log val/*
+        keep the best state by val accuracy (ties: lower val loss); stop after `early_stopping` epochs
+        without improvement (0 = never); write last.pt (resume point) every epoch
+    best.pt = the kept state (the final one for selection "last")
+
+A killed run restarts from last.pt when its configuration hash matches, and ends with the same weights as an
+uninterrupted run: data order depends only on (seed, run, epoch), and torch's RNG state is checkpointed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from dvclive import Live
+
+from pipeline.heads.base import Head
+from pipeline.training.checkpoint import load_checkpoint, save_checkpoint
+from pipeline.training.data import FeatureTable, iter_batches
+from pipeline.training.predict import predict, to_device
+from pipeline.training.protocol import RunSplit
+
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 32
+    optimizer: str = "adam"  # adam | adamw | sgd (momentum 0.9)
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    schedule: str = "none"  # none | step (x gamma every step_size epochs) | cosine
+    step_size: int = 30
+    gamma: float = 0.1
+    early_stopping: int = 0  # patience in epochs without a better val accuracy; 0 = off
+    device: str = "auto"  # auto (CUDA when present) | cpu | cuda | cuda:N
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def make_optimizer(head: Head, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer not in OPTIMIZERS:
+        raise ValueError(f"train.optimizer {cfg.optimizer!r} is not one of {sorted(OPTIMIZERS)}")
+    extra = {"momentum": 0.9} if cfg.optimizer == "sgd" else {}
+    return OPTIMIZERS[cfg.optimizer](head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **extra)
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
+    if cfg.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+    if cfg.schedule == "none":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    raise ValueError(f"train.schedule {cfg.schedule!r} is not one of none, step, cosine")
+
+
+def train_epoch(
+    head: Head,
+    optimizer: torch.optim.Optimizer,
+    table: FeatureTable,
+    ids: list[str],
+    labels: dict[str, int],
+    *,
+    batch_size: int,
+    rng: np.random.Generator,
+    device: torch.device,
+) -> dict[str, float]:
+    """One pass over `ids`; returns the loss parts and accuracy averaged over videos. A last batch of one
+    video is folded into the one before (BatchNorm cannot train on a single sample)."""
+    head.train()
+    sums: dict[str, float] = {}
+    correct = seen = 0
+    size = batch_size + 1 if len(ids) % batch_size == 1 and len(ids) > 1 else batch_size
+    for chunk, batch in iter_batches(table, ids, labels, batch_size=size, rng=rng):
+        batch = to_device(batch, device)
+        out = head(batch)
+        parts = head.loss(out, batch)
+        optimizer.zero_grad(set_to_none=True)
+        parts["loss"].backward()
+        optimizer.step()
+        for name, value in parts.items():
+            sums[name] = sums.get(name, 0.0) + float(value.detach()) * len(chunk)
+        correct += int((out["logits"].argmax(1) == batch["label"]).sum())
+        seen += len(chunk)
+    return {**{k: v / max(1, seen) for k, v in sums.items()}, "accuracy": correct / max(1, seen)}
+
+
+@dataclass
+class FitState:
+    """Everything a resumed run needs; written to last.pt each epoch."""
+
+    epoch: int = 0  # epochs completed
+    best_epoch: int = -1
+    best_score: tuple[float, float] = (-1.0, 0.0)  # (val accuracy, -val loss)
+    stale: int = 0
+    best_state: dict[str, Any] | None = None
+    history: list[dict[str, float]] | None = None
+
+
+def _resume(
+    path: Path,
+    config_hash: str,
+    head: Head,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+) -> FitState | None:
+    if not path.is_file():
+        return None
+    saved = load_checkpoint(path)
+    if saved.get("config_hash") != config_hash:
+        return None
+    head.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    schedule.load_state_dict(saved["schedule"])
+    torch.set_rng_state(saved["torch_rng"])
+    return FitState(**saved["state"])
+
+
+def fit(
+    head: Head,
+    table: FeatureTable,
+    split: RunSplit,
+    labels: dict[str, int],
+    cfg: TrainConfig,
+    *,
+    seed: int,
+    config_hash: str,
+    run_dir: Path,
+    live_dir: Path,
+    log_prior: torch.Tensor,
+) -> FitState:
+    """Train `head` on `split` and return its state with the selected weights in `best_state`."""
+    device = resolve_device(cfg.device)
+    head.to(device)
+    optimizer, last = make_optimizer(head, cfg), run_dir / "last.pt"
+    schedule = make_schedule(optimizer, cfg)
+    state = _resume(last, config_hash, head, optimizer, schedule)
+    resumed = state is not None
+    state = state or FitState(history=[])
+    with Live(dir=str(live_dir), resume=resumed, save_dvc_exp=False, dvcyaml=False) as live:
+        while state.epoch < cfg.epochs and not (cfg.early_stopping and state.stale >= cfg.early_stopping):
+            rng = np.random.default_rng([seed, split.run, state.epoch])
+            row = {
+                f"train/{k}": v
+                for k, v in train_epoch(
+                    head,
+                    optimizer,
+                    table,
+                    split.train,
+                    labels,
+                    batch_size=cfg.batch_size,
+                    rng=rng,
+                    device=device,
+                ).items()
+            }
+            schedule.step()
+            if split.val:
+                val = predict(
+                    head,
+                    table,
+                    split.val,
+                    labels,
+                    batch_size=cfg.batch_size,
+                    device=device,
+                    log_prior=log_prior,
+                )
+                row |= {"val/loss": val.loss, "val/accuracy": val.accuracy}
+                _select(state, head, (val.accuracy, -val.loss))
+            for name, value in row.items():
+                live.log_metric(name, value)
+            live.next_step()
+            state.history.append({"epoch": state.epoch, **row})
+            state.epoch += 1
+            save_checkpoint(
+                last,
+                {
+                    "config_hash": config_hash,
+                    "model": head.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(),
+                    "torch_rng": torch.get_rng_state(),
+                    "state": asdict(state),
+                },
+            )
+    if not split.val:
+        state.best_state, state.best_epoch = _cpu_copy(head), state.epoch - 1
+    return state
+
+
+def _cpu_copy(head: Head) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in head.state_dict().items()}
+
+
+def _select(state: FitState, head: Head, score: tuple[float, float]) -> None:
+    if score > tuple(state.best_score):
+        state.best_score, state.best_epoch, state.best_state, state.stale = (
+            score,
+            state.epoch,
+            _cpu_copy(head),
+            0,
+        )
+    else:
+        state.stale += 1
