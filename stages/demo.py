@@ -20,12 +20,15 @@ from pipeline.config import load_params
 from pipeline.demo import write_demo_dataset
 
 DEMO_KEYS = ("classes", "clips_per_class", "min_seconds", "max_seconds", "width", "height",
-             "no_audio_every", "face_every")
+             "no_audio_every", "no_face_every", "cues")
 
 
 def demo_kwargs(params: dict[str, Any]) -> dict[str, Any]:
     """Keyword arguments of `write_demo_dataset` from a parsed params.yaml."""
     demo = params["demo"]
+    if "face_every" in demo:
+        raise KeyError("params.yaml: demo.face_every is gone; use demo.no_face_every (every k-th clip shows "
+                       "NO face, 0 = every clip shows one) and demo.cues")
     missing = [k for k in DEMO_KEYS if k not in demo]
     if missing:
         raise KeyError(f"params.yaml: demo section lacks {missing}")

@@ -1,4 +1,4 @@
-"""The demo generator end to end on a small configuration: bytes, streams, lists, class cues, faces."""
+"""The demo generator end to end on a small configuration: bytes, streams, lists, cue factors, faces."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ import ffmpeg
 import numpy as np
 import pytest
 
-from pipeline.demo import INFO_NAME, README_NAME, SAMPLE_RATE, generate_demo
+from pipeline.demo import INFO_NAME, README_NAME, SAMPLE_RATE, generate_demo, plan_clips
+from pipeline.demo.plan import VIDEO, clip_rng
+from pipeline.demo.video import frames
 
 SMALL = dict(
     classes=["anger", "joy", "sadness"], clips_per_class=3, min_seconds=1.0, max_seconds=2.0,
-    width=160, height=120, no_audio_every=4, face_every=2, seed=7,
+    width=160, height=120, no_audio_every=4, no_face_every=3, cues="complementary", seed=7,
 )
 
 
@@ -125,7 +127,7 @@ def test_plan_exercises_the_decoder(demo):
     assert any(c.width % 16 or c.height % 16 for c in clips)
     assert all(c.width % 2 == 0 and c.height % 2 == 0 for c in clips)
     assert [c.number for c in clips if not c.has_audio] == [4, 8]
-    assert [c.number for c in clips if c.has_face] == [2, 4, 6, 8]
+    assert [c.number for c in clips if not c.has_face] == [3, 6, 9]
     assert all(SMALL["min_seconds"] - 0.07 <= c.seconds <= SMALL["max_seconds"] + 0.07 for c in clips)
 
 
@@ -157,40 +159,72 @@ def test_split_lists_are_ucf_style(demo):
         assert sum(v.startswith(name + "/") for v in test_ids) == 1
 
 
-def test_class_recoverable_from_pictures(demo):
+def picture_hues(folder: Path, clips: list) -> list[float]:
+    return [mean_hue(decode_frames(folder / "videos" / c.path, c.width, c.height, (32, 24))) for c in clips]
+
+
+def test_pictures_show_the_scene_not_the_class(demo):
     folder, clips, _ = demo
-    hues = [mean_hue(decode_frames(folder / "videos" / c.path, c.width, c.height, (32, 24))) for c in clips]
-    labels = [c.class_index for c in clips]
-    assert leave_one_out_accuracy(hues, labels, hue_distance) == 1.0
+    hues = picture_hues(folder, clips)
+    assert leave_one_out_accuracy(hues, [c.scene for c in clips], hue_distance) == 1.0
     assert all(hue_distance(h, c.hue_deg) < 15 for h, c in zip(hues, clips, strict=True))
+    # anger and joy share scene 0: the picture's colour cannot tell them apart
+    assert {c.scene for c in clips if c.label in ("anger", "joy")} == {0}
+    assert leave_one_out_accuracy(hues, [c.class_index for c in clips], hue_distance) < 1.0
 
 
-def test_class_recoverable_from_sound(demo):
+def test_sound_shows_the_sound_factor_and_the_pair_the_class(demo):
     folder, clips, _ = demo
     voiced = [c for c in clips if c.has_audio]
     peaks = [dominant_frequency(decode_audio(folder / "videos" / c.path)) for c in voiced]
     for peak, clip in zip(peaks, voiced, strict=True):
         assert abs(peak - clip.pitch_hz) < 11, (clip.clip_id, peak, clip.pitch_hz)
     octaves = [math.log2(p) for p in peaks]
-    labels = [c.class_index for c in voiced]
-    assert leave_one_out_accuracy(octaves, labels, lambda a, b: abs(a - b)) == 1.0
+    assert leave_one_out_accuracy(octaves, [c.sound for c in voiced], lambda a, b: abs(a - b)) == 1.0
+    # the decoded pitch (low or high) and the decoded hue (red or cyan) together name the class
+    hues = picture_hues(folder, voiced)
+    pairs = [(int(o > math.log2(311.0)), int(hue_distance(h, 180.0) < 90))
+             for o, h in zip(octaves, hues, strict=True)]
+    assert pairs == [(c.sound, c.scene) for c in voiced]
+    assert len({p: c.class_index for p, c in zip(pairs, voiced, strict=True)}) == len(SMALL["classes"])
 
 
-def test_mtcnn_sees_faces_only_in_face_clips(demo):
+@pytest.fixture(scope="module")
+def detector():
     from facenet_pytorch import MTCNN
+
+    return MTCNN(keep_all=True, device="cpu")
+
+
+def face_found(detector, pictures: list[np.ndarray]) -> list[bool]:
+    """Whether MTCNN finds a face (probability > 0.9) in each picture; one call per picture size."""
     from PIL import Image
 
+    found = {}
+    for shape in {p.shape for p in pictures}:
+        index = [i for i, p in enumerate(pictures) if p.shape == shape]
+        boxes, probs = detector.detect([Image.fromarray(pictures[i]) for i in index])
+        for i, b, p in zip(index, boxes, probs, strict=True):
+            found[i] = b is not None and float(np.max(np.asarray(p, dtype=float))) > 0.9
+    return [found[i] for i in range(len(pictures))]
+
+
+def test_mtcnn_sees_faces_exactly_in_face_clips(demo, detector):
     folder, clips, _ = demo
-    detector = MTCNN(keep_all=True, device="cpu")
-    face_clip = next(c for c in clips if c.has_face)
-    plain_clip = next(c for c in clips if not c.has_face)
-    for clip, expected in ((face_clip, True), (plain_clip, False)):
+    assert {c.has_face for c in clips} == {True, False}
+    middles = []
+    for clip in clips:
         frames = decode_frames(folder / "videos" / clip.path, clip.width, clip.height)
-        picks = [Image.fromarray(frames[i]) for i in (0, len(frames) // 2, len(frames) - 1)]
-        boxes, probs = detector.detect(picks)
-        for b, p in zip(boxes, probs, strict=True):
-            found = b is not None and float(np.max(np.asarray(p, dtype=float))) > 0.9
-            assert found == expected, (clip.clip_id, p)
+        middles.append(frames[len(frames) // 2])
+    assert face_found(detector, middles) == [c.has_face for c in clips]
+
+
+def test_mtcnn_sees_the_mirrored_face(detector):
+    """With 9 classes (3 sound values) sound 2 shows the astronaut mirrored; it must still be a face."""
+    nine = {**SMALL, "classes": [f"c{i}" for i in range(9)], "clips_per_class": 1, "no_face_every": 0}
+    clip = next(c for c in plan_clips(**nine) if c.face_mirrored)
+    first = next(frames(clip, clip_rng(SMALL["seed"], clip.class_index, clip.index_in_class, VIDEO)))
+    assert face_found(detector, [first]) == [True]
 
 
 def test_info_and_readme_describe_the_data(demo):
@@ -204,5 +238,8 @@ def test_info_and_readme_describe_the_data(demo):
         facts = (row["label"], row["has_audio"], row["has_face"], row["fps"], row["width"], row["height"])
         assert facts == (clip.label, clip.has_audio, clip.has_face, clip.fps, clip.width, clip.height)
         assert row["pitch_hz"] == clip.pitch_hz and row["colour"].startswith("#")
+        assert (row["scene"], row["sound"], row["face_mirrored"]) == (clip.scene, clip.sound, False)
+    assert info["params"]["cues"] == "complementary" and info["params"]["no_face_every"] == 3
     readme = (folder / README_NAME).read_text(encoding="utf-8")
-    assert "SYNTHETIC" in readme and "9 clips" in readme
+    assert "SYNTHETIC" in readme and "9 clips" in readme and "Cues: complementary" in readme
+    assert "6 clips show a real photographed face" in readme

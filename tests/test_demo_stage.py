@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stages.demo import demo_kwargs
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -20,11 +22,24 @@ def write_params(folder: Path, clips_per_class: int = 2, seconds: float = 1.0) -
         "seed": 3,
         "demo": {"videos": str(folder / "demo" / "videos"), "lists": str(folder / "demo" / "lists"),
                  "classes": ["anger", "joy"], "clips_per_class": clips_per_class, "min_seconds": seconds,
-                 "max_seconds": seconds, "width": 96, "height": 64, "no_audio_every": 3, "face_every": 0},
+                 "max_seconds": seconds, "width": 96, "height": 64, "no_audio_every": 3, "no_face_every": 1,
+                 "cues": "complementary"},
     }
     path = folder / "params.yaml"
     path.write_text(yaml.safe_dump(params), encoding="utf-8")
     return path
+
+
+def test_params_need_the_face_rule_and_the_cues(tmp_path):
+    params = yaml.safe_load(write_params(tmp_path).read_text())
+    kwargs = demo_kwargs(params)
+    assert (kwargs["no_face_every"], kwargs["cues"], kwargs["seed"]) == (1, "complementary", 3)
+    del params["demo"]["cues"]
+    with pytest.raises(KeyError, match="cues"):
+        demo_kwargs(params)
+    params["demo"]["face_every"] = 3
+    with pytest.raises(KeyError, match="no_face_every"):
+        demo_kwargs(params)
 
 
 def run_stage(params: Path) -> subprocess.CompletedProcess:
@@ -38,7 +53,9 @@ def test_stage_writes_the_dataset(tmp_path):
     demo = tmp_path / "demo"
     assert sorted(p.name for p in demo.iterdir()) == ["README.txt", "demo_info.json", "lists", "videos"]
     assert len(list((demo / "videos").rglob("*.mp4"))) == 4
-    assert json.loads((demo / "demo_info.json").read_text())["params"]["seed"] == 3
+    info = json.loads((demo / "demo_info.json").read_text())
+    assert info["params"]["seed"] == 3 and info["params"]["no_face_every"] == 1
+    assert not any(c["has_face"] for c in info["clips"]) and "0 with a face" in done.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo", "params.yaml"]
 
 

@@ -1,7 +1,8 @@
-"""The sound of a demo clip: a hummed tone at the class pitch, mono float32 at 44.1 kHz.
+"""The sound of a demo clip: a hummed tone at the clip's pitch, mono float32 at 44.1 kHz.
 
-- the tone: fundamental at ``clip.pitch_hz`` with a slight vibrato and harmonics 2-4 that are always
-  weaker than the fundamental (amplitude at most 0.9 / k), so the spectrum's peak is the class pitch;
+- the tone: fundamental at ``clip.pitch_hz`` (from the class's sound factor, see ``plan.py``) with a slight
+  vibrato and harmonics 2-4 that are always weaker than the fundamental (amplitude at most 0.9 / k), so the
+  spectrum's peak is that pitch;
 - an envelope of "syllables" of random lengths with short gaps and smooth attack and release;
 - a distractor: a quieter tone at a random pitch, present for part of the clip;
 - white noise at the clip's signal-to-noise ratio (``clip.snr_db``).

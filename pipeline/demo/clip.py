@@ -26,12 +26,15 @@ class ClipInfo:
     has_audio: bool
     has_face: bool
     face_source: str        # scikit-image sample photograph shown, "" when has_face is False
-    hue_deg: float          # background hue of this clip (class hue plus a small jitter)
+    face_mirrored: bool     # the photograph is flipped left-right (a weaker face cue, plan.face_look)
+    scene: int              # scene factor of the class: drives hue and motion (plan.class_factors)
+    sound: int              # sound factor of the class: drives pitch and, complementary cues, the face
+    hue_deg: float          # background hue of this clip (scene hue plus a small jitter)
     colour: str             # that background colour at full saturation and value, "#rrggbb"
     saturation: float       # lower means a weaker colour cue
-    motion_deg: float       # direction the blob moves in, counter-clockwise from +x (class-specific)
+    motion_deg: float       # direction the blob moves in, counter-clockwise from +x (from the scene)
     speed: float            # blob speed in frame heights per second
-    pitch_hz: float         # fundamental of the tone (class pitch plus a small jitter)
+    pitch_hz: float         # fundamental of the tone (sound pitch plus a small jitter)
     snr_db: float           # tone-to-noise ratio; lower means a weaker audio cue
 
     @property

@@ -41,9 +41,10 @@ def oval_mask(height: int, width: int, soft: float = 0.12) -> np.ndarray:
     return np.clip((1.0 - r) / soft, 0.0, 1.0)[:, :, None]
 
 
-def face_sprite(name: str, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """The photograph resized to ``height`` rows: (rgb float32 (h, w, 3), alpha float32 (h, w, 1))."""
-    photo = face_photo(name)
+def face_sprite(name: str, height: int, *, mirrored: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The photograph resized to ``height`` rows, flipped left-right when ``mirrored``:
+    (rgb float32 (h, w, 3), alpha float32 (h, w, 1))."""
+    photo = np.ascontiguousarray(face_photo(name)[:, ::-1]) if mirrored else face_photo(name)
     width = max(2, round(photo.shape[1] * height / photo.shape[0]))
     resized = Image.fromarray(photo).resize((width, height), Image.Resampling.BILINEAR)
     return np.asarray(resized, dtype=np.float32), oval_mask(height, width)

@@ -48,15 +48,18 @@ def generate_demo(
     out_root: Path, lists_dir: Path, *,
     # what the dataset holds
     classes: Sequence[str], clips_per_class: int, min_seconds: float, max_seconds: float,
-    width: int, height: int, no_audio_every: int, face_every: int,
+    width: int, height: int, no_audio_every: int, no_face_every: int, cues: str = "complementary",
     # reproducibility and speed
     seed: int, workers: int | None = None,
 ) -> list[ClipInfo]:
     """Write the videos under ``out_root``, the split lists in ``lists_dir``, and ``README.txt`` and
-    ``demo_info.json`` beside ``out_root``. Returns the clips in class-major order."""
+    ``demo_info.json`` beside ``out_root``. Returns the clips in class-major order.
+
+    ``cues`` is "complementary" (picture and sound each carry one factor of the class) or "redundant"
+    (each carries the whole class); ``pipeline.demo.plan`` says exactly what each modality shows."""
     params = dict(classes=list(classes), clips_per_class=clips_per_class, min_seconds=min_seconds,
                   max_seconds=max_seconds, width=width, height=height, no_audio_every=no_audio_every,
-                  face_every=face_every, seed=seed)
+                  no_face_every=no_face_every, cues=cues, seed=seed)
     clips = plan_clips(**params)
     out_root, lists_dir = Path(out_root), Path(lists_dir)
     out_root.mkdir(parents=True, exist_ok=True)

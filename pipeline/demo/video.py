@@ -1,10 +1,12 @@
 """The pictures of a demo clip, rendered frame by frame with numpy (RGB uint8, (height, width, 3)).
 
-A clip shows, over a textured background of its class hue (the colour cue):
+A clip shows, over a textured background of its scene hue (the colour cue; ``plan.py`` says which factor
+of the class the scene is):
 
-- a soft disc moving in the class's direction at a per-clip speed (the motion cue), of a random colour;
+- a soft disc moving in the scene's direction at a per-clip speed (the motion cue), of a random colour;
 - sometimes a square of random colour drifting in a random direction (a distractor);
-- for face clips, a real photographed face (``faces.py``), drawn on top and swaying by a few pixels;
+- for face clips, a real photographed face (``faces.py``, mirrored when ``clip.face_mirrored``), drawn on top
+  and swaying by a few pixels;
 - a slow random brightness flicker and Gaussian pixel noise.
 """
 
@@ -72,7 +74,7 @@ def rgb255(hue_deg: float, saturation: float, value: float) -> np.ndarray:
 
 
 def background(clip: ClipInfo, rng: np.random.Generator) -> np.ndarray:
-    """The class hue at the clip's saturation, its brightness shaded by a gradient and soft waves."""
+    """The scene hue at the clip's saturation, its brightness shaded by a gradient and soft waves."""
     y = np.linspace(-1.0, 1.0, clip.height, dtype=np.float32)[:, None]
     x = np.linspace(-1.0, 1.0, clip.width, dtype=np.float32)[None, :]
     fx, fy, px, py = rng.uniform(0.5, 2.0), rng.uniform(0.5, 2.0), *rng.uniform(0, 2 * np.pi, 2)
@@ -94,7 +96,7 @@ def random_colour(rng: np.random.Generator) -> np.ndarray:
 
 
 def blob(clip: ClipInfo, rng: np.random.Generator) -> Mover:
-    """The class-motion disc: direction from the class, speed from the clip, colour random."""
+    """The motion-cue disc: direction from the scene, speed from the clip, colour random."""
     size = min(clip.width, clip.height)
     speed = clip.speed * clip.height
     angle = math.radians(clip.motion_deg)
@@ -112,7 +114,8 @@ def distractor(clip: ClipInfo, rng: np.random.Generator) -> Mover:
 
 
 def face(clip: ClipInfo, rng: np.random.Generator) -> Swayer:
-    rgb, alpha = face_sprite(clip.face_source, round(min(clip.width, clip.height) * 0.62))
+    height = round(min(clip.width, clip.height) * 0.62)
+    rgb, alpha = face_sprite(clip.face_source, height, mirrored=clip.face_mirrored)
     centre = (clip.width * rng.uniform(0.42, 0.58), clip.height * rng.uniform(0.45, 0.55))
     amplitude = tuple(rng.uniform(2.0, 5.0, 2))
     return Swayer(rgb, alpha, centre, amplitude, rng.uniform(0.2, 0.6), tuple(rng.uniform(0, 2 * np.pi, 2)))
