@@ -1,14 +1,15 @@
-"""Run a per-video stage over a manifest into a cache file, skipping what is already cached."""
+"""Run a per-video (or per-group) stage over a manifest into a cache file, skipping what is cached."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from pipeline.cache import CacheWriter
 from pipeline.manifests.format import Manifest
-from pipeline.runner import ClusterConfig, StageSummary, VideoTask, dask_client, map_videos
+from pipeline.runner import ClusterConfig, StageSummary, VideoTask, dask_client, each_video, map_groups
 
 
 def pending_tasks(manifest: Manifest, root: str | Path, writer: CacheWriter) -> list[VideoTask]:
@@ -23,13 +24,19 @@ def run_into_cache(
     manifest: Manifest,
     root: str | Path,
     writer: CacheWriter,
-    func: Callable[..., Any],
     kwargs: dict[str, Any],
     cluster: ClusterConfig,
+    func: Callable[..., Any] | None = None,
+    group_func: Callable[..., Any] | None = None,
+    videos_per_task: int = 1,
     store: Callable[[VideoTask, Any], str | None] | None = None,
 ) -> StageSummary:
-    """Map `func` over the videos still missing from `writer`'s cache. By default each result is an
-    (arrays, attrs) pair written as the video's entry; `store` replaces that (and may return a failure)."""
+    """Map over the videos still missing from `writer`'s cache either a per-video
+    `func(video_id, path, **kwargs)` (one video per task) or a `group_func(group, **kwargs)` returning one
+    `runner.Outcome` per video (groups of `videos_per_task`). By default each result is an (arrays, attrs)
+    pair written as the video's entry; `store` replaces that (and may return a failure)."""
+    if (func is None) == (group_func is None):
+        raise ValueError("run_into_cache takes exactly one of func (per video) and group_func")
 
     def write_entry(task: VideoTask, result: tuple[dict[str, Any], dict[str, Any]]) -> None:
         writer.write(task.video_id, *result)
@@ -38,7 +45,8 @@ def run_into_cache(
     summary = StageSummary(stage, total=len(manifest), skipped=len(manifest) - len(tasks))
     if tasks:
         with dask_client(cluster) as client:
-            map_videos(client, func, tasks, store or write_entry, summary, kwargs=kwargs,
+            map_groups(client, group_func or partial(each_video, func), tasks, store or write_entry, summary,
+                       videos_per_task=videos_per_task if group_func else 1, kwargs=kwargs,
                        retries=cluster.retries)
     print(summary.line(), flush=True)
     return summary

@@ -1,13 +1,18 @@
-"""Map a per-video function over videos on a Dask cluster; the calling process writes the results.
+"""Map a function over groups of videos on a Dask cluster; the calling process writes the results.
 
     driver (this process)                        workers (LocalCluster, or an existing scheduler)
     ──────────────────────                       ────────────────────────────────────────────────
-    submit a bounded window of tasks  ───────>   func(video_id, path, **kwargs)
-    as each finishes: on_result(...)  <───────   result, or VideoError (recorded, never retried)
-    (the single cache writer), progress bar,     an unexpected exception is retried `retries` times;
-    summary and failure list                     a dead worker's tasks are rerun elsewhere by Dask
+    submit a bounded window of tasks, ───────>   func(group, **kwargs) -> one Outcome per video:
+    each a group of 1..videos_per_task videos    ("ok", result) or ("error", reason of a VideoError)
+    as each finishes, per video:      <───────   an unexpected exception is retried `retries` times;
+    on_result(...) (the single cache writer),    a dead worker's tasks are rerun elsewhere by Dask
+    progress bar, summary and failure list
 
-Only the driver touches output files, so no two processes ever write one HDF5 file.
+Every task is a group: a per-video function runs through `each_video` (groups of one, as decode and faces
+do), a group function (feature extraction) batches across its videos. A VideoError stays with its video;
+a group that fails unexpectedly is rerun one video per task, so the crash is pinned to the video causing
+it and the others of its group are still written. Only the driver touches output files, so no two
+processes ever write one HDF5 file.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +33,8 @@ from dask.distributed import Client, Future, LocalCluster, as_completed
 from tqdm import tqdm
 
 from pipeline.errors import VideoError
+
+LOCAL_WORKER_ENV = "VEMO_LOCAL_CLUSTER_WORKER"   # set in LocalCluster workers: they may share out the GPUs
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,11 @@ class Failure:
     video_id: str
     path: str
     reason: str
+
+
+Outcome = tuple[str, Any]
+"""One video's result on a worker: ("ok", value) or ("error", reason); a VideoError travels as data, so
+Dask never retries a deterministic failure (and VideoError itself does not survive pickling)."""
 
 
 @dataclass
@@ -88,27 +101,97 @@ class StageSummary:
 
 
 @contextmanager
+def local_cluster(cfg: ClusterConfig) -> Iterator[LocalCluster]:
+    """`cfg.workers` worker processes named 0..workers-1, each with `threads_per_worker` BLAS threads."""
+    threads = str(cfg.threads_per_worker)
+    with LocalCluster(
+        n_workers=cfg.workers, threads_per_worker=cfg.threads_per_worker, processes=True,
+        memory_limit=cfg.memory_limit, dashboard_address=None, silence_logs=logging.ERROR,
+        env={"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, LOCAL_WORKER_ENV: "1"},
+    ) as cluster:
+        yield cluster
+
+
+@contextmanager
 def dask_client(cfg: ClusterConfig) -> Iterator[Client]:
     """A client on the given scheduler, or on a LocalCluster of worker processes that ends with it."""
     if cfg.scheduler:
         with Client(cfg.scheduler) as client:
             yield client
         return
-    threads = str(cfg.threads_per_worker)
-    with LocalCluster(
-        n_workers=cfg.workers, threads_per_worker=cfg.threads_per_worker, processes=True,
-        memory_limit=cfg.memory_limit, dashboard_address=None, silence_logs=logging.ERROR,
-        env={"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads},
-    ) as cluster, Client(cluster) as client:
+    with local_cluster(cfg) as cluster, Client(cluster) as client:
         yield client
 
 
-def _call(func: Callable[..., Any], task: VideoTask, kwargs: dict[str, Any]) -> tuple[str, Any]:
-    """Worker side: a VideoError is returned as data so Dask does not retry a deterministic failure."""
+def video_outcome(call: Callable[[], Any]) -> Outcome:
+    """Worker side: `call()` as an Outcome; a VideoError becomes ("error", reason), anything else raises."""
     try:
-        return "ok", func(task.video_id, task.path, **kwargs)
+        return "ok", call()
     except VideoError as exc:
         return "error", exc.reason
+
+
+def each_video(func: Callable[..., Any], group: Sequence[VideoTask], **kwargs: Any) -> list[Outcome]:
+    """A per-video `func(video_id, path, **kwargs)` as a group function: one call per video."""
+    return [video_outcome(partial(func, task.video_id, task.path, **kwargs)) for task in group]
+
+
+def _run_group(func: Callable[..., list[Outcome]], group: list[VideoTask],
+               kwargs: dict[str, Any]) -> list[Outcome]:
+    outcomes = list(func(group, **kwargs))
+    if len(outcomes) != len(group):
+        raise RuntimeError(f"{func!r} returned {len(outcomes)} outcomes for {len(group)} videos")
+    return outcomes
+
+
+def chunk(tasks: Sequence[VideoTask], size: int) -> list[list[VideoTask]]:
+    """Consecutive groups of `size` tasks (the last may be smaller)."""
+    if size < 1:
+        raise ValueError(f"videos_per_task must be >= 1, not {size}")
+    return [list(tasks[i:i + size]) for i in range(0, len(tasks), size)]
+
+
+def map_groups(
+    client: Client,
+    func: Callable[..., list[Outcome]],
+    tasks: Sequence[VideoTask],
+    on_result: Callable[[VideoTask, Any], str | None],
+    summary: StageSummary,
+    *,
+    videos_per_task: int = 1,
+    kwargs: dict[str, Any] | None = None,
+    retries: int = 1,
+    max_in_flight: int | None = None,
+) -> StageSummary:
+    """Run `func(group, **kwargs)` on consecutive groups of up to `videos_per_task` tasks; it returns one
+    Outcome per video of the group. `on_result` stores each video's value in the driver and returns a
+    failure reason or None. At most `max_in_flight` groups (default 2 x the cluster's threads) are
+    submitted at a time, so the results waiting in memory are bounded whatever the number of videos.
+    Failures are recorded in `summary`, never raised; the bar and the summary count videos."""
+    start = time.perf_counter()
+    window = max_in_flight or 2 * max(1, sum(client.nthreads().values()))
+    pending = chunk(tasks, videos_per_task)[::-1]
+    owner: dict[str, list[VideoTask]] = {}
+
+    def submit() -> Future:
+        group = pending.pop()
+        future = client.submit(_run_group, func, group, kwargs or {}, pure=False, retries=retries,
+                               key=f"{summary.stage}-{group[0].video_id}-{time.monotonic_ns()}")
+        owner[future.key] = group
+        return future
+
+    running = as_completed([submit() for _ in range(min(window, len(pending)))])
+    with tqdm(total=len(tasks), desc=summary.stage, unit="video", mininterval=1.0) as bar:
+        for future in running:
+            group = owner.pop(future.key)
+            rerun = _settle(future, group, on_result, summary)
+            future.release()
+            pending.extend([task] for task in reversed(rerun))
+            bar.update(len(group) - len(rerun))
+            if pending:
+                running.add(submit())
+    summary.seconds += time.perf_counter() - start
+    return summary
 
 
 def map_videos(
@@ -122,37 +205,32 @@ def map_videos(
     retries: int = 1,
     max_in_flight: int | None = None,
 ) -> StageSummary:
-    """Run `func(video_id, path, **kwargs)` for every task; `on_result` stores each result in the driver
-    and returns a failure reason or None. Failures are recorded in `summary`, never raised."""
-    start = time.perf_counter()
-    window = max_in_flight or 2 * max(1, sum(client.nthreads().values()))
-    pending = list(reversed(tasks))
-    owner: dict[str, VideoTask] = {}
-
-    def submit() -> Future:
-        task = pending.pop()
-        future = client.submit(_call, func, task, kwargs or {}, pure=False, retries=retries,
-                               key=f"{summary.stage}-{task.video_id}-{time.monotonic_ns()}")
-        owner[future.key] = task
-        return future
-
-    running = as_completed([submit() for _ in range(min(window, len(pending)))])
-    with tqdm(total=len(tasks), desc=summary.stage, unit="video", mininterval=1.0) as bar:
-        for future in running:
-            task = owner.pop(future.key)
-            _settle(future, task, on_result, summary)
-            future.release()
-            bar.update(1)
-            if pending:
-                running.add(submit())
-    summary.seconds += time.perf_counter() - start
-    return summary
+    """`map_groups` of a per-video `func(video_id, path, **kwargs)`, one video per task."""
+    return map_groups(client, partial(each_video, func), tasks, on_result, summary, videos_per_task=1,
+                      kwargs=kwargs, retries=retries, max_in_flight=max_in_flight)
 
 
-def _settle(future: Future, task: VideoTask, on_result: Callable[[VideoTask, Any], str | None],
+def _settle(future: Future, group: list[VideoTask], on_result: Callable[[VideoTask, Any], str | None],
+            summary: StageSummary) -> list[VideoTask]:
+    """Record the outcome of every video of a finished group; returns the videos to rerun one by one
+    (all of a group of several that failed unexpectedly), else []."""
+    try:
+        outcomes = future.result()
+    except Exception as exc:  # noqa: BLE001 - a failed task is recorded (or split), the stage goes on
+        if len(group) > 1:
+            print(f"[{summary.stage}] a task of {len(group)} videos failed ({type(exc).__name__}: {exc}); "
+                  "rerunning them one per task", flush=True)
+            return group
+        traceback.print_exception(exc)
+        outcomes = [("error", f"unexpected {type(exc).__name__}: {exc}")]
+    for task, (status, value) in zip(group, outcomes, strict=True):
+        _record(task, status, value, on_result, summary)
+    return []
+
+
+def _record(task: VideoTask, status: str, value: Any, on_result: Callable[[VideoTask, Any], str | None],
             summary: StageSummary) -> None:
     try:
-        status, value = future.result()
         reason = on_result(task, value) if status == "ok" else value
     except Exception as exc:  # noqa: BLE001 - any failure of one video is recorded, the stage goes on
         reason = f"unexpected {type(exc).__name__}: {exc}"

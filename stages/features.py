@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     section = params["features"][args.extractor]
     spec = ExtractorSpec(name=args.extractor, weights=str(section["weights"]),
                          options=dict(section.get("options") or {}), batch_size=int(section["batch_size"]),
-                         seed=int(params["seed"]))
+                         seed=int(params["seed"]), videos_per_task=int(section.get("videos_per_task", 8)),
+                         device=str(section.get("device", "auto")))
     needed = SOURCES[get_extractor(args.extractor).input_kind]
     sources = {name: str(paths.cache / f"{name}.h5") for name in needed}
     upstream = {}

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
 from pipeline.cache import CacheReader
 from pipeline.decode import DecodeConfig
 from pipeline.decode_run import run_decode
 from pipeline.demo import generate_demo
+from pipeline.extractors.base import Extractor
 from pipeline.faces.detect import FaceConfig
 from pipeline.faces.run import run_faces
 from pipeline.features import compute
-from pipeline.features.compute import ExtractorSpec
+from pipeline.features.compute import ExtractorSpec, batches, run_across_videos
 from pipeline.features.run import run_features
 from pipeline.manifests import run_builder
-from pipeline.runner import ClusterConfig
+from pipeline.manifests.format import Manifest, VideoRecord
+from pipeline.runner import ClusterConfig, local_cluster
 
 CLUSTER = ClusterConfig(workers=1, threads_per_worker=2)
 
@@ -25,7 +31,7 @@ def decoded(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("demo")
     clips = generate_demo(root / "videos", root / "lists", classes=["anger"], clips_per_class=3,
                           min_seconds=1.0, max_seconds=2.0, width=320, height=240, no_audio_every=3,
-                          face_every=2, seed=0)
+                          no_face_every=2, seed=0)
     manifest = run_builder("ucf", root / "videos", root / "lists").manifest
     cfg = DecodeConfig(segments=2, frames_per_segment=4, train_views=0, face_rate=2.0)
     run_decode(manifest=manifest, root=root / "videos", cache_path=root / "decode.h5",
@@ -37,14 +43,22 @@ def decoded(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"root": root, "manifest": manifest, "clips": clips}
 
 
-def features(decoded: dict, name: str, out: str) -> tuple:
+@pytest.fixture(scope="module")
+def shared() -> Iterator[ClusterConfig]:
+    """A LocalCluster kept for several runs (workers keep their extractors: no rebuild per run)."""
+    with local_cluster(CLUSTER) as cluster:
+        yield ClusterConfig(scheduler=cluster.scheduler_address)
+
+
+def features(decoded: dict, name: str, out: str, *, videos_per_task: int = 8,
+             manifest: Manifest | None = None, cluster: ClusterConfig = CLUSTER) -> tuple:
     compute._EXTRACTORS.clear()
     root = decoded["root"]
-    spec = ExtractorSpec(name=name, batch_size=3, seed=0)
-    summary = run_features(spec=spec, manifest=decoded["manifest"], root=root / "videos",
+    spec = ExtractorSpec(name=name, batch_size=3, seed=0, videos_per_task=videos_per_task, device="cpu")
+    summary = run_features(spec=spec, manifest=manifest or decoded["manifest"], root=root / "videos",
                            sources={"decode": str(root / "decode.h5"), "faces": str(root / "faces.h5")},
                            upstream={"decode": "h"}, cache_path=root / out, reports_dir=root / "reports",
-                           cluster=CLUSTER)
+                           cluster=cluster)
     return summary, CacheReader(root / out)
 
 
@@ -73,8 +87,84 @@ def test_same_input_same_features_and_cached_videos_are_skipped(decoded: dict) -
     assert (again.done, again.skipped) == (0, 3)
 
 
-def test_videos_without_faces_get_empty_entries(decoded: dict) -> None:
-    summary, cache = features(decoded, "vggface_fc6", "vggface.h5")
+def test_videos_without_faces_get_empty_entries(decoded: dict, shared: ClusterConfig) -> None:
+    summary, cache = features(decoded, "vggface_fc6", "vggface.h5", cluster=shared)
     assert (summary.done, summary.failed) == (3, 0)
     rows = {c.has_face: cache.read(c.path.rsplit(".", 1)[0], "fc6").shape[0] for c in decoded["clips"]}
     assert rows[False] == 0 and rows[True] > 0
+
+
+class RowSums(Extractor):
+    """Not registered: the sum of each row, recording the size of every batch it is given."""
+
+    name = "row_sums"
+    input_kind = "frames"
+    outputs = {"sum": (1,)}
+
+    def __init__(self) -> None:
+        self.batch_sizes: list[int] = []
+        super().__init__()
+
+    def build(self) -> nn.Module:
+        return nn.Identity()
+
+    def preprocess(self, batch: np.ndarray) -> torch.Tensor:
+        self.batch_sizes.append(len(batch))
+        return torch.from_numpy(batch.reshape(len(batch), -1).astype(np.float64))
+
+    def forward(self, module: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"sum": module(x).sum(dim=1, keepdim=True)}
+
+
+def test_rows_of_one_shape_share_batches_across_videos_and_split_back() -> None:
+    rng = np.random.default_rng(0)
+    shapes = [(2, 2, 2, 3), (0, 2, 2, 3), (3, 4, 4, 3), (2, 2, 2, 3)]
+    rows = [rng.integers(0, 256, shape, dtype=np.uint8) for shape in shapes]
+    extractor = RowSums()
+    per_video = run_across_videos(extractor, rows, batch_size=3)
+    assert extractor.batch_sizes == [3, 1, 3]     # 2x2 frames: 2 + 0 + 2 rows; 4x4 frames: 3 rows
+    for r, out in zip(rows, per_video, strict=True):
+        np.testing.assert_array_equal(out["sum"], r.sum(axis=(1, 2, 3), dtype=np.float64)[:, None])
+    assert [b.tolist() for b in batches([np.arange(4), np.arange(0), np.arange(3)], 3)] == [
+        [0, 1, 2], [3, 0, 1], [2]]
+
+
+def assert_equal_to_fp16_rounding(a: np.ndarray, b: np.ndarray) -> None:
+    """Equal, or one float16 step apart. A row's float32 features can differ in the last bits when its
+    batch holds other rows (BLAS picks its blocking by batch size), and rounding to float16 then lands
+    on the neighbouring value now and then; anything more is a real difference."""
+    assert a.dtype == b.dtype == np.float16 and a.shape == b.shape and a.size > 0
+    step = np.spacing(np.maximum(np.abs(a), np.abs(b))).astype(np.float32)
+    assert (np.abs(a.astype(np.float32) - b.astype(np.float32)) <= step).all()
+    assert (a == b).mean() > 0.99
+
+
+def test_batching_across_videos_gives_the_one_video_per_task_features(decoded: dict,
+                                                                      shared: ClusterConfig) -> None:
+    """1-2 keyframes a clip and batches of 3: with 3 videos per task, batches span clips."""
+    one, single = features(decoded, "alexnet_fc7", "one.h5", videos_per_task=1, cluster=shared)
+    three, grouped = features(decoded, "alexnet_fc7", "three.h5", videos_per_task=3, cluster=shared)
+    assert (one.done, three.done) == (3, 3)
+    with single, grouped:
+        assert single.metadata["config_hash"] == grouped.metadata["config_hash"]
+        assert single.ids() == grouped.ids() and len(single.ids()) == 3
+        for video_id in single.ids():
+            np.testing.assert_array_equal(single.read(video_id, "fc7_times_ms"),
+                                          grouped.read(video_id, "fc7_times_ms"))
+            assert_equal_to_fp16_rounding(single.read(video_id, "fc7"), grouped.read(video_id, "fc7"))
+
+
+def test_a_bad_video_fails_alone_and_the_rest_of_its_group_is_written(decoded: dict,
+                                                                       shared: ClusterConfig) -> None:
+    records = list(decoded["manifest"].records)
+    missing = VideoRecord("anger/never_decoded", "anger/never_decoded.mp4", "anger")
+    manifest = Manifest([records[0], missing, *records[1:]], decoded["manifest"].classes)
+    summary, cache = features(decoded, "alexnet_fc7", "with_bad.h5", manifest=manifest, cluster=shared)
+    assert (summary.done, summary.failed) == (3, 1)
+    [failure] = summary.failures
+    assert failure.video_id == "anger/never_decoded" and failure.path.endswith("anger/never_decoded.mp4")
+    assert "no decode entry" in failure.reason
+    with cache:
+        assert cache.ids() == sorted(r.video_id for r in records)
+    failures = (decoded["root"] / "reports" / "feat_alexnet_fc7_failures.csv").read_text()
+    assert "anger/never_decoded.mp4,no decode entry" in failures

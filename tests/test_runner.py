@@ -11,7 +11,17 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import VideoError
-from pipeline.runner import ClusterConfig, StageSummary, VideoTask, dask_client, map_videos
+from pipeline.runner import (
+    ClusterConfig,
+    Outcome,
+    StageSummary,
+    VideoTask,
+    chunk,
+    dask_client,
+    map_groups,
+    map_videos,
+    video_outcome,
+)
 
 
 def square_or_fail(video_id: str, path: str, *, offset: int) -> int:
@@ -47,14 +57,52 @@ def check(summary: StageSummary, results: dict[str, int]) -> None:
     assert "RuntimeError: unexpected crash" in reasons["crash-1"]
 
 
+def squares_of_group(group: list[VideoTask], *, offset: int) -> list[Outcome]:
+    """A group function: (square, size of the group it ran in) per video; the whole task crashes when one
+    of its videos does, as a batched network would."""
+    if any(t.video_id.startswith("crash") for t in group):
+        raise RuntimeError("unexpected crash")
+    return [video_outcome(lambda t=t: (square_or_fail(t.video_id, t.path, offset=offset), len(group)))
+            for t in group]
+
+
+def run_groups(client) -> tuple[StageSummary, dict[str, int], dict[str, int]]:
+    """TASKS reordered so that groups of 3 mix good videos with the bad and the crashing one:
+    [ok0 ok1 ok2] [ok3 bad ok4] [ok5 ok6 crash] [ok7 ok8 ok9] [ok10 ok11]."""
+    tasks = [*TASKS[:4], TASKS[12], *TASKS[4:7], TASKS[13], *TASKS[7:12]]
+    results: dict[str, int] = {}
+    ran_in: dict[str, int] = {}
+
+    def store(task: VideoTask, value: tuple[int, int]) -> None:
+        assert task.video_id not in results, "a video was stored twice"
+        results[task.video_id], ran_in[task.video_id] = value
+
+    summary = StageSummary("test", total=len(tasks))
+    map_groups(client, squares_of_group, tasks, store, summary, videos_per_task=3, kwargs={"offset": 1},
+               retries=0, max_in_flight=2)
+    return summary, results, ran_in
+
+
 def test_local_cluster_maps_records_failures_and_writes_summary(tmp_path: Path) -> None:
     with dask_client(ClusterConfig(workers=2, threads_per_worker=1)) as client:
         assert len(client.scheduler_info()["workers"]) == 2
         summary, results = run(client)
-    check(summary, results)
+        check(summary, results)
+        grouped, grouped_results, ran_in = run_groups(client)
+    # the bad video fails alone; the crashing group is rerun one video per task, so only the crash fails
+    check(grouped, grouped_results)
+    assert ran_in == {f"ok-{i}": 1 if i in (5, 6) else 2 if i >= 10 else 3 for i in range(12)}
     summary.write(tmp_path / "s.json", tmp_path / "f.csv")
     assert '"failed": 2' in (tmp_path / "s.json").read_text()
     assert "bad 1.mp4,deliberately bad" in (tmp_path / "f.csv").read_text()
+
+
+def test_groups_are_consecutive_and_never_empty() -> None:
+    tasks = [VideoTask(str(i), f"{i}.mp4") for i in range(7)]
+    assert [[t.video_id for t in g] for g in chunk(tasks, 3)] == [["0", "1", "2"], ["3", "4", "5"], ["6"]]
+    assert chunk(tasks[:0], 3) == []
+    with pytest.raises(ValueError, match="videos_per_task"):
+        chunk(tasks, 0)
 
 
 @pytest.fixture

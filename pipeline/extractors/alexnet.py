@@ -61,17 +61,18 @@ def alexnet_fc7(module: torchvision.models.AlexNet, x: torch.Tensor) -> torch.Te
 class AlexNetFc7(FrozenImageCNN):
     """ImageNet AlexNet fc7 (after ReLU): uint8 (N, 256, 256, 3) -> fc7 (N, 4096).
 
-    Options: fit "center_crop" (default) or "resize"; precision "fp32" (default) or "bf16".
+    Options: fit "center_crop" (default) or "resize"; precision "fp32" (default), "bf16" or (CUDA) "fp16".
     """
 
     outputs: ClassVar[dict[str, tuple[int, ...]]] = {"fc7": (4096,)}
     arch: ClassVar[str] = "torchvision alexnet (1000 classes)"
 
-    def __init__(self, fit: str = "center_crop", precision: str = "fp32") -> None:
+    def __init__(self, fit: str = "center_crop", precision: str = "fp32", *,
+                 device: str | torch.device = "cpu") -> None:
         if fit not in FITS:
             raise ValueError(f"{self.name}: fit {fit!r} is not one of {FITS}")
         self.fit = fit
-        super().__init__(precision=precision, fit=fit)
+        super().__init__(precision=precision, device=device, fit=fit)
 
     def make_module(self) -> nn.Module:
         return torchvision.models.alexnet(weights=None)

@@ -16,6 +16,11 @@ An extractor is a frozen network plus its preprocessing:
 
 `load_weights(spec)` takes "random" or a checkpoint path and returns what the cache records:
 "random" or the file's sha256.
+
+Every extractor takes `device` (keyword, default the CPU): the module is built on the CPU (so seeded random
+weights are the same on every device), moved there once, each preprocessed batch follows it, and the
+outputs come back as CPU numpy arrays. `precision` (the CNNs' option) is "fp32", "bf16" (autocast to
+bfloat16, channels-last) or, on CUDA only, "fp16" (autocast to float16).
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ import numpy as np
 import torch
 from torch import nn
 
+PRECISIONS = ("fp32", "bf16", "fp16")
+CPU_PRECISIONS = ("fp32", "bf16")           # CPU autocast has no useful float16 path
+_AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 INPUT_KINDS = ("snippets", "frames", "face_crops", "keyframes", "audio", "mfcc", "spectrograms")
 _EXTRACTORS: dict[str, type[Extractor]] = {}
 
@@ -42,15 +50,30 @@ def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def check_precision(name: str, precision: str, device: torch.device) -> None:
+    """Raise unless `precision` runs on `device` (fp16 needs CUDA)."""
+    allowed = PRECISIONS if device.type == "cuda" else CPU_PRECISIONS
+    if precision not in allowed:
+        hint = " (fp16 runs on CUDA devices only)" if precision == "fp16" else ""
+        raise ValueError(f"{name}: precision {precision!r} is not one of {allowed} on {device.type}{hint}")
+
+
+def autocast(device: torch.device, precision: str) -> torch.autocast:
+    """Autocast of `device`'s type to the reduced `precision` ("bf16", "fp16"); disabled for "fp32"."""
+    return torch.autocast(device_type=device.type, dtype=_AUTOCAST.get(precision, torch.bfloat16),
+                          enabled=precision != "fp32")
+
+
 class Extractor(ABC):
     name: ClassVar[str]
     input_kind: ClassVar[str]
     outputs: ClassVar[dict[str, tuple[int, ...]]]
     store_dtype: ClassVar[type] = np.float16       # cache precision; float32 where fp16 loses too much
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, *, device: str | torch.device = "cpu", **options: Any) -> None:
         self.options = options
-        self.module: nn.Module = self.build().eval()
+        self.device = torch.device(device)
+        self.module: nn.Module = self.build().eval().to(self.device)
         for p in self.module.parameters():
             p.requires_grad_(False)
         self.weights = "random"
@@ -93,7 +116,8 @@ class Extractor(ABC):
 
     @torch.inference_mode()
     def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        out = self.forward(self.module, self.preprocess(batch))
+        """Rows (N, ...) -> named float32 CPU arrays (N, *outputs[name]); runs on `self.device`."""
+        out = self.forward(self.module, self.preprocess(batch).to(self.device))
         return {k: v.float().cpu().numpy() for k, v in out.items()}
 
 

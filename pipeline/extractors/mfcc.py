@@ -139,6 +139,7 @@ class Mfcc(Extractor):
     `mfcc` (16, 256, 32) and `has_audio` (1,) in {0, 1}, cached as float32, with the segments' times
     (`times_ms`, (16, 2)). No weights: `load_weights` records "none".
     Option `pad_mode` ("reflect", the authors' librosa 0.6.1 behaviour; "constant" for librosa >= 0.9).
+    Runs on the CPU (librosa) whatever `device` says.
     """
 
     name = "mfcc"
@@ -146,11 +147,11 @@ class Mfcc(Extractor):
     outputs = {"mfcc": (SEGMENTS, SEGMENT_FRAMES, N_MFCC), "has_audio": (1,)}
     store_dtype = np.float32     # an input representation (c0 reaches -1131), not a feature: kept exact
 
-    def __init__(self, pad_mode: str = "reflect") -> None:
+    def __init__(self, pad_mode: str = "reflect", *, device: str | torch.device = "cpu") -> None:
         if pad_mode not in ("reflect", "constant"):
             raise ValueError(f"mfcc: pad_mode must be 'reflect' or 'constant', not {pad_mode!r}")
         self.pad_mode = pad_mode
-        super().__init__(pad_mode=pad_mode)
+        super().__init__(device="cpu", pad_mode=pad_mode)
         self.weights = "none"
 
     def build(self) -> nn.Module:

@@ -18,8 +18,8 @@ A checkpoint whose conv1 is already (64, 1, 7, 1) (a trained VAANet audio net) i
 training checkpoint ({"state_dict": {"a_resnet.0.weight", ...}}) is read too (its `a_resnet.*` part).
 
 No audio: an all-zero input (see `pipeline.extractors.mfcc`) gives an all-zero feature, so a head can mask it.
-Option `precision`: "fp32" (default) or "bf16" (torch.autocast to bfloat16 + channels_last; features are
-returned as float32 either way).
+Option `precision`: "fp32" (default), "bf16" (torch.autocast to bfloat16 + channels_last) or, on CUDA, "fp16"
+(the same in float16); features are returned as float32 either way.
 """
 
 from __future__ import annotations
@@ -33,10 +33,9 @@ import torch
 import torchvision
 from torch import nn
 
-from pipeline.extractors.base import Extractor, register_extractor
+from pipeline.extractors.base import Extractor, autocast, check_precision, register_extractor
 from pipeline.extractors.mfcc import SR, compute_mfcc, equal_spans_ms, ten_mfcc_images
 
-PRECISIONS = ("fp32", "bf16")
 CONV1_MODES = ("center_column", "random")
 SCALINGS = ("minmax", "raw")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -92,22 +91,22 @@ def zero_mask(x: torch.Tensor) -> torch.Tensor:
 
 
 class _AudioCnn(Extractor):
-    """Shared by the audio CNNs: the precision option (bf16 = channels_last + autocast)."""
+    """Shared by the audio CNNs: the precision option (bf16 / fp16 = channels_last + autocast)."""
 
-    def __init__(self, precision: str = "fp32", **options: Any) -> None:
-        check_option("precision", precision, PRECISIONS)
+    def __init__(self, precision: str = "fp32", *, device: str | torch.device = "cpu",
+                 **options: Any) -> None:
+        check_precision(self.name, precision, torch.device(device))
         self.precision = precision
-        super().__init__(precision=precision, **options)
+        super().__init__(device=device, precision=precision, **options)
 
     def prepared(self, net: nn.Module) -> nn.Module:
-        return net.to(memory_format=torch.channels_last) if self.precision == "bf16" else net
+        return net.to(memory_format=torch.channels_last) if self.precision != "fp32" else net
 
     def run(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) -> (N, D) float32, in the chosen precision."""
-        bf16 = self.precision == "bf16"
-        if bf16:
+        if self.precision != "fp32":
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=bf16):
+        with autocast(x.device, self.precision):
             return module(x).float()
 
 
@@ -122,10 +121,11 @@ class MfccResnet18(_AudioCnn):
     input_kind = "mfcc"
     outputs = {"features": (512,)}
 
-    def __init__(self, conv1: str = "center_column", precision: str = "fp32") -> None:
+    def __init__(self, conv1: str = "center_column", precision: str = "fp32", *,
+                 device: str | torch.device = "cpu") -> None:
         check_option("conv1", conv1, CONV1_MODES)
         self.conv1 = conv1
-        super().__init__(precision=precision, conv1=conv1)
+        super().__init__(precision=precision, device=device, conv1=conv1)
 
     def build(self) -> nn.Module:
         return self.prepared(build_vaanet_audio_resnet18())
@@ -167,13 +167,14 @@ class MfccResnet50(_AudioCnn):
     input_kind = "audio"
     outputs = {"features": (10, 2048)}    # (segments, 2048) with the default 10; instances say their own
 
-    def __init__(self, segments: int = 10, scaling: str = "minmax", precision: str = "fp32") -> None:
+    def __init__(self, segments: int = 10, scaling: str = "minmax", precision: str = "fp32", *,
+                 device: str | torch.device = "cpu") -> None:
         check_option("scaling", scaling, SCALINGS)
         if int(segments) < 1:
             raise ValueError(f"option segments={segments!r} must be >= 1")
         self.segments, self.scaling = int(segments), scaling
         self.outputs = {"features": (self.segments, 2048)}
-        super().__init__(precision=precision, segments=self.segments, scaling=scaling)
+        super().__init__(precision=precision, device=device, segments=self.segments, scaling=scaling)
 
     def build(self) -> nn.Module:
         return self.prepared(build_ten_audio_resnet50())
@@ -200,7 +201,8 @@ class MfccResnet50(_AudioCnn):
         mask = zero_mask(x)
         x = x.expand(-1, 3, -1, -1)
         if self.scaling == "minmax":
-            x = (x - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None]
+            mean = torch.tensor(IMAGENET_MEAN, device=x.device)[:, None, None]
+            x = (x - mean) / torch.tensor(IMAGENET_STD, device=x.device)[:, None, None]
         features = self.run(module, x) * mask
         return {"features": features.reshape(-1, self.segments, features.shape[-1])}
 

@@ -39,13 +39,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.extractors.base import Extractor, register_extractor
+from pipeline.extractors.base import Extractor, autocast, check_precision, register_extractor
 
 LAYERS = (3, 4, 23, 3)
 WIDTHS = (64, 128, 256, 512)
 EXPANSION = 4
 ARCH = "resnet-101"
-PRECISIONS = ("fp32", "bf16")
 
 
 class CheckpointFormatError(ValueError):
@@ -197,8 +196,9 @@ def _check_keys(path: Path, state: dict[str, Any], expected: dict[str, torch.Ten
 class R3D101Conv5(Extractor):
     """3D ResNet-101 conv5 map and its average per snippet.
 
-    Options: norm in NORMALIZATIONS (default "vaanet"); precision "fp32" (default) or "bf16" (CPU autocast,
-    channels_last_3d). Input rows: uint8 (N, k, 112, 112, 3) RGB; outputs per row: conv5 (2048, 1, 4, 4),
+    Options: norm in NORMALIZATIONS (default "vaanet"); precision "fp32" (default), "bf16" (autocast,
+    channels_last_3d) or, on CUDA, "fp16"; `device` as in `base.Extractor`. Input rows: uint8
+    (N, k, 112, 112, 3) RGB; outputs per row: conv5 (2048, 1, 4, 4),
     pooled (2048,) for k = 16.
     """
 
@@ -206,19 +206,19 @@ class R3D101Conv5(Extractor):
     input_kind: ClassVar[str] = "snippets"
     outputs: ClassVar[dict[str, tuple[int, ...]]] = {"conv5": (2048, 1, 4, 4), "pooled": (2048,)}
 
-    def __init__(self, norm: str = "vaanet", precision: str = "fp32") -> None:
+    def __init__(self, norm: str = "vaanet", precision: str = "fp32", *,
+                 device: str | torch.device = "cpu") -> None:
         if norm not in NORMALIZATIONS:
             raise ValueError(f"{self.name}: norm {norm!r} is not one of {sorted(NORMALIZATIONS)}")
-        if precision not in PRECISIONS:
-            raise ValueError(f"{self.name}: precision {precision!r} is not one of {PRECISIONS}")
+        check_precision(self.name, precision, torch.device(device))
         self.norm = NORMALIZATIONS[norm]
         self.precision = precision
         self.checkpoint: CheckpointInfo | None = None
-        super().__init__(norm=norm, precision=precision)
+        super().__init__(device=device, norm=norm, precision=precision)
 
     def build(self) -> nn.Module:
         module = R3DBackbone()
-        if self.precision == "bf16":
+        if self.precision != "fp32":
             module = module.to(memory_format=torch.channels_last_3d)
         return module
 
@@ -255,8 +255,8 @@ class R3D101Conv5(Extractor):
 
     def forward(self, module: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """(N, 3, k, H, W) -> conv5 float32 (N, 2048, k/16, H/32, W/32) and pooled (N, 2048)."""
-        if self.precision == "bf16":
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+        if self.precision != "fp32":
+            with autocast(x.device, self.precision):
                 fmap = module(x.contiguous(memory_format=torch.channels_last_3d))
         else:
             fmap = module(x)

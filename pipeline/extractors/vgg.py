@@ -53,10 +53,9 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from pipeline.extractors.base import Extractor, register_extractor
+from pipeline.extractors.base import Extractor, autocast, check_precision, register_extractor
 from pipeline.extractors.vggface_convert import N_IDENTITIES, ConversionError, convert_state
 
-PRECISIONS = ("fp32", "bf16")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 VGGFACE_MEAN = (129.1863, 104.7624, 93.5940)
@@ -134,17 +133,18 @@ def check_state(name: str, path: Path, state: dict[str, torch.Tensor], expected:
 class FrozenImageCNN(Extractor):
     """A torchvision 2D CNN run on uint8 images up to one fully connected layer.
 
-    Options: precision "fp32" (default) or "bf16" (CPU autocast to bfloat16, channels_last weights and inputs;
-    outputs are float32 either way). Subclasses give `make_module`, `arch`, `preprocess` and `head`.
+    Options: precision "fp32" (default), "bf16" (autocast to bfloat16, channels_last weights and inputs) or,
+    on CUDA, "fp16" (the same in float16); outputs are float32 either way. `device`: see `base.Extractor`.
+    Subclasses give `make_module`, `arch`, `preprocess` and `head`.
     """
 
     arch: ClassVar[str]
 
-    def __init__(self, precision: str = "fp32", **options: Any) -> None:
-        if precision not in PRECISIONS:
-            raise ValueError(f"{self.name}: precision {precision!r} is not one of {PRECISIONS}")
+    def __init__(self, precision: str = "fp32", *, device: str | torch.device = "cpu",
+                 **options: Any) -> None:
+        check_precision(self.name, precision, torch.device(device))
         self.precision = precision
-        super().__init__(precision=precision, **options)
+        super().__init__(device=device, precision=precision, **options)
 
     @abstractmethod
     def make_module(self) -> nn.Module:
@@ -156,7 +156,7 @@ class FrozenImageCNN(Extractor):
 
     def build(self) -> nn.Module:
         module = self.make_module()
-        return module.to(memory_format=torch.channels_last) if self.precision == "bf16" else module
+        return module.to(memory_format=torch.channels_last) if self.precision != "fp32" else module
 
     def read_checkpoint(self, path: Path) -> dict[str, torch.Tensor]:
         state = load_state_file(self.name, path)
@@ -165,8 +165,8 @@ class FrozenImageCNN(Extractor):
 
     def forward(self, module: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """(N, 3, h, w) -> features as float32."""
-        if self.precision == "bf16":
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+        if self.precision != "fp32":
+            with autocast(x.device, self.precision):
                 out = self.head(module, x.contiguous(memory_format=torch.channels_last))
         else:
             out = self.head(module, x)
@@ -184,8 +184,8 @@ class VGGFc6(FrozenImageCNN):
 
     outputs: ClassVar[dict[str, tuple[int, ...]]] = {"fc6": (4096,)}
 
-    def __init__(self, precision: str = "fp32") -> None:
-        super().__init__(precision=precision)
+    def __init__(self, precision: str = "fp32", *, device: str | torch.device = "cpu") -> None:
+        super().__init__(precision=precision, device=device)
 
     def head(self, module: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"fc6": vgg_fc6(module, x)}
@@ -221,9 +221,9 @@ class VGGFaceFc6(VGGFc6):
     input_kind: ClassVar[str] = "face_crops"
     arch: ClassVar[str] = f"VGG-Face (torchvision vgg16 keys, {N_IDENTITIES} classes)"
 
-    def __init__(self, precision: str = "fp32") -> None:
+    def __init__(self, precision: str = "fp32", *, device: str | torch.device = "cpu") -> None:
         self.checkpoint_layout: str | None = None
-        super().__init__(precision)
+        super().__init__(precision, device=device)
 
     def make_module(self) -> nn.Module:
         return torchvision.models.vgg16(weights=None, num_classes=N_IDENTITIES)

@@ -1,10 +1,24 @@
-"""Worker side of a feature stage: one extractor instance per worker process, inputs read lazily."""
+"""Worker side of a feature stage: one extractor instance per worker process, inputs read lazily.
+
+A task is a group of videos (`videos_per_task`). The worker loads every video's input rows, runs them
+through the network in full batches of `batch_size` rows that may span videos (only videos whose rows
+share a shape and dtype share a batch: whole frames of two resolutions, or two soundtracks, cannot), and
+splits the outputs back per video:
+
+    video a: rows a0 a1 a2 ─┐                                                ┌─> a: a0' a1' a2'
+    video b: rows b0 b1    ─┼─> [a0 a1 a2 b0] [b1 c0 c1 c2] [c3] ─> network ─┼─> b: b0' b1'
+    video c: rows c0 .. c3 ─┘                                                └─> c: c0' .. c3'
+                                   (batch_size 4)
+
+A video whose inputs cannot be read (a VideoError) fails alone; the rest of its group is computed.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
@@ -12,27 +26,33 @@ import torch
 
 from pipeline.cache import CacheReader
 from pipeline.extractors.base import Extractor, get_extractor
-from pipeline.features.inputs import SOURCES, load_inputs
+from pipeline.features.device import device_for
+from pipeline.features.inputs import SOURCES, Inputs, load_inputs
+from pipeline.runner import Outcome, VideoTask, video_outcome
 
 
 @dataclass(frozen=True)
 class ExtractorSpec:
-    """What a worker needs to rebuild the same extractor: name, options, weights ("random" or path)."""
+    """What a worker needs to rebuild the same extractor: name, options, weights ("random" or path), and
+    how to run it (batch_size rows per forward pass, videos_per_task per Dask task, device: auto, cpu,
+    cuda or cuda:N); the last three change speed, not values."""
 
     name: str
     weights: str = "random"
     options: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 16
     seed: int = 0
+    videos_per_task: int = 8
+    device: str = "auto"
 
-    def key(self) -> tuple[str, str, str]:
-        return self.name, self.weights, repr(sorted(self.options.items()))
+    def key(self) -> tuple[str, str, str, str]:
+        return self.name, self.weights, repr(sorted(self.options.items())), self.device
 
 
 K = TypeVar("K")
 T = TypeVar("T")
 
-_EXTRACTORS: dict[tuple[str, str, str], Extractor] = {}
+_EXTRACTORS: dict[tuple[str, str, str, str], Extractor] = {}
 _READERS: dict[str, CacheReader] = {}
 _BUILDING = threading.Lock()
 
@@ -47,16 +67,18 @@ def once_per_worker(store: dict[K, T], key: K, build: Callable[[], T]) -> T:
         return store[key]
 
 
+def build_extractor(spec: ExtractorSpec, device: torch.device | str) -> Extractor:
+    """A new extractor on `device`: random weights seeded by `spec.seed` (drawn on the CPU, so the same
+    on every worker and device), then `spec.weights` loaded."""
+    torch.manual_seed(spec.seed)
+    extractor = get_extractor(spec.name)(**spec.options, device=device)
+    extractor.load_weights(spec.weights)
+    return extractor
+
+
 def extractor_for(spec: ExtractorSpec) -> Extractor:
-    """Build (random weights seeded by `spec.seed`, so every worker builds the same) and load once."""
-
-    def build() -> Extractor:
-        torch.manual_seed(spec.seed)
-        extractor = get_extractor(spec.name)(**spec.options)
-        extractor.load_weights(spec.weights)
-        return extractor
-
-    return once_per_worker(_EXTRACTORS, spec.key(), build)
+    """This process's extractor for `spec`, built once on the device `spec.device` picks here."""
+    return once_per_worker(_EXTRACTORS, spec.key(), lambda: build_extractor(spec, device_for(spec.device)))
 
 
 def reader_for(path: str) -> CacheReader:
@@ -65,22 +87,55 @@ def reader_for(path: str) -> CacheReader:
     return _READERS[path]
 
 
-def run_batched(extractor: Extractor, rows: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
-    if len(rows) == 0:
+def batches(parts: Sequence[np.ndarray], batch_size: int) -> Iterator[np.ndarray]:
+    """Consecutive batches of `batch_size` rows (the last may be smaller) drawn across `parts` in order;
+    only a batch that spans parts is copied."""
+    held: list[np.ndarray] = []
+    count = 0
+    for part in parts:
+        start = 0
+        while start < len(part):
+            take = min(batch_size - count, len(part) - start)
+            held.append(part[start:start + take])
+            count, start = count + take, start + take
+            if count == batch_size:
+                yield held[0] if len(held) == 1 else np.concatenate(held)
+                held, count = [], 0
+    if held:
+        yield held[0] if len(held) == 1 else np.concatenate(held)
+
+
+def run_batched(extractor: Extractor, rows: np.ndarray | Sequence[np.ndarray],
+                batch_size: int) -> dict[str, np.ndarray]:
+    """Outputs (N, *shape) of all N rows of `rows` (one array, or several of one row shape, in order)."""
+    parts = [rows] if isinstance(rows, np.ndarray) else list(rows)
+    outs = [extractor(batch) for batch in batches(parts, batch_size)]
+    if not outs:
         return {name: np.zeros((0, *shape), np.float32) for name, shape in extractor.outputs.items()}
-    parts = [extractor(rows[i:i + batch_size]) for i in range(0, len(rows), batch_size)]
-    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    return {name: np.concatenate([o[name] for o in outs]) for name in outs[0]}
 
 
-def extract_video(video_id: str, path: str, *, spec: ExtractorSpec,
-                  sources: dict[str, str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Features of one video shaped (*layout, *feature shape), stored as the extractor's `store_dtype`
-    (float16 unless it says otherwise), each with its times."""
-    extractor = extractor_for(spec)
-    kind = extractor.input_kind
-    readers = {name: reader_for(sources[name]) for name in SOURCES[kind]}
-    inputs = load_inputs(kind, readers, video_id)
-    features = run_batched(extractor, inputs.rows, spec.batch_size)
+def run_across_videos(extractor: Extractor, rows: Sequence[np.ndarray],
+                      batch_size: int) -> list[dict[str, np.ndarray]]:
+    """Per video, the outputs of its rows (N_i, ...) -> {name: (N_i, *shape)}; videos whose rows have one
+    shape and dtype are batched together, in order."""
+    classes: dict[tuple[tuple[int, ...], str], list[int]] = {}
+    for i, r in enumerate(rows):
+        classes.setdefault((r.shape[1:], r.dtype.str), []).append(i)
+    per_video: list[dict[str, np.ndarray]] = [{} for _ in rows]
+    for members in classes.values():
+        outputs = run_batched(extractor, [rows[i] for i in members], batch_size)
+        bounds = np.cumsum([len(rows[i]) for i in members])[:-1]
+        for name, values in outputs.items():
+            for i, piece in zip(members, np.split(values, bounds), strict=True):
+                per_video[i][name] = piece
+    return per_video
+
+
+def feature_entry(extractor: Extractor, inputs: Inputs,
+                  features: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """One video's cache entry: each output shaped (*layout, *feature shape), stored as the extractor's
+    `store_dtype` (float16 unless it says otherwise), each with its times."""
     times = extractor.times_ms(inputs)
     whole = np.array([[0, inputs.attrs.get("duration_ms", times.max(initial=0))]], np.int64)
     arrays: dict[str, np.ndarray] = {}
@@ -91,4 +146,29 @@ def extract_video(video_id: str, path: str, *, spec: ExtractorSpec,
         arrays[f"{name}_times_ms"] = times if values.shape[: times.ndim - 1] == times.shape[:-1] else whole
     kept = ("source_fps", "fps", "duration_ms", "has_audio")
     attrs = {k: inputs.attrs[k] for k in kept if k in inputs.attrs}
-    return arrays, {**attrs, "input_kind": kind}
+    return arrays, {**attrs, "input_kind": extractor.input_kind}
+
+
+def _readers(extractor: Extractor, sources: dict[str, str]) -> dict[str, CacheReader]:
+    return {name: reader_for(sources[name]) for name in SOURCES[extractor.input_kind]}
+
+
+def extract_group(group: Sequence[VideoTask], *, spec: ExtractorSpec,
+                  sources: dict[str, str]) -> list[Outcome]:
+    """Worker side: the cache entry of every video of `group` (see the module docstring), as Outcomes."""
+    extractor = extractor_for(spec)
+    readers = _readers(extractor, sources)
+    outcomes = [video_outcome(partial(load_inputs, extractor.input_kind, readers, t.video_id)) for t in group]
+    ok = [i for i, (status, _) in enumerate(outcomes) if status == "ok"]
+    features = run_across_videos(extractor, [outcomes[i][1].rows for i in ok], spec.batch_size)
+    for i, values in zip(ok, features, strict=True):
+        outcomes[i] = video_outcome(partial(feature_entry, extractor, outcomes[i][1], values))
+    return outcomes
+
+
+def extract_video(video_id: str, path: str, *, spec: ExtractorSpec,
+                  sources: dict[str, str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The cache entry of one video (raises VideoError when its inputs cannot be read)."""
+    extractor = extractor_for(spec)
+    inputs = load_inputs(extractor.input_kind, _readers(extractor, sources), video_id)
+    return feature_entry(extractor, inputs, run_batched(extractor, inputs.rows, spec.batch_size))
