@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -12,10 +13,22 @@ from pipeline.manifests.format import Manifest
 from pipeline.runner import ClusterConfig, StageSummary, VideoTask, dask_client, each_video, map_groups
 
 
+def source_fingerprint(path: str | Path) -> str:
+    """Size and modification time of a video file ("" when it cannot be read): an entry made from an
+    older version of the file is recomputed, as make and DVC treat a changed input."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
 def pending_tasks(manifest: Manifest, root: str | Path, writer: CacheWriter) -> list[VideoTask]:
-    """Videos of the manifest without a complete entry of the current configuration."""
-    done = writer.complete_ids()
-    return [VideoTask(r.video_id, str(r.resolve(root))) for r in manifest.records if r.video_id not in done]
+    """Videos of the manifest without a complete entry of the current configuration made from the file
+    as it is now."""
+    done = writer.complete_sources()
+    tasks = [VideoTask(r.video_id, str(r.resolve(root))) for r in manifest.records]
+    return [t for t in tasks if t.video_id not in done or done[t.video_id] != source_fingerprint(t.path)]
 
 
 def run_into_cache(
@@ -39,7 +52,8 @@ def run_into_cache(
         raise ValueError("run_into_cache takes exactly one of func (per video) and group_func")
 
     def write_entry(task: VideoTask, result: tuple[dict[str, Any], dict[str, Any]]) -> None:
-        writer.write(task.video_id, *result)
+        arrays, attrs = result
+        writer.write(task.video_id, arrays, {**attrs, "source": source_fingerprint(task.path)})
 
     tasks = pending_tasks(manifest, root, writer)
     summary = StageSummary(stage, total=len(manifest), skipped=len(manifest) - len(tasks))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.cache import CacheReader, CacheWriter
-from pipeline.cached_run import run_into_cache
+from pipeline.cached_run import run_into_cache, source_fingerprint
 from pipeline.config import config_hash
 from pipeline.decode import DecodeConfig, Decoded, decode_video
 from pipeline.errors import VideoError
@@ -52,7 +52,8 @@ def run_decode(*, manifest: Manifest, root: str | Path, cache_path: Path, report
         probes[task.video_id] = {**outcome.info.as_row(), "status": "failed" if outcome.error else "ok"}
         if outcome.decoded is None:
             return outcome.error
-        attrs = {**outcome.decoded.attrs, "probe": json.dumps(outcome.info.as_row())}
+        attrs = {**outcome.decoded.attrs, "probe": json.dumps(outcome.info.as_row()),
+                 "source": source_fingerprint(task.path)}
         writer.write(task.video_id, outcome.decoded.arrays, attrs)
         return None
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.cache import CacheReader
@@ -48,3 +50,23 @@ def test_failures_recorded_others_cached_then_only_new_videos_computed(tmp_path:
     assert set(rows) == {"a/same", "b/same", "b/broken", "a/missing", "a/new"}
     assert rows["a/same"]["status"] == "ok" and rows["a/same"]["vcodec"] == "h264"
     assert rows["b/broken"]["status"] == "failed" and rows["b/broken"]["error"]
+
+
+def test_a_video_replaced_under_the_same_name_is_decoded_again(
+    tmp_path: Path, make_video: Callable[..., Path]
+) -> None:
+    """Entries remember the size and mtime of the file they came from: a changed file is recomputed,
+    an unchanged one is skipped."""
+    make_video("a.mp4", seconds=1.0, size="64x48")
+    make_video("b.mp4", seconds=1.0, size="64x48")
+    manifest = Manifest([VideoRecord("a", "a.mp4", "x"), VideoRecord("b", "b.mp4", "x")], ["x"])
+    cfg = DecodeConfig(segments=2, frames_per_segment=4, train_views=0, outputs=("snippets",))
+    kwargs = {"manifest": manifest, "root": tmp_path, "cache_path": tmp_path / "decode.h5",
+              "reports_dir": tmp_path / "reports", "cfg": cfg, "cluster": ClusterConfig(workers=1)}
+    assert run_decode(**kwargs).done == 2
+    make_video("a.mp4", seconds=2.0, size="64x48")
+    os.utime(tmp_path / "a.mp4", ns=(1, 1))
+    again = run_decode(**kwargs)
+    assert (again.done, again.skipped) == (1, 1)
+    with CacheReader(tmp_path / "decode.h5") as cache:
+        assert cache.attrs("a")["duration_ms"] >= 1900

@@ -123,6 +123,14 @@ class CacheWriter:
             if g.attrs.get("config_hash") == self.config_hash
         }
 
+    def complete_sources(self) -> dict[str, str]:
+        """Video id -> the `source` attribute (the input file's fingerprint) of each current entry."""
+        videos = self.file[VIDEOS]
+        return {
+            str(g.attrs["video_id"]): str(g.attrs.get("source", "")) for g in videos.values()
+            if g.attrs.get("config_hash") == self.config_hash
+        }
+
     def write(self, video_id: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> None:
         key = entry_key(video_id)
         staging = self.file.require_group(INCOMPLETE)
