@@ -75,7 +75,19 @@ class AlexNetFc7(FrozenImageCNN):
         super().__init__(precision=precision, device=device, fit=fit)
 
     def make_module(self) -> nn.Module:
-        return torchvision.models.alexnet(weights=None)
+        """Random weights initialised as torchvision initialises VGG (He-normal convolutions, N(0, 0.01)
+        linears): under PyTorch's default initialisation AlexNet's activations shrink layer by layer, and
+        random-weight fc7 ends near 0.004 with almost no spread between inputs, too small for a head to
+        learn from in a demo. A checkpoint, when given, replaces all of it."""
+        module = torchvision.models.alexnet(weights=None)
+        for layer in module.modules():
+            if isinstance(layer, nn.Conv2d):
+                nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(layer.bias)
+            elif isinstance(layer, nn.Linear):
+                nn.init.normal_(layer.weight, 0.0, 0.01)
+                nn.init.zeros_(layer.bias)
+        return module
 
     def preprocess(self, batch: np.ndarray) -> torch.Tensor:
         """uint8 (N, H, W, 3) RGB -> float32 (N, 3, 224, 224), ImageNet-normalised (module docstring)."""
