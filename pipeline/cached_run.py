@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from functools import partial
@@ -13,14 +14,19 @@ from pipeline.manifests.format import Manifest
 from pipeline.runner import ClusterConfig, StageSummary, VideoTask, dask_client, each_video, map_groups
 
 
-def source_fingerprint(path: str | Path) -> str:
-    """Size and modification time of a video file ("" when it cannot be read): an entry made from an
-    older version of the file is recomputed, as make and DVC treat a changed input."""
+def source_fingerprint(path: str | Path, block: int = 1 << 16) -> str:
+    """Size and a hash of the first and last 64 KiB of a video file ("" when it cannot be read): an entry
+    made from another version of the file is recomputed. Not the mtime, which `dvc checkout`, a copy or a
+    regenerated demo change without changing the video; not a full hash, which would read the dataset."""
     try:
-        st = os.stat(path)
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            digest = hashlib.sha256(f.read(block))
+            f.seek(max(0, size - block))
+            digest.update(f.read(block))
     except OSError:
         return ""
-    return f"{st.st_size}:{st.st_mtime_ns}"
+    return f"{size}:{digest.hexdigest()[:16]}"
 
 
 def pending_tasks(manifest: Manifest, root: str | Path, writer: CacheWriter) -> list[VideoTask]:

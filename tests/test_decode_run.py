@@ -55,8 +55,8 @@ def test_failures_recorded_others_cached_then_only_new_videos_computed(tmp_path:
 def test_a_video_replaced_under_the_same_name_is_decoded_again(
     tmp_path: Path, make_video: Callable[..., Path]
 ) -> None:
-    """Entries remember the size and mtime of the file they came from: a changed file is recomputed,
-    an unchanged one is skipped."""
+    """Entries remember a fingerprint of the file they came from: a changed file is recomputed, an
+    unchanged one is skipped even when its mtime changed."""
     make_video("a.mp4", seconds=1.0, size="64x48")
     make_video("b.mp4", seconds=1.0, size="64x48")
     manifest = Manifest([VideoRecord("a", "a.mp4", "x"), VideoRecord("b", "b.mp4", "x")], ["x"])
@@ -64,8 +64,8 @@ def test_a_video_replaced_under_the_same_name_is_decoded_again(
     kwargs = {"manifest": manifest, "root": tmp_path, "cache_path": tmp_path / "decode.h5",
               "reports_dir": tmp_path / "reports", "cfg": cfg, "cluster": ClusterConfig(workers=1)}
     assert run_decode(**kwargs).done == 2
+    os.utime(tmp_path / "b.mp4", ns=(1, 1))  # touched, not changed: still cached
     make_video("a.mp4", seconds=2.0, size="64x48")
-    os.utime(tmp_path / "a.mp4", ns=(1, 1))
     again = run_decode(**kwargs)
     assert (again.done, again.skipped) == (1, 1)
     with CacheReader(tmp_path / "decode.h5") as cache:
