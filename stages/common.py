@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import load_params
+from pipeline.heads import head_accepts
 from pipeline.manifests.format import Manifest, read_manifest
 from pipeline.runner import ClusterConfig
 from pipeline.training.loop import TrainConfig
@@ -48,7 +49,16 @@ def cluster_config(params: dict[str, Any]) -> ClusterConfig:
 
 
 _LOOP_KEYS = {f.name for f in fields(TrainConfig)}
-_SETUP_KEYS = {"protocol", "runs", "selection", "val_fraction", "preload", "target", "polarity"}
+_SETUP_KEYS = {
+    "protocol",
+    "runs",
+    "selection",
+    "val_fraction",
+    "preload",
+    "target",
+    "polarity",
+    "feature_scale",
+}
 
 
 def head_setup(params: dict[str, Any], key: str) -> HeadSetup:
@@ -60,11 +70,15 @@ def head_setup(params: dict[str, Any], key: str) -> HeadSetup:
     unknown = sorted(set(merged) - _LOOP_KEYS - _SETUP_KEYS)
     if unknown:
         raise KeyError(f"heads.{key}: unknown train keys {unknown}")
+    options = dict(entry.get("options") or {})
+    if head_accepts(entry["head"], "segments"):
+        # T of the cached snippets: the head's temporal layers are sized by it
+        options.setdefault("segments", int(params["decode"]["segments"]))
     return HeadSetup(
         key=key,
         head=entry["head"],
         caches=tuple(entry["caches"]),
-        options=dict(entry.get("options") or {}),
+        options=options,
         train=TrainConfig(**{k: v for k, v in merged.items() if k in _LOOP_KEYS}),
         seed=int(params["seed"]),
         **{k: v for k, v in merged.items() if k in _SETUP_KEYS},

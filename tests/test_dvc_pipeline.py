@@ -22,6 +22,7 @@ SMALL = {
     "decode": {"segments": 4, "frames_per_segment": 8, "train_views": 1},
     "dask": {"workers": 1, "threads_per_worker": 2},
     "features": {"mfcc_resnet50": {"options": {"segments": 4}}},
+    "train": {"epochs": 2, "batch_size": 4},
 }
 
 
@@ -58,6 +59,9 @@ def demo_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.rmtree(repo / "reports", ignore_errors=True)
     run(["git", "init", "-q"], repo)
     set_params(repo, SMALL)
+    # a clone has commits; dvclive (the heads' curves) needs one to name its experiment
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"], repo)
     run(["dvc", "repro"], repo)
     return repo
 
@@ -68,7 +72,11 @@ def test_repro_fills_every_stage_output(demo_repo: Path) -> None:
     manifest = (reports / "manifest.csv").read_text().splitlines()
     assert len(manifest) == 1 + 6
     assert json.loads((reports / "decode_summary.json").read_text()) == {
-        "total": 6, "done": 6, "skipped": 0, "failed": 0}
+        "total": 6,
+        "done": 6,
+        "skipped": 0,
+        "failed": 0,
+    }
     with CacheReader(demo_repo / "cache/demo/decode.h5") as decode:
         assert len(decode.ids()) == 6
         assert decode.read(decode.ids()[0], "snippets").shape == (2, 4, 8, 112, 112, 3)
@@ -95,14 +103,44 @@ def test_every_extractor_fills_its_cache_with_labelled_features(demo_repo: Path,
                 values = cache.read(video_id, output)
                 times = cache.read(video_id, f"{output}_times_ms")
                 assert values.dtype == extractor.store_dtype
-                assert values.shape[values.ndim - len(shape):] == shape
+                assert values.shape[values.ndim - len(shape) :] == shape
                 # one time span per row: rows are the leading axes (views x segments, frames, seconds...)
                 assert times.shape[-1] == 2 and times.shape[:-1] == values.shape[: times.ndim - 1]
                 assert np.isfinite(values.astype(np.float32)).all()
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("key", sorted(yaml.safe_load((REPO / "params.yaml").read_text())["heads"]))
+def test_every_head_is_trained_and_evaluated_with_labelled_reports(demo_repo: Path, key: str) -> None:
+    out = demo_repo / "reports/demo" / key
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["runs"] == 1 and 0.0 <= metrics["accuracy"] <= 1.0
+    assert "val-best" in metrics["selection"]
+    assert set(metrics["features"].values()) <= {"RANDOM WEIGHTS", "none"} and metrics["features"]
+    n_test = sum(
+        1 for line in (demo_repo / "reports/demo/manifest.csv").read_text().splitlines() if ",test" in line
+    )
+    predictions = json.loads((out / "predictions/run_00.json").read_text())
+    assert len(predictions) == n_test == sum(sum(row) for row in metrics["confusion"])
+    assert (demo_repo / "models/demo" / key / "run_00/best.pt").is_file()
+    assert (out / "live/run_00/plots/metrics/train/loss.tsv").is_file()
+
+
+@pytest.mark.slow
+def test_the_same_seed_gives_the_same_metrics_twice(demo_repo: Path) -> None:
+    before = (demo_repo / "reports/demo/lstm_fusion/metrics.json").read_text()
+    shutil.rmtree(demo_repo / "models/demo/lstm_fusion")
+    run(["dvc", "repro", "-s", "train@lstm_fusion"], demo_repo)
+    run(["dvc", "repro", "-s", "-f", "evaluate@lstm_fusion"], demo_repo)
+    assert (demo_repo / "reports/demo/lstm_fusion/metrics.json").read_text() == before
+
+
+@pytest.mark.slow
 def test_only_the_stages_a_parameter_feeds_are_out_of_date(demo_repo: Path) -> None:
+    assert changed_stages(demo_repo) == set()
+    set_params(demo_repo, {"heads": {"lstm_visual": {"options": {"fusion": "visual", "hidden": 64}}}})
+    assert changed_stages(demo_repo) == {"train@lstm_visual", "evaluate@lstm_visual"}
+    run(["dvc", "repro", "evaluate@lstm_visual"], demo_repo)
     assert changed_stages(demo_repo) == set()
     set_params(demo_repo, {"dask": {"workers": 2}})
     assert changed_stages(demo_repo) == set(), "dask settings change speed, never results"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -247,3 +248,43 @@ def test_resumed_training_ends_with_the_same_weights(tmp_path: Path, monkeypatch
     a, b = torch.load(whole[0], weights_only=True), torch.load(cut[0], weights_only=True)
     for k in a["state_dict"]:
         torch.testing.assert_close(a["state_dict"][k], b["state_dict"][k], rtol=0, atol=0)
+
+
+def test_feature_scales_are_the_rms_over_training_videos_and_keep_zeros(tmp_path: Path) -> None:
+    m = _manifest()
+    _write_caches(tmp_path, m, empty="joy/v2")
+    table = FeatureTable(ToyHead(4).inputs(), tmp_path, [r.video_id for r in m.records])
+    ids = table.ids[:5]
+    scales = table.fit_scales(ids)
+    rows = np.concatenate([table.get(v, "rows").astype(np.float64).ravel() for v in ids])
+    assert scales["rows"] == pytest.approx(float(np.sqrt(np.mean(rows**2))))
+    table.scales = {"clip": 2.0, "rows": 4.0}
+    _, batch = next(iter_batches(table, ["joy/v2", "anger/v0"], dict.fromkeys(table.ids, 0), batch_size=2))
+    np.testing.assert_allclose(
+        batch["clip"][1].numpy(), table.get("anger/v0", "clip", 0).astype(np.float32) / 2
+    )
+    assert not batch["rows"][0].any()  # padding (and all-zero rows) stay zero
+
+
+def test_new_cache_entries_mean_a_new_training_not_a_resumed_one(tmp_path: Path) -> None:
+    """A cache rewritten with new data under the same configuration (a regenerated dataset) must not let
+    train resume the finished run of the old data from last.pt."""
+    m = _manifest()
+    _write_caches(tmp_path / "cache", m)
+    setup = _setup(selection="last", train=TrainConfig(epochs=2, batch_size=8, device="cpu"))
+    kwargs = {
+        "cache_dir": tmp_path / "cache",
+        "model_dir": tmp_path / "models",
+        "live_dir": tmp_path / "live",
+    }
+    first = torch.load(train_head(setup, m, **kwargs)[0], weights_only=True)
+    again = torch.load(train_head(setup, m, **kwargs)[0], weights_only=True)
+    assert again["config_hash"] == first["config_hash"]  # nothing changed: resumed, same run
+    time.sleep(1.1)  # the cache's "updated" stamp has one-second resolution
+    _write_caches(tmp_path / "cache", m, skip="joy/v1")
+    fresh = torch.load(train_head(setup, m, **kwargs)[0], weights_only=True)
+    assert fresh["config_hash"] != first["config_hash"]
+    steps = (
+        (tmp_path / "live" / "run_00" / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()
+    )
+    assert len(steps) == 1 + 2

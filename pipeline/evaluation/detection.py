@@ -220,3 +220,19 @@ def parse_row(row: list[str], width: int, where: str) -> tuple[str, Segment]:
         raise GroundTruthError(f"{where}: need 0 <= start_s < end_s; got {start}, {end}")
     label = (row[3].strip() or None) if width == 4 else None
     return vid, Segment(start * 1000.0, end * 1000.0, 1.0, label)
+
+
+def detections_from_predictions(records: Iterable[dict], theta: float = 0.7) -> dict[str, list[Segment]]:
+    """Detections of every test video from the evaluate stage's prediction records (TEN): keyframe evidence
+    min(A*_v, A*_a) (visual only where the audio attention is all zero: no audio track) thresholded at
+    `theta`, on the segments' time spans (the audio rows' equal spans when cached, else the snippets')."""
+    out = {}
+    for rec in records:
+        attention, times = rec["attention"], rec["times_ms"]
+        if "temporal_visual" not in attention:
+            raise ValueError("detection needs a head that saves temporal_visual attention (ten)")
+        audio = np.asarray(attention.get("temporal_audio", []), dtype=np.float64)
+        scores = keyframe_scores(attention["temporal_visual"], audio if audio.any() else None)
+        spans = times.get("audio") if len(times.get("audio", [])) == len(scores) else times["visual"]
+        out[rec["video_id"]] = segments_from_attention(scores, spans, thresholds=(theta,), normalise=False)
+    return out

@@ -23,6 +23,7 @@ each is (B, ...) and is stored without its batch dimension.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,6 +79,11 @@ def build_head(name: str, **kwargs: object) -> Head:
     except KeyError:
         raise KeyError(f"unknown head {name!r}; known: {sorted(_HEADS)}") from None
     return builder(**kwargs)
+
+
+def head_accepts(name: str, option: str) -> bool:
+    """Whether the builder of head `name` takes the keyword `option` (e.g. "segments")."""
+    return option in inspect.signature(_HEADS[name]).parameters
 
 
 def list_heads() -> list[str]:

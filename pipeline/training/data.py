@@ -25,11 +25,12 @@ from pipeline.heads.base import InputSpec
 
 @dataclass(frozen=True)
 class CacheInfo:
-    """What a report says about a cache a head read: its file, configuration hash and weights."""
+    """What a report says about a cache a head read: its file, configuration, weights and last write."""
 
     path: str
     config_hash: str
     weights: str  # "random", "none" (no network, e.g. MFCC) or the checkpoint's sha256
+    updated: str = ""  # when an entry was last written: new entries mean new training data
 
     @property
     def random(self) -> bool:
@@ -53,6 +54,7 @@ class FeatureTable:
         self.missing = self._find_missing(ids)
         self.ids = [v for v in ids if v not in self.missing]
         self.audio_present = {v: self._has_audio(v) for v in self.ids}
+        self.scales: dict[str, float] = dict.fromkeys(specs, 1.0)  # each input is divided by its scale
         self._memory = {(v, k): self._read(v, k, ()) for v in self.ids for k in specs} if preload else None
 
     def _find_missing(self, ids: Sequence[str]) -> dict[str, str]:
@@ -75,10 +77,27 @@ class FeatureTable:
     def caches(self) -> dict[str, CacheInfo]:
         return {
             name: CacheInfo(
-                str(r.path), str(r.metadata.get("config_hash", "")), str(r.metadata.get("weights", "none"))
+                str(r.path),
+                str(r.metadata.get("config_hash", "")),
+                str(r.metadata.get("weights", "none")),
+                str(r.metadata.get("updated", "")),
             )
             for name, r in self.readers.items()
         }
+
+    def fit_scales(self, ids: Sequence[str]) -> dict[str, float]:
+        """Per input, the root mean square of its values over the videos `ids` (every view and real row):
+        one positive scalar, so zeros (padding, absent audio) stay zero and a head's first linear layer
+        can represent the same functions; it only puts features from any backbone on a common scale."""
+        scales = {}
+        for key in self.specs:
+            total = count = 0.0
+            for v in ids:
+                x = self.get(v, key).astype(np.float64)
+                total, count = total + float(np.square(x).sum()), count + x.size
+            rms = (total / count) ** 0.5 if count else 0.0
+            scales[key] = rms if rms > 0 else 1.0
+        return scales
 
     def n_views(self, key: str) -> int:
         return int(self.get(self.ids[0], key).shape[0])
@@ -117,8 +136,9 @@ def collate(
         "audio_present": torch.as_tensor([table.audio_present[v] for v in ids], dtype=torch.bool),
     }
     for key, spec in table.specs.items():
+        scale = np.float32(table.scales[key])
         rows = [
-            table.get(v, key, view if spec.kind == "views" else None)
+            table.get(v, key, view if spec.kind == "views" else None).astype(np.float32) / scale
             for v, view in zip(ids, views, strict=True)
         ]
         if spec.kind == "sequence":

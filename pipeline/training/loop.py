@@ -154,7 +154,10 @@ def fit(
     state = _resume(last, config_hash, head, optimizer, schedule)
     resumed = state is not None
     state = state or FitState(history=[])
-    with Live(dir=str(live_dir), resume=resumed, save_dvc_exp=False, dvcyaml=False) as live:
+    replay = resumed and not live_dir.exists()  # DVC removed the curves of a run it re-executes
+    with Live(dir=str(live_dir), resume=resumed and not replay, save_dvc_exp=False, dvcyaml=False) as live:
+        for row in state.history if replay else []:
+            _log(live, {k: v for k, v in row.items() if k != "epoch"})
         while state.epoch < cfg.epochs and not (cfg.early_stopping and state.stale >= cfg.early_stopping):
             rng = np.random.default_rng([seed, split.run, state.epoch])
             row = {
@@ -183,9 +186,7 @@ def fit(
                 )
                 row |= {"val/loss": val.loss, "val/accuracy": val.accuracy}
                 _select(state, head, (val.accuracy, -val.loss))
-            for name, value in row.items():
-                live.log_metric(name, value)
-            live.next_step()
+            _log(live, row)
             state.history.append({"epoch": state.epoch, **row})
             state.epoch += 1
             save_checkpoint(
@@ -202,6 +203,12 @@ def fit(
     if not split.val:
         state.best_state, state.best_epoch = _cpu_copy(head), state.epoch - 1
     return state
+
+
+def _log(live: Live, row: dict[str, float]) -> None:
+    for name, value in row.items():
+        live.log_metric(name, value)
+    live.next_step()
 
 
 def _cpu_copy(head: Head) -> dict[str, torch.Tensor]:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from pipeline.config import config_hash
+from pipeline.evaluation.detection import detections_from_predictions, mean_ap, read_ground_truth
 from pipeline.evaluation.metrics import aggregate_runs, classification_metrics
 from pipeline.heads import build_head
 from pipeline.heads.base import Head, InputSpec
@@ -47,6 +48,8 @@ class HeadSetup:
     selection: str = "val-best"
     val_fraction: float = 0.15
     preload: bool = True
+    detection_ground_truth: str | None = None  # CSV video_id,start_s,end_s: evaluate adds mAP at tIoU (TEN)
+    feature_scale: str = "rms"  # "rms": divide each input by its RMS over the training videos; "none"
     target: str = "label"  # "label" or an extra manifest column (e.g. valence)
     polarity: dict[str, int] = field(default_factory=dict)  # overrides for classes without a known one
     seed: int = 0
@@ -93,6 +96,14 @@ def log_prior(split_ids: list[str], labels: dict[str, int], n_classes: int) -> t
     return torch.log(torch.as_tensor(counts / counts.sum(), dtype=torch.float32))
 
 
+def feature_scales(table: FeatureTable, train_ids: list[str], rule: str) -> dict[str, float]:
+    if rule == "rms":
+        return table.fit_scales(train_ids)
+    if rule == "none":
+        return dict.fromkeys(table.specs, 1.0)
+    raise ValueError(f"train.feature_scale {rule!r} is not one of rms, none")
+
+
 def run_dir(model_dir: Path, run: int) -> Path:
     return model_dir / f"run_{run:02d}"
 
@@ -126,6 +137,7 @@ def train_head(
             split.test,
             split.selection,
         )
+        table.scales = feature_scales(table, split.train, setup.feature_scale)
         prior = log_prior(split.train, labels, len(classes))
         out = run_dir(model_dir, split.run)
         split.write(out / "split.json")
@@ -133,7 +145,7 @@ def train_head(
             {
                 "setup": asdict(setup),
                 "split": asdict(split),
-                "caches": {k: v.config_hash for k, v in caches.items()},
+                "caches": {k: (v.config_hash, v.updated) for k, v in caches.items()},
             }
         )
         print(
@@ -164,6 +176,7 @@ def train_head(
                 "log_prior": prior,
                 "inputs": {k: asdict(s) for k, s in specs.items()},
                 "caches": {k: asdict(v) for k, v in caches.items()},
+                "feature_scales": table.scales,
                 "selection": setup.selection,
                 "epoch": state.best_epoch,
                 "score": list(state.best_score),
@@ -232,6 +245,7 @@ def evaluate_head(
         split = RunSplit.read(path.with_name("split.json"))
         head, saved = load_trained(path)
         table = FeatureTable(head.inputs(), cache_dir, split.test, preload=False)
+        table.scales = dict(saved["feature_scales"])
         caches = table.caches()
         missing |= table.missing
         pred = predict(
@@ -271,11 +285,25 @@ def evaluate_head(
         "n_test_missing": len(missing),
         "features": {k: ("RANDOM WEIGHTS" if v.random else v.weights) for k, v in caches.items()},
     }
+    if setup.detection_ground_truth:
+        summary["detection_map"] = detection_scores(out_dir, setup)
     _write_json(out_dir / "metrics.json", summary)
     _write_json(out_dir / "runs.json", runs)
     _write_json(out_dir / "confusion.json", confusion_rows)
     _write_missing(out_dir / "missing.csv", missing)
     return summary
+
+
+def detection_scores(out_dir: Path, setup: HeadSetup) -> dict[str, float]:
+    """Weakly-supervised detection (TEN Table 3): mAP at tIoU 0.1-0.5 of each run's test videos, averaged
+    over runs, against the ground-truth segments of the videos that have some."""
+    truth = read_ground_truth(setup.detection_ground_truth)
+    theta = float(setup.options.get("theta", 0.7))
+    per_run = []
+    for path in sorted((out_dir / "predictions").glob("run_*.json")):
+        found = detections_from_predictions(json.loads(path.read_text(encoding="utf-8")), theta)
+        per_run.append(mean_ap({v: d for v, d in found.items() if v in truth}, truth))
+    return {f"tiou_{t:.1f}": float(np.mean([r[t] for r in per_run])) for t in per_run[0]}
 
 
 def _write_json(path: Path, value: Any) -> None:
