@@ -58,6 +58,7 @@ _SETUP_KEYS = {
     "target",
     "polarity",
     "feature_scale",
+    "detection_ground_truth",
 }
 
 
