@@ -86,4 +86,38 @@ def head_setup(params: dict[str, Any], key: str) -> HeadSetup:
     )
 
 
-__all__ = ["DatasetPaths", "cluster_config", "dataset_paths", "head_setup", "load_params", "parse_args"]
+@dataclass(frozen=True)
+class HeadStage:
+    """What `train@<key>` and `evaluate@<key>` share: the entry, its folders and the manifest."""
+
+    setup: HeadSetup
+    paths: DatasetPaths
+
+    @property
+    def model_dir(self) -> Path:
+        return Path("models") / self.paths.name / self.setup.key
+
+    @property
+    def report_dir(self) -> Path:
+        return self.paths.reports / self.setup.key
+
+
+def head_stage(description: str, argv: list[str] | None = None) -> HeadStage:
+    """Parse `<key> [--params params.yaml]` and resolve the head entry `heads.<key>`."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("key", help="an entry of `heads:` in params.yaml")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    return HeadStage(head_setup(params, args.key), dataset_paths(params))
+
+
+__all__ = [
+    "DatasetPaths",
+    "cluster_config",
+    "dataset_paths",
+    "head_setup",
+    "head_stage",
+    "load_params",
+    "parse_args",
+]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 
 def encode_test_video(path: Path, *, seconds: float = 2.0, fps: str = "25", size: str = "160x120",
@@ -34,3 +35,12 @@ def make_video(tmp_path: Path) -> Callable[..., Path]:
         return encode_test_video(tmp_path / name, **kwargs)
 
     return make
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """For tests of tiny models: one thread is faster than two, and steady on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

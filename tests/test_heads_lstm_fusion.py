@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
@@ -16,13 +14,7 @@ DV, DA, C = 7, 5, 3
 SMALL = {"visual_dim": DV, "audio_dim": DA, "embed": 6, "hidden": 5, "mlp": 4}
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """These models are tiny: one thread is fastest, and spares a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def head(fusion: str, seed: int = 0, **options: object) -> LSTMFusion:

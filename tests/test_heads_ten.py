@@ -26,13 +26,7 @@ ATT_V = [0.0, 1.0, 0.8, 0.2, 0.75, 0.5]
 ATT_A = [1.0, 0.9, 0.0, 0.3, 0.7, 0.71]
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> object:
-    """Tiny tensors: one thread avoids oversubscription when other test processes share the CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def small(**options: object) -> TEN:
