@@ -288,3 +288,15 @@ def test_new_cache_entries_mean_a_new_training_not_a_resumed_one(tmp_path: Path)
         (tmp_path / "live" / "run_00" / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()
     )
     assert len(steps) == 1 + 2
+
+
+def test_a_closed_table_lets_a_stage_write_its_caches_again(tmp_path: Path) -> None:
+    """Training must release the cache files when done, not when the garbage collector gets to it: a
+    later stage in the same process (or a test) writes them again."""
+    m = _manifest()
+    _write_caches(tmp_path, m)
+    with FeatureTable(ToyHead(4).inputs(), tmp_path, [r.video_id for r in m.records]) as table:
+        assert table.get("anger/v0", "rows").shape[1] == DIM
+    _write_caches(tmp_path, m, skip="joy/v1")  # the table is still referenced here, but closed
+    assert table.times_ms("anger/v0", "rows").shape[1] == 2  # and reopens for a later read
+    table.close()

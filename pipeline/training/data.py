@@ -57,6 +57,17 @@ class FeatureTable:
         self.scales: dict[str, float] = dict.fromkeys(specs, 1.0)  # each input is divided by its scale
         self._memory = {(v, k): self._read(v, k, ()) for v in self.ids for k in specs} if preload else None
 
+    def close(self) -> None:
+        """Release the cache files (a reader reopens on its next read), so a stage may write them again."""
+        for reader in self.readers.values():
+            reader.close()
+
+    def __enter__(self) -> FeatureTable:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _find_missing(self, ids: Sequence[str]) -> dict[str, str]:
         missing = {}
         for reader in self.readers.values():

@@ -124,67 +124,68 @@ def train_head(
     )
     specs = make_head(setup.head, setup.options, classes, polarity).inputs()
     check_caches(setup, specs)
-    table = FeatureTable(specs, cache_dir, [r.video_id for r in manifest.records], preload=setup.preload)
-    caches, usable = table.caches(), set(table.ids)
-    written = []
-    for split in splits:
-        torch.manual_seed(setup.seed + split.run)
-        head = make_head(setup.head, setup.options, classes, polarity)
-        split = RunSplit(
-            split.run,
-            [v for v in split.train if v in usable],
-            [v for v in split.val if v in usable],
-            split.test,
-            split.selection,
-        )
-        table.scales = feature_scales(table, split.train, setup.feature_scale)
-        prior = log_prior(split.train, labels, len(classes))
-        out = run_dir(model_dir, split.run)
-        split.write(out / "split.json")
-        run_hash = config_hash(
-            {
-                "setup": asdict(setup),
-                "split": asdict(split),
-                "caches": {k: (v.config_hash, v.updated) for k, v in caches.items()},
-            }
-        )
-        print(
-            f"[train@{setup.key}] run {split.run}: {len(split.train)} train, {len(split.val)} selection "
-            f"videos ({SELECTION_LABELS[setup.selection]})",
-            flush=True,
-        )
-        state = fit(
-            head,
-            table,
-            split,
-            labels,
-            setup.train,
-            seed=setup.seed + split.run,
-            config_hash=run_hash,
-            run_dir=out,
-            live_dir=live_dir / f"run_{split.run:02d}",
-            log_prior=prior,
-        )
-        save_checkpoint(
-            out / "best.pt",
-            {
-                "head": setup.head,
-                "key": setup.key,
-                "options": setup.options,
-                "classes": classes,
-                "polarity": None if polarity is None else polarity.tolist(),
-                "log_prior": prior,
-                "inputs": {k: asdict(s) for k, s in specs.items()},
-                "caches": {k: asdict(v) for k, v in caches.items()},
-                "feature_scales": table.scales,
-                "selection": setup.selection,
-                "epoch": state.best_epoch,
-                "score": list(state.best_score),
-                "config_hash": run_hash,
-                "state_dict": state.best_state,
-            },
-        )
-        written.append(out / "best.pt")
+    all_ids = [r.video_id for r in manifest.records]
+    with FeatureTable(specs, cache_dir, all_ids, preload=setup.preload) as table:
+        caches, usable = table.caches(), set(table.ids)
+        written = []
+        for split in splits:
+            torch.manual_seed(setup.seed + split.run)
+            head = make_head(setup.head, setup.options, classes, polarity)
+            split = RunSplit(
+                split.run,
+                [v for v in split.train if v in usable],
+                [v for v in split.val if v in usable],
+                split.test,
+                split.selection,
+            )
+            table.scales = feature_scales(table, split.train, setup.feature_scale)
+            prior = log_prior(split.train, labels, len(classes))
+            out = run_dir(model_dir, split.run)
+            split.write(out / "split.json")
+            run_hash = config_hash(
+                {
+                    "setup": asdict(setup),
+                    "split": asdict(split),
+                    "caches": {k: (v.config_hash, v.updated) for k, v in caches.items()},
+                }
+            )
+            print(
+                f"[train@{setup.key}] run {split.run}: {len(split.train)} train, {len(split.val)} selection "
+                f"videos ({SELECTION_LABELS[setup.selection]})",
+                flush=True,
+            )
+            state = fit(
+                head,
+                table,
+                split,
+                labels,
+                setup.train,
+                seed=setup.seed + split.run,
+                config_hash=run_hash,
+                run_dir=out,
+                live_dir=live_dir / f"run_{split.run:02d}",
+                log_prior=prior,
+            )
+            save_checkpoint(
+                out / "best.pt",
+                {
+                    "head": setup.head,
+                    "key": setup.key,
+                    "options": setup.options,
+                    "classes": classes,
+                    "polarity": None if polarity is None else polarity.tolist(),
+                    "log_prior": prior,
+                    "inputs": {k: asdict(s) for k, s in specs.items()},
+                    "caches": {k: asdict(v) for k, v in caches.items()},
+                    "feature_scales": table.scales,
+                    "selection": setup.selection,
+                    "epoch": state.best_epoch,
+                    "score": list(state.best_score),
+                    "config_hash": run_hash,
+                    "state_dict": state.best_state,
+                },
+            )
+            written.append(out / "best.pt")
     if table.missing:
         print(
             f"[train@{setup.key}] {len(table.missing)} video(s) without features, left out: "
@@ -244,37 +245,36 @@ def evaluate_head(
     for path in sorted(model_dir.glob("run_*/best.pt")):
         split = RunSplit.read(path.with_name("split.json"))
         head, saved = load_trained(path)
-        table = FeatureTable(head.inputs(), cache_dir, split.test, preload=False)
-        table.scales = dict(saved["feature_scales"])
-        caches = table.caches()
-        missing |= table.missing
-        pred = predict(
-            head,
-            table,
-            table.ids,
-            labels,
-            batch_size=setup.train.batch_size,
-            device=resolve_device(setup.train.device),
-            log_prior=saved["log_prior"],
-            keep_maps=True,
-        )
-        metrics = classification_metrics(pred.labels, pred.predicted, classes)
-        runs.append(
-            {
-                "run": split.run,
-                "epoch": saved["epoch"],
-                **metrics,
-                "n_missing": len(table.missing),
-                "n_scored_by_prior": int((~pred.valid).sum()),
-            }
-        )
-        _write_json(
-            out_dir / "predictions" / f"run_{split.run:02d}.json", prediction_records(pred, classes, table)
-        )
-        confusion_rows += [
-            {"actual": classes[a], "predicted": classes[p]}
-            for a, p in zip(pred.labels, pred.predicted, strict=True)
-        ]
+        with FeatureTable(head.inputs(), cache_dir, split.test, preload=False) as table:
+            table.scales = dict(saved["feature_scales"])
+            caches = table.caches()
+            missing |= table.missing
+            pred = predict(
+                head,
+                table,
+                table.ids,
+                labels,
+                batch_size=setup.train.batch_size,
+                device=resolve_device(setup.train.device),
+                log_prior=saved["log_prior"],
+                keep_maps=True,
+            )
+            metrics = classification_metrics(pred.labels, pred.predicted, classes)
+            runs.append(
+                {
+                    "run": split.run,
+                    "epoch": saved["epoch"],
+                    **metrics,
+                    "n_missing": len(table.missing),
+                    "n_scored_by_prior": int((~pred.valid).sum()),
+                }
+            )
+            records = prediction_records(pred, classes, table)
+            _write_json(out_dir / "predictions" / f"run_{split.run:02d}.json", records)
+            confusion_rows += [
+                {"actual": classes[a], "predicted": classes[p]}
+                for a, p in zip(pred.labels, pred.predicted, strict=True)
+            ]
     if not runs:
         raise FileNotFoundError(f"no trained run in {model_dir}: run `dvc repro train@{setup.key}` first")
     summary = {
