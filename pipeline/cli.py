@@ -3,6 +3,7 @@
     vemo manifest --list            the manifest builders and their options
     vemo probe VIDEO...             what the decode stage will see in each file
     vemo weights list|fetch ...     the official checkpoints: where to get them, download and verify
+    vemo cache verify CACHE.h5...   read every entry, check its configuration hash and sha256
 """
 
 from __future__ import annotations
@@ -43,7 +44,17 @@ def _weights(args: argparse.Namespace) -> int:
     return weights_main(args.rest)
 
 
+def _cache_verify(args: argparse.Namespace) -> int:
+    from pipeline.cache.verify import verify_cache
+
+    reports = [verify_cache(path) for path in args.caches]
+    for report in reports:
+        print("\n".join(report.lines()))
+    return 0 if all(r.ok for r in reports) else 1
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
+    "cache": (_cache_verify, "verify cache files entry by entry (exit 1 naming the bad entries)"),
     "manifest": (_manifest, "list the manifest builders (--list)"),
     "probe": (_probe, "probe video files as the decode stage does, one JSON line each"),
     "weights": (_weights, "official checkpoints: list, fetch and verify"),
@@ -59,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("videos", nargs="+")
     w = sub.add_parser("weights", help=COMMANDS["weights"][1], add_help=False)
     w.add_argument("rest", nargs=argparse.REMAINDER)
+    c = sub.add_parser("cache", help=COMMANDS["cache"][1])
+    c.add_argument("action", choices=["verify"])
+    c.add_argument("caches", nargs="+", help="cache .h5 files")
     args = parser.parse_args(argv)
     return COMMANDS[args.command][0](args)
 

@@ -7,8 +7,14 @@
       └─> RGB histogram of every frame ── per 1-second slice, nearest to the mean ── 256x256 ─> keyframes
     ffmpeg (audio) ── mono int16 PCM at each rate in `audio_rates` ─> audio_<rate>
 
-Memory stays bounded whatever the video length: only selected frames (already downscaled) and one
-second of working frames are held.
+Memory: snippets and face frames are bounded whatever the video length (only selected frames, already
+downscaled, and one second of working frames are held); keyframes (one per second, 196 kB each at 256x256)
+and audio (88 kB per second per rate) grow with the duration, about 1 GB an hour at the defaults, so
+`max_seconds` rejects longer videos before anything decodes (RELIABILITY.md: 2 hours decode in seconds).
+
+Warnings recorded in the entry (`warnings` attribute) and the probe table: no audio stream, a variable
+frame rate (resampled), fewer frames than the duration promises (a cut or damaged stream), anything ffmpeg
+complained about while decoding, a video shorter than one snippet (its frames are repeated).
 
 Entry layout written to the decode cache (per video):
     snippets            uint8 (V, T, k, S, S, 3)   V views: index 0 the centre test view, then train views
@@ -39,6 +45,7 @@ from pipeline.media.probe import VideoInfo
 from pipeline.media.resize import crop, resize, short_side_size
 
 OUTPUTS = ("snippets", "frames", "keyframes", "audio")
+SHORT_STREAM = 0.9                    # decoded (or counted) frames below this share of duration x fps
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,7 @@ class DecodeConfig:
     audio_rates: tuple[int, ...] = (44100,)
     outputs: tuple[str, ...] = OUTPUTS
     seed: int = 0
+    max_seconds: float | None = None  # longer videos are rejected (None: no limit)
 
     def __post_init__(self) -> None:
         unknown = set(self.outputs) - set(OUTPUTS)
@@ -171,17 +179,37 @@ def _expected_frames(info: VideoInfo, fps: float) -> int:
 
 
 def _decode_frames(path: Path, info: VideoInfo, cfg: DecodeConfig, fps: float, n_expected: int,
-                   video_id: str) -> tuple[dict[str, np.ndarray], int]:
+                   video_id: str, messages: list[str]) -> tuple[dict[str, np.ndarray], int]:
     width, height = fit_size(info.width, info.height, cfg.work_max_side)
     sink = _FrameSink(cfg, n_expected, fps, video_rng(cfg.seed, video_id))
-    n = 0
-    for n, frame in enumerate(iter_frames(path, fps=fps, width=width, height=height), start=1):
+    n, heard = 0, []
+    for n, frame in enumerate(iter_frames(path, fps=fps, width=width, height=height, messages=heard),
+                              start=1):
         sink.add(n - 1, frame)
     if n == 0:
         raise VideoError(path, "no frame could be decoded")
     if n <= sink.needed_max:
-        return _decode_frames(path, info, cfg, fps, n, video_id)
+        return _decode_frames(path, info, cfg, fps, n, video_id, messages)
+    messages.extend(heard)
     return sink.finish(n), n
+
+
+def _frame_warnings(info: VideoInfo, cfg: DecodeConfig, fps: float, n_frames: int,
+                    messages: list[str]) -> list[str]:
+    """What the decoded frame count and ffmpeg's messages say about the stream."""
+    warnings = [info.warnings] if info.warnings else []
+    promised = round(info.duration_s * fps)
+    counted = info.n_frames if abs(fps - info.fps) < 1e-6 else promised
+    least = min(n_frames, counted)
+    if promised > 1 and least < SHORT_STREAM * promised:
+        warnings.append(f"{least} frames where {info.duration_s:.2f} s at {fps:g} fps promise {promised}: "
+                        "the stream is cut or damaged")
+    if messages:
+        warnings.append(f"ffmpeg reported {len(messages)} decoding error(s), last: {messages[-1]}")
+    if "snippets" in cfg.outputs and n_frames < cfg.frames_per_segment:
+        warnings.append(f"only {n_frames} frame(s), fewer than one snippet of {cfg.frames_per_segment}: "
+                        "frames are repeated")
+    return warnings
 
 
 def _decode_audio(path: Path, cfg: DecodeConfig, warnings: list[str]) -> dict[str, np.ndarray]:
@@ -204,9 +232,13 @@ def decode_video(path: str | Path, video_id: str, info: VideoInfo, cfg: DecodeCo
     path = Path(path)
     if not info.ok:
         raise VideoError(path, info.error)
+    if cfg.max_seconds is not None and info.duration_s > cfg.max_seconds:
+        raise VideoError(path, f"{info.duration_s:.0f} s long, over decode.max_seconds "
+                               f"({cfg.max_seconds:g} s)")
     fps = cfg.fps or info.fps
-    warnings: list[str] = []
-    arrays, n_frames = _decode_frames(path, info, cfg, fps, _expected_frames(info, fps), video_id)
+    messages: list[str] = []
+    arrays, n_frames = _decode_frames(path, info, cfg, fps, _expected_frames(info, fps), video_id, messages)
+    warnings = _frame_warnings(info, cfg, fps, n_frames, messages)
     if "audio" in cfg.outputs and info.has_audio:
         arrays.update(_decode_audio(path, cfg, warnings))
     has_audio = any(name.startswith("audio_") for name in arrays)

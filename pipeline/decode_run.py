@@ -39,7 +39,11 @@ def probe_and_decode(video_id: str, path: str, cfg: DecodeConfig) -> DecodeOutco
 
 
 def decode_config_dict(cfg: DecodeConfig) -> dict[str, Any]:
-    return {**asdict(cfg), "audio_rates": list(cfg.audio_rates), "outputs": list(cfg.outputs)}
+    """The hashed configuration; `max_seconds` only when set, so caches made before it existed stay valid."""
+    config = {**asdict(cfg), "audio_rates": list(cfg.audio_rates), "outputs": list(cfg.outputs)}
+    if config["max_seconds"] is None:
+        del config["max_seconds"]
+    return config
 
 
 def run_decode(*, manifest: Manifest, root: str | Path, cache_path: Path, reports_dir: Path,

@@ -3,7 +3,8 @@
 Only the stage's driver process writes (Dask workers return arrays to it), so no two processes ever
 write one HDF5 file. An entry is built under /incomplete and moved to /videos once every array and
 attribute is in place, then the file is flushed: a reader, or a resumed run after a kill, sees whole
-entries or none. The file uses HDF5's default (earliest) format: the newer format sets a consistency
+entries or none. Each entry records the sha256 of its arrays (`vemo cache verify` recomputes it).
+The file uses HDF5's default (earliest) format: the newer format sets a consistency
 flag that a killed writer leaves behind, making the file unopenable without `h5clear`.
 """
 
@@ -20,7 +21,7 @@ import h5py
 import numpy as np
 
 from pipeline import __version__
-from pipeline.cache.layout import FORMAT, INCOMPLETE, VIDEOS, entry_key
+from pipeline.cache.layout import FORMAT, INCOMPLETE, VIDEOS, arrays_digest, entry_key
 
 
 class StaleCacheError(RuntimeError):
@@ -142,7 +143,8 @@ class CacheWriter:
             group.create_dataset(name, data=array, track_times=False,
                                  **_dataset_options(array, self.compression, self.level))
         group.attrs.update({k: v for k, v in attrs.items() if v is not None})
-        group.attrs.update({"video_id": video_id, "config_hash": self.config_hash, "written": _now()})
+        group.attrs.update({"video_id": video_id, "config_hash": self.config_hash, "written": _now(),
+                            "sha256": arrays_digest({n: np.asarray(v) for n, v in arrays.items()})})
         final = f"{VIDEOS}/{key}"
         if final in self.file:
             del self.file[final]

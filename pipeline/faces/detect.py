@@ -17,6 +17,7 @@ import torch
 from facenet_pytorch import MTCNN
 
 POLICIES = ("largest", "confident")
+MTCNN_MIN_SIDE = 12                # pixels: the P-net's window; smaller frames have no pyramid scale
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ def detect_faces(detector: MTCNN, frames: np.ndarray, cfg: FaceConfig) -> FrameF
     n = len(frames)
     out = FrameFaces(np.full((n, 4), np.nan, np.float32), np.full(n, np.nan, np.float32),
                      np.full((n, 5, 2), np.nan, np.float32), np.zeros(n, np.int32))
+    if n == 0 or min(frames.shape[1:3]) < max(MTCNN_MIN_SIDE, cfg.min_size, detector.min_face_size):
+        return out  # no face of min_size fits (and MTCNN fails on frames below its first scale)
     for start in range(0, n, cfg.batch_size):
         batch = torch.from_numpy(np.ascontiguousarray(frames[start:start + cfg.batch_size]))
         boxes, probs, points = detector.detect(batch, landmarks=True)

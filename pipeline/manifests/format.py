@@ -51,12 +51,13 @@ class Manifest:
         seen: set[str] = set()
         for r in self.records:
             if r.video_id in seen:
-                raise ValueError(f"duplicate video_id {r.video_id!r} in manifest")
+                raise ValueError(f"duplicate video_id {r.video_id!r} in manifest (path {r.path})")
             seen.add(r.video_id)
             if r.split not in SPLITS:
                 raise ValueError(f"video {r.video_id!r}: split {r.split!r} is not one of {SPLITS}")
             if r.label and r.label not in self.classes:
-                raise ValueError(f"video {r.video_id!r}: label {r.label!r} is not in the class list")
+                raise ValueError(f"video {r.video_id!r} ({r.path}): label {r.label!r} is not in the "
+                                 f"class list {self.classes}")
 
     def __len__(self) -> int:
         return len(self.records)
@@ -111,4 +112,7 @@ def read_manifest(path: str | Path) -> Manifest:
             )
             for row in reader
         ]
-    return Manifest(records=records, classes=classes)
+    try:
+        return Manifest(records=records, classes=classes)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc} (classes from {classes_path(path)})") from exc

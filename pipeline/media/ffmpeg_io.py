@@ -30,8 +30,10 @@ def _last_line(stderr: bytes) -> str:
     return lines[-1] if lines else "no message"
 
 
-def iter_frames(path: str | Path, *, fps: float, width: int, height: int) -> Iterator[np.ndarray]:
+def iter_frames(path: str | Path, *, fps: float, width: int, height: int,
+                messages: list[str] | None = None) -> Iterator[np.ndarray]:
     """Yield (height, width, 3) uint8 frames at a constant `fps`. Raises VideoError if ffmpeg fails.
+    When it succeeds but complains (a damaged or cut stream), its error lines go into `messages`.
 
     Each frame is a read-only view of its own bytes object, so a caller may keep it without copying.
     """
@@ -54,8 +56,11 @@ def iter_frames(path: str | Path, *, fps: float, width: int, height: int) -> Ite
             process.stdout.close()
             code = process.wait()
         err.seek(0)
+        text = err.read()
         if code != 0:
-            raise VideoError(path, f"ffmpeg could not decode the video stream: {_last_line(err.read())}")
+            raise VideoError(path, f"ffmpeg could not decode the video stream: {_last_line(text)}")
+        if messages is not None and text.strip():
+            messages.extend(text.decode("utf-8", "replace").strip().splitlines())
 
 
 def read_audio(path: str | Path, rate: int) -> np.ndarray:

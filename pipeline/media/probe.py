@@ -15,6 +15,7 @@ from typing import Any
 import ffmpeg
 
 PROBE_TIMEOUT_S = 120
+VFR_TOLERANCE = 0.05              # relative gap between the nominal and the average rate called variable
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class VideoInfo:
     acodec: str = ""
     audio_rate: int = 0
     audio_channels: int = 0
+    warnings: str = ""            # what decodes but deserves a look (variable frame rate), "; "-joined
     error: str = ""
 
     @property
@@ -82,6 +84,7 @@ def _info_from_probe(path: Path, data: dict[str, Any]) -> VideoInfo:
         return VideoInfo(path=str(path), size_bytes=size, error="no video stream")
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
     fps = _rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate"))
+    nominal = _rate(video.get("r_frame_rate"))
     n_frames = int(video.get("nb_read_packets") or 0)
     rotation = _rotation(video)
     w, h = int(video.get("width") or 0), int(video.get("height") or 0)
@@ -95,8 +98,18 @@ def _info_from_probe(path: Path, data: dict[str, Any]) -> VideoInfo:
         acodec=(audio or {}).get("codec_name", ""),
         audio_rate=int((audio or {}).get("sample_rate") or 0),
         audio_channels=int((audio or {}).get("channels") or 0),
+        warnings=_rate_warning(nominal, fps),
     )
     return _validated(info)
+
+
+def _rate_warning(nominal: float, average: float) -> str:
+    """A variable frame rate shows as a nominal (r_frame_rate) far from the average rate; decode resamples
+    it to a constant rate, so frame i is at i / fps either way."""
+    if nominal <= 0 or average <= 0 or abs(nominal - average) <= VFR_TOLERANCE * average:
+        return ""
+    return (f"variable frame rate (nominal {nominal:g} fps, average {average:.3f} fps): "
+            "resampled to a constant rate")
 
 
 def _validated(info: VideoInfo) -> VideoInfo:
