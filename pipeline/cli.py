@@ -4,6 +4,7 @@
     vemo probe VIDEO...             what the decode stage will see in each file
     vemo weights list|fetch ...     the official checkpoints: where to get them, download and verify
     vemo cache verify CACHE.h5...   read every entry, check its configuration hash and sha256
+    vemo predict VIDEO...           a trained head's top classes and attention for new videos (no DVC)
 """
 
 from __future__ import annotations
@@ -44,6 +45,28 @@ def _weights(args: argparse.Namespace) -> int:
     return weights_main(args.rest)
 
 
+def _predict(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pipeline.config import load_params
+    from pipeline.inference.plan import make_plan
+    from pipeline.inference.predict import predict_videos, summary_lines
+    from pipeline.training.run import load_trained
+    from stages.settings import decode_config, extractor_specs, face_config
+
+    params = load_params(args.params)
+    checkpoint = Path(args.checkpoint or f"models/{params['dataset']['name']}/{args.head}/run_00/best.pt")
+    head, _ = load_trained(checkpoint)
+    plan = make_plan({s.cache for s in head.inputs().values()}, decode=decode_config(params),
+                     faces=face_config(params), specs=extractor_specs(params))
+    summary = predict_videos([Path(v) for v in args.videos], checkpoint=checkpoint, plan=plan,
+                             out_dir=Path(args.out), top_k=args.top, device=args.device, strict=args.strict,
+                             keep_cache=Path(args.keep_cache) if args.keep_cache else None)
+    print("\n".join(summary_lines(summary)))
+    print(f"written: {Path(args.out) / 'predictions.json'}")
+    return 1 if any(v["status"] != "ok" for v in summary["videos"]) else 0
+
+
 def _cache_verify(args: argparse.Namespace) -> int:
     from pipeline.cache.verify import verify_cache
 
@@ -58,6 +81,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "manifest": (_manifest, "list the manifest builders (--list)"),
     "probe": (_probe, "probe video files as the decode stage does, one JSON line each"),
     "weights": (_weights, "official checkpoints: list, fetch and verify"),
+    "predict": (_predict, "predict new videos with a trained head: top classes, attention JSON and pictures"),
 }
 
 
@@ -70,6 +94,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("videos", nargs="+")
     w = sub.add_parser("weights", help=COMMANDS["weights"][1], add_help=False)
     w.add_argument("rest", nargs=argparse.REMAINDER)
+    r = sub.add_parser("predict", help=COMMANDS["predict"][1],
+                       description="Decode the videos, run the extractors the head needs and the head, in "
+                       "this process (no DVC; the dataset's caches are not touched). Exit status 1 if a "
+                       "video failed.")
+    r.add_argument("videos", nargs="+", help="video files")
+    r.add_argument("--head", default="vaanet", help="entry of `heads:` in params.yaml (default: vaanet)")
+    r.add_argument("--checkpoint", help="default: models/<dataset.name>/<head>/run_00/best.pt")
+    r.add_argument("--out", default="predict", help="folder for predictions.json and the pictures")
+    r.add_argument("--params", default="params.yaml",
+                   help="decode, faces and features settings (default: params.yaml)")
+    r.add_argument("--top", type=int, default=3, help="classes printed per video (default: 3)")
+    r.add_argument("--device", default="auto", help="device of the head: auto, cpu, cuda[:N]")
+    r.add_argument("--strict", action="store_true",
+                   help="refuse (instead of warn) when the cache configuration differs from the checkpoint's")
+    r.add_argument("--keep-cache", help="write the videos' caches to this folder instead of a temporary one")
     c = sub.add_parser("cache", help=COMMANDS["cache"][1])
     c.add_argument("action", choices=["verify"])
     c.add_argument("caches", nargs="+", help="cache .h5 files")

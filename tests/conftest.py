@@ -44,3 +44,11 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201  (tests/tiny_run.py: TinyRun)
+    """Demo clips, caches and trained VAANet / CAAN heads shared by the predict and report tests."""
+    from tiny_run import build
+
+    return build(tmp_path_factory.mktemp("tiny_run"))

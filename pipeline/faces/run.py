@@ -53,11 +53,17 @@ def faces_of_video(video_id: str, path: str, *, cfg: FaceConfig,
     return arrays, {"source_fps": attrs["source_fps"], "fps": attrs["fps"], "n_face_frames": int(index.size)}
 
 
-def run_faces(*, manifest: Manifest, root: str | Path, decode_path: Path, decode_hash: str,
-              cache_path: Path, reports_dir: Path, cfg: FaceConfig, cluster: ClusterConfig) -> StageSummary:
+def faces_config(cfg: FaceConfig, decode_hash: str) -> dict[str, Any]:
+    """What the faces cache records (and hashes): the detector settings and the decode cache's hash;
+    `batch_size` changes speed only and is left out."""
     config = {**asdict(cfg), "detector": "facenet-pytorch MTCNN", "upstream": {"decode": decode_hash}}
     config.pop("batch_size")
+    return config
 
+
+def run_faces(*, manifest: Manifest, root: str | Path, decode_path: Path, decode_hash: str,
+              cache_path: Path, reports_dir: Path, cfg: FaceConfig, cluster: ClusterConfig) -> StageSummary:
+    config = faces_config(cfg, decode_hash)
     with CacheWriter(cache_path, stage="faces", config=config, config_hash=config_hash(config),
                      weights="facenet-pytorch bundled MTCNN") as writer:
         summary = run_into_cache(stage="faces", manifest=manifest, root=root, writer=writer,

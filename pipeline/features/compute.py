@@ -172,3 +172,11 @@ def extract_video(video_id: str, path: str, *, spec: ExtractorSpec,
     extractor = extractor_for(spec)
     inputs = load_inputs(extractor.input_kind, _readers(extractor, sources), video_id)
     return feature_entry(extractor, inputs, run_batched(extractor, inputs.rows, spec.batch_size))
+
+
+def release_readers(paths: Sequence[str]) -> None:
+    """Close and forget this process's readers of `paths` (a caller about to delete or rewrite them)."""
+    for path in paths:
+        reader = _READERS.pop(path, None)
+        if reader is not None:
+            reader.close()
