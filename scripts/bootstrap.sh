@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything the pipeline needs on a fresh machine, idempotently:
 #   1. ffmpeg + ffprobe from the system package manager (when not already on PATH);
-#   2. a virtual environment in .venv with this package and its test extra.
+#   2. Chromium (Debian's `chromium` package), in which the tests render the HTML run report headless;
+#   3. a virtual environment in .venv with this package and its test extra.
 # Re-running is cheap: each step is skipped when its result is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,14 @@ if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null
+fi
+
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+    echo "bootstrap: installing chromium with apt-get (the report test renders its HTML headless)"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
 
 PY=${PYTHON:-$(command -v python3.11 || command -v python3)}

@@ -124,6 +124,7 @@ def test_every_head_is_trained_and_evaluated_with_labelled_reports(demo_repo: Pa
     assert len(predictions) == n_test == sum(sum(row) for row in metrics["confusion"])
     assert (demo_repo / "models/demo" / key / "run_00/best.pt").is_file()
     assert (out / "live/run_00/plots/metrics/train/loss.tsv").is_file()
+    assert "<h1>Run report" in (out / "report.html").read_text()
 
 
 @pytest.mark.slow
@@ -140,7 +141,7 @@ def test_only_the_stages_a_parameter_feeds_are_out_of_date(demo_repo: Path) -> N
     assert changed_stages(demo_repo) == set()
     set_params(demo_repo, {"heads": {"lstm_visual": {"options": {"fusion": "visual", "hidden": 64}}}})
     assert changed_stages(demo_repo) == {"train@lstm_visual", "evaluate@lstm_visual"}
-    run(["dvc", "repro", "evaluate@lstm_visual"], demo_repo)
+    run(["dvc", "repro", "report@lstm_visual"], demo_repo)  # train@, evaluate@ and the report downstream
     assert changed_stages(demo_repo) == set()
     set_params(demo_repo, {"dask": {"workers": 2}})
     assert changed_stages(demo_repo) == set(), "dask settings change speed, never results"
