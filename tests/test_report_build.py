@@ -46,8 +46,8 @@ def test_the_report_is_self_contained_and_renders_in_headless_chromium(tiny_run,
     assert "random weights" in html and "RANDOM WEIGHTS" in html
     sources = re.findall(r'(?:src|href)="([^"]*)"', html)
     assert all(s.startswith("data:image/png;base64,") for s in sources), "nothing outside the page"
-    # confusion matrix, one curve figure, and a picture per test video in each example list (2 test videos)
-    assert len(sources) == 2 + 2 * 2
+    # confusion matrix, one curve figure, a picture per example: 2 test videos, one in each list
+    assert len(sources) == 2 + 1 + 1
     log = screenshot(page, tmp_path / "shot.png")
     console = [line for line in log.splitlines() if ":CONSOLE" in line]
     assert not console, console

@@ -9,7 +9,8 @@ Sections: dataset and protocol; the extractor caches used, each with its weights
 "random weights"; the metrics table (over runs and per run); per-class accuracy; the confusion matrix
 (summed over runs); the training curves of every run; the `n_examples` most and least confident test
 predictions (highest and lowest top probability over every run's test videos) with their attention pictures
-(`report.pictures`), drawn from the dataset's decode cache (a video missing there is listed without one).
+(`report.pictures`), drawn from the dataset's decode cache (a video missing there is listed without one);
+with fewer than 2 x `n_examples` test predictions each list shows half of them.
 """
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ def cache_rows(cache_dir: Path, features: dict[str, str]) -> list[list[str]]:
 
 
 def confident(records: list[dict[str, Any]], n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The n most and the n least confident records (by top probability): best first, worst first."""
+    """The n most and the n least confident records (by top probability): best first, worst first. With
+    fewer than 2n records each list gets half of them, so no prediction is shown twice."""
     ranked = sorted(records, key=lambda r: (-max(r["probabilities"].values()), r["video_id"], r["run"]))
+    n = min(n, len(ranked) // 2)
     return ranked[:n], ranked[::-1][:n]
 
 
