@@ -16,7 +16,7 @@ from pipeline.cache import CacheWriter
 from pipeline.evaluation.metrics import aggregate_runs, classification_metrics
 from pipeline.heads.base import Head, InputSpec, register_head
 from pipeline.manifests.format import Manifest, VideoRecord
-from pipeline.training.data import FeatureTable, iter_batches, pad_rows
+from pipeline.training.data import FeatureNorm, FeatureTable, iter_batches, pad_rows
 from pipeline.training.loop import TrainConfig
 from pipeline.training.protocol import run_splits
 from pipeline.training.run import HeadSetup, evaluate_head, train_head
@@ -250,20 +250,51 @@ def test_resumed_training_ends_with_the_same_weights(tmp_path: Path, monkeypatch
         torch.testing.assert_close(a["state_dict"][k], b["state_dict"][k], rtol=0, atol=0)
 
 
-def test_feature_scales_are_the_rms_over_training_videos_and_keep_zeros(tmp_path: Path) -> None:
+def test_rms_norm_is_one_scale_over_training_videos_and_keeps_zeros(tmp_path: Path) -> None:
     m = _manifest()
     _write_caches(tmp_path, m, empty="joy/v2")
     table = FeatureTable(ToyHead(4).inputs(), tmp_path, [r.video_id for r in m.records])
     ids = table.ids[:5]
-    scales = table.fit_scales(ids)
+    norms = table.fit_norms(ids, "rms")
     rows = np.concatenate([table.get(v, "rows").astype(np.float64).ravel() for v in ids])
-    assert scales["rows"] == pytest.approx(float(np.sqrt(np.mean(rows**2))))
-    table.scales = {"clip": 2.0, "rows": 4.0}
+    assert float(norms["rows"].scale) == pytest.approx(float(np.sqrt(np.mean(rows**2))), rel=1e-6)
+    assert not np.any(norms["rows"].shift)
+    table.norms = {"clip": FeatureNorm.from_saved(2.0), "rows": FeatureNorm.from_saved(4.0)}
     _, batch = next(iter_batches(table, ["joy/v2", "anger/v0"], dict.fromkeys(table.ids, 0), batch_size=2))
     np.testing.assert_allclose(
         batch["clip"][1].numpy(), table.get("anger/v0", "clip", 0).astype(np.float32) / 2
     )
     assert not batch["rows"][0].any()  # padding (and all-zero rows) stay zero
+
+
+def test_standard_norm_centres_each_dimension_and_leaves_absent_rows_zero(tmp_path: Path) -> None:
+    m = _manifest()
+    _write_caches(tmp_path, m, empty="joy/v2")
+    table = FeatureTable(ToyHead(4).inputs(), tmp_path, [r.video_id for r in m.records])
+    train = [v for v in table.ids if v != "anger/v0"]
+    table.norms = table.fit_norms(train, "standard")
+    views = np.concatenate([table.get(v, "clip").astype(np.float64).reshape(-1, DIM) for v in train])
+    np.testing.assert_allclose(table.norms["clip"].shift, views.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(table.norms["clip"].scale, views.std(0), rtol=1e-5)
+    normed = np.concatenate(
+        [table.norms["rows"].apply(table.get(v, "rows")) for v in train if len(table.get(v, "rows"))]
+    )
+    np.testing.assert_allclose(normed.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(normed.std(0), 1, atol=1e-5)
+    x = table.get("anger/v0", "rows").copy()
+    x[0] = 0  # an absent row (no face in that frame, no audio) is not a real value to normalise
+    out = table.norms["rows"].apply(x)
+    assert not out[0].any() and out[1:].any()
+    again = {k: FeatureNorm.from_saved(v.to_saved()) for k, v in table.norms.items()}
+    np.testing.assert_array_equal(again["rows"].apply(x), out)  # what best.pt stores reproduces it
+
+
+def test_unknown_feature_scale_is_refused(tmp_path: Path) -> None:
+    m = _manifest()
+    _write_caches(tmp_path, m)
+    table = FeatureTable(ToyHead(4).inputs(), tmp_path, [r.video_id for r in m.records])
+    with table, pytest.raises(ValueError, match="feature_scale 'zscore'"):
+        table.fit_norms(table.ids, "zscore")
 
 
 def test_new_cache_entries_mean_a_new_training_not_a_resumed_one(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ from pipeline.inference.extract import build_caches, extractor_weights
 from pipeline.inference.plan import Plan, expected_hashes
 from pipeline.report.pictures import draw_picture
 from pipeline.report.timeline import POLARITY_WORDS, segments_of
-from pipeline.training.data import FeatureTable
+from pipeline.training.data import FeatureTable, norms_from_saved
 from pipeline.training.loop import resolve_device
 from pipeline.training.predict import predict
 from pipeline.training.run import load_trained, prediction_records
@@ -91,7 +91,7 @@ def run_head(head: torch.nn.Module, saved: dict[str, Any], cache_dir: Path, ids:
              device: str) -> tuple[dict[str, dict[str, Any]], dict[str, bool]]:
     """Records of the head on the videos `ids` of `cache_dir`, and whether each has audio."""
     with FeatureTable(head.inputs(), cache_dir, ids, preload=False) as table:
-        table.scales = dict(saved["feature_scales"])
+        table.norms = norms_from_saved(saved["feature_scales"])
         pred = predict(head, table, table.ids, dict.fromkeys(table.ids, 0), batch_size=8,
                        device=resolve_device(device), log_prior=saved["log_prior"], keep_maps=True)
         records = {r["video_id"]: r for r in prediction_records(pred, saved["classes"], table)}

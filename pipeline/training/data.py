@@ -12,9 +12,10 @@ in `FeatureTable.missing` with the reason (extraction failed or has not run), ne
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,6 +38,47 @@ class CacheInfo:
         return self.weights == "random"
 
 
+@dataclass(frozen=True)
+class FeatureNorm:
+    """x -> (x - shift) / scale, applied to the real rows of one input; an all-zero row (padding, a video
+    without audio, a frame-less video) stays zero, so masks and `audio_present` keep their meaning.
+
+    `shift` and `scale` are scalars ("rms": shift 0, scale the root mean square) or (D,) vectors over the
+    last axis ("standard": each feature dimension's mean and standard deviation)."""
+
+    shift: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def identity(cls) -> FeatureNorm:
+        return cls(np.float32(0.0), np.float32(1.0))
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        y = (x.astype(np.float32) - self.shift) / self.scale
+        if not np.any(self.shift):
+            return y  # a pure scale keeps zeros zero by itself
+        real = np.any(x != 0, axis=-1, keepdims=True)
+        return np.where(real, y, np.float32(0.0))
+
+    def to_saved(self) -> dict[str, Any]:
+        return {"shift": np.asarray(self.shift).tolist(), "scale": np.asarray(self.scale).tolist()}
+
+    @classmethod
+    def from_saved(cls, value: float | Mapping[str, Any]) -> FeatureNorm:
+        """From `to_saved`'s dict, or a bare float (the scale of checkpoints written before shifts)."""
+        if isinstance(value, Mapping):
+            return cls(np.asarray(value["shift"], np.float32), np.asarray(value["scale"], np.float32))
+        return cls(np.float32(0.0), np.float32(value))
+
+
+def norms_from_saved(saved: Mapping[str, Any]) -> dict[str, FeatureNorm]:
+    return {k: FeatureNorm.from_saved(v) for k, v in saved.items()}
+
+
+def norms_to_saved(norms: Mapping[str, FeatureNorm]) -> dict[str, dict[str, Any]]:
+    return {k: v.to_saved() for k, v in norms.items()}
+
+
 class FeatureTable:
     """The arrays of `specs` for the videos `ids`, read from `cache_dir`; in memory when `preload`."""
 
@@ -54,7 +96,7 @@ class FeatureTable:
         self.missing = self._find_missing(ids)
         self.ids = [v for v in ids if v not in self.missing]
         self.audio_present = {v: self._has_audio(v) for v in self.ids}
-        self.scales: dict[str, float] = dict.fromkeys(specs, 1.0)  # each input is divided by its scale
+        self.norms: dict[str, FeatureNorm] = {k: FeatureNorm.identity() for k in specs}
         self._memory = {(v, k): self._read(v, k, ()) for v in self.ids for k in specs} if preload else None
 
     def close(self) -> None:
@@ -96,19 +138,37 @@ class FeatureTable:
             for name, r in self.readers.items()
         }
 
-    def fit_scales(self, ids: Sequence[str]) -> dict[str, float]:
-        """Per input, the root mean square of its values over the videos `ids` (every view and real row):
-        one positive scalar, so zeros (padding, absent audio) stay zero and a head's first linear layer
-        can represent the same functions; it only puts features from any backbone on a common scale."""
-        scales = {}
+    def rows(self, video_id: str, key: str) -> np.ndarray:
+        """(rows, *row shape) float64 of one video's input: every view's rows for a "views" input."""
+        x = self.get(video_id, key).astype(np.float64)
+        lead = 2 if self.specs[key].kind == "views" else 1
+        return x.reshape(-1, *x.shape[lead:])
+
+    def fit_norms(self, ids: Sequence[str], rule: str) -> dict[str, FeatureNorm]:
+        """Per input, from its real rows (every view) over the videos `ids`:
+
+        - "rms": one positive scalar, the root mean square of the values. A head's first linear layer can
+          represent the same functions; it only puts features of any backbone on a common scale.
+        - "standard": for inputs whose rows are vectors (pooled features, fc6/fc7), each dimension's mean and
+          standard deviation, as scikit-learn's StandardScaler; inputs whose rows are maps (conv5, MFCC) get
+          "rms". Features of a deep network, random ones above all, share a large common component (for the
+          random 3D ResNet-101 the mean row carries 99.99% of each row's norm): removing it lets a head
+          without a normalisation layer (TEN, CAAN, LSTM fusion) see the part that differs between videos.
+        - "none": raw features, as the papers feed them.
+
+        All-zero rows (padding, absent audio, no face) are left out of the statistics and stay zero."""
+        if rule not in ("rms", "standard", "none"):
+            raise ValueError(f"train.feature_scale {rule!r} is not one of rms, standard, none")
+        norms = {}
         for key in self.specs:
-            total = count = 0.0
-            for v in ids:
-                x = self.get(v, key).astype(np.float64)
-                total, count = total + float(np.square(x).sum()), count + x.size
-            rms = (total / count) ** 0.5 if count else 0.0
-            scales[key] = rms if rms > 0 else 1.0
-        return scales
+            if rule == "none":
+                norms[key] = FeatureNorm.identity()
+                continue
+            rows = [r for v in ids for r in [self.rows(v, key)] if len(r)]
+            stacked = np.concatenate(rows) if rows else np.zeros((0, 1))
+            stacked = stacked[np.any(stacked.reshape(len(stacked), -1) != 0, axis=1)]
+            norms[key] = _fit_one(stacked, per_dimension=rule == "standard" and stacked.ndim == 2)
+        return norms
 
     def n_views(self, key: str) -> int:
         return int(self.get(self.ids[0], key).shape[0])
@@ -125,6 +185,19 @@ class FeatureTable:
         spec = self.specs[key]
         times = self.readers[spec.cache].read(video_id, f"{spec.array}_times_ms")
         return times[0] if spec.kind == "views" else times
+
+
+def _fit_one(rows: np.ndarray, *, per_dimension: bool) -> FeatureNorm:
+    """The norm of one input from its real rows (N, *row shape) float64; identity when there are none."""
+    if not len(rows):
+        return FeatureNorm.identity()
+    rms = float(np.sqrt(np.mean(np.square(rows))))
+    if not per_dimension:
+        return FeatureNorm(np.float32(0.0), np.float32(rms if rms > 0 else 1.0))
+    mean, std = rows.mean(axis=0), rows.std(axis=0)
+    # a constant dimension (a unit that never fires) is only shifted: (x - mean) is already 0 there
+    std = np.where(std > 1e-6 * max(rms, 1e-12), std, 1.0)
+    return FeatureNorm(mean.astype(np.float32), std.astype(np.float32))
 
 
 def pad_rows(arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -147,9 +220,9 @@ def collate(
         "audio_present": torch.as_tensor([table.audio_present[v] for v in ids], dtype=torch.bool),
     }
     for key, spec in table.specs.items():
-        scale = np.float32(table.scales[key])
+        norm = table.norms[key]
         rows = [
-            table.get(v, key, view if spec.kind == "views" else None).astype(np.float32) / scale
+            norm.apply(table.get(v, key, view if spec.kind == "views" else None))
             for v, view in zip(ids, views, strict=True)
         ]
         if spec.kind == "sequence":

@@ -28,7 +28,7 @@ from pipeline.heads.base import Head, InputSpec
 from pipeline.heads.polarity import polarity_for
 from pipeline.manifests.format import Manifest
 from pipeline.training.checkpoint import load_checkpoint, save_checkpoint
-from pipeline.training.data import CacheInfo, FeatureTable
+from pipeline.training.data import CacheInfo, FeatureTable, norms_from_saved, norms_to_saved
 from pipeline.training.loop import TrainConfig, fit, resolve_device
 from pipeline.training.predict import Predictions, predict
 from pipeline.training.protocol import SELECTION_LABELS, RunSplit, run_splits
@@ -49,7 +49,7 @@ class HeadSetup:
     val_fraction: float = 0.15
     preload: bool = True
     detection_ground_truth: str | None = None  # CSV video_id,start_s,end_s: evaluate adds mAP at tIoU (TEN)
-    feature_scale: str = "rms"  # "rms": divide each input by its RMS over the training videos; "none"
+    feature_scale: str = "standard"  # standard | rms | none: FeatureTable.fit_norms
     target: str = "label"  # "label" or an extra manifest column (e.g. valence)
     polarity: dict[str, int] = field(default_factory=dict)  # overrides for classes without a known one
     seed: int = 0
@@ -96,14 +96,6 @@ def log_prior(split_ids: list[str], labels: dict[str, int], n_classes: int) -> t
     return torch.log(torch.as_tensor(counts / counts.sum(), dtype=torch.float32))
 
 
-def feature_scales(table: FeatureTable, train_ids: list[str], rule: str) -> dict[str, float]:
-    if rule == "rms":
-        return table.fit_scales(train_ids)
-    if rule == "none":
-        return dict.fromkeys(table.specs, 1.0)
-    raise ValueError(f"train.feature_scale {rule!r} is not one of rms, none")
-
-
 def run_dir(model_dir: Path, run: int) -> Path:
     return model_dir / f"run_{run:02d}"
 
@@ -138,7 +130,7 @@ def train_head(
                 split.test,
                 split.selection,
             )
-            table.scales = feature_scales(table, split.train, setup.feature_scale)
+            table.norms = table.fit_norms(split.train, setup.feature_scale)
             prior = log_prior(split.train, labels, len(classes))
             out = run_dir(model_dir, split.run)
             split.write(out / "split.json")
@@ -177,7 +169,7 @@ def train_head(
                     "log_prior": prior,
                     "inputs": {k: asdict(s) for k, s in specs.items()},
                     "caches": {k: asdict(v) for k, v in caches.items()},
-                    "feature_scales": table.scales,
+                    "feature_scales": norms_to_saved(table.norms),
                     "selection": setup.selection,
                     "epoch": state.best_epoch,
                     "score": list(state.best_score),
@@ -246,7 +238,7 @@ def evaluate_head(
         split = RunSplit.read(path.with_name("split.json"))
         head, saved = load_trained(path)
         with FeatureTable(head.inputs(), cache_dir, split.test, preload=False) as table:
-            table.scales = dict(saved["feature_scales"])
+            table.norms = norms_from_saved(saved["feature_scales"])
             caches = table.caches()
             missing |= table.missing
             pred = predict(
