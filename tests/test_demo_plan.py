@@ -17,7 +17,7 @@ from pipeline.demo import (
 )
 from pipeline.demo.audio import tone
 from pipeline.demo.faces import CROPS, face_photo, face_sprite
-from pipeline.demo.plan import AUDIO, PLAN, VIDEO, clip_rng
+from pipeline.demo.plan import AUDIO, BASE_PITCH_HZ, PLAN, VIDEO, clip_rng
 from pipeline.demo.video import frames, make_scene
 
 FULL = dict(
@@ -126,7 +126,7 @@ def test_redundant_cues_are_the_earlier_demo():
         rng = clip_rng(FULL["seed"], c, clip.index_in_class, PLAN)
         rng.uniform()  # the clip's length
         hue = (90.0 * c + 90.0 * rng.uniform(-0.15, 0.15)) % 360.0
-        pitch = 220.0 * 2.0 ** (c / 2) * 2.0 ** (0.5 * rng.uniform(-0.15, 0.15))
+        pitch = BASE_PITCH_HZ * 2.0 ** (c / 2) * 2.0 ** (0.5 * rng.uniform(-0.15, 0.15))
         assert (clip.hue_deg, clip.pitch_hz) == (round(hue, 3), round(pitch, 3))
         assert clip.motion_deg == (90.0 * c + 45.0) % 360.0
         assert (clip.scene, clip.sound, clip.face_mirrored) == (c, c, False)
