@@ -11,9 +11,12 @@ def resize(frame: np.ndarray, height: int, width: int) -> np.ndarray:
     """(H, W, 3) uint8 -> (height, width, 3) uint8."""
     if frame.shape[:2] == (height, width):
         return frame.copy()
-    x = torch.from_numpy(np.array(frame)).permute(2, 0, 1)[None].float()
+    # float32 HWC converted while contiguous, then viewed as NCHW (channels-last): the same values as
+    # converting the permuted view, about 3x faster (decode profile: this conversion and the resize of
+    # every selected frame were most of a snippet decode).
+    x = torch.from_numpy(np.array(frame))[None].float().permute(0, 3, 1, 2)
     y = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
-    return y[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+    return y[0].permute(1, 2, 0).round_().clamp_(0, 255).to(torch.uint8).numpy()
 
 
 def short_side_size(height: int, width: int, short: int) -> tuple[int, int]:
