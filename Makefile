@@ -2,7 +2,7 @@
 VENV_BIN := $(CURDIR)/.venv/bin
 export PATH := $(VENV_BIN):$(PATH)
 
-.PHONY: setup demo test lint
+.PHONY: setup demo test lint bench
 
 setup:
 	bash scripts/bootstrap.sh
@@ -15,3 +15,7 @@ test: setup
 
 lint: setup
 	ruff check .
+
+# Every benchmark in bench/ once, side by side; rewrites the results section of bench/README.md.
+bench: setup
+	python -m bench.run_all

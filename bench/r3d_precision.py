@@ -1,41 +1,73 @@
-"""fp32 vs bf16 (channels-last) speed of the 3D ResNet-101 extractor, side by side in one run.
+"""Deliverable 3 (precision): fp32 vs reduced precision of the 3D ResNet-101 extractor, in one run.
 
-    .venv/bin/python bench/r3d_precision.py [--clips 8] [--threads 2]
+    .venv/bin/python -m bench.r3d_precision [--quick] [--clips 2] [--threads 2]
 
-Prints ms per 16x112x112 clip for each precision, their ratio, and the cosine similarity of the
-pooled conv5 features to fp32 (random weights, seeded: a speed and agreement check, not features).
+Per device (the CPU; CUDA too when present) and precision (CPU: fp32, bf16 with channels-last weights;
+CUDA: fp32, bf16, fp16), ms per 16x112x112 clip (one pass after a one-clip warm-up) and the cosine
+similarity of each clip's pooled and conv5 features to fp32's on the same device (random weights,
+seeded: a speed and agreement check). Whether the CPU has native bf16 (AVX512-BF16 or AMX) is printed:
+without it, bf16 runs through conversions and is slower.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from pipeline.extractors import get_extractor
+from bench.common import machine_line, table, timed, verdict
+from pipeline.features.compute import ExtractorSpec, build_extractor
+
+PRECISIONS = {"cpu": ("fp32", "bf16"), "cuda": ("fp32", "bf16", "fp16")}
+
+
+def native_bf16() -> str:
+    flags = set(Path("/proc/cpuinfo").read_text().split())
+    found = sorted(flags & {"avx512_bf16", "amx_bf16"})
+    return ", ".join(found) if found else "none (no avx512_bf16 / amx_bf16)"
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    return float(((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min())
+
+
+def rows_for(device: str, clips: np.ndarray) -> list[list[str]]:
+    ms, out = {}, {}
+    for precision in PRECISIONS[device]:
+        spec = ExtractorSpec("r3d101_conv5", options={"precision": precision})
+        extractor = build_extractor(spec, device)
+        extractor(clips[:1])
+        seconds, out[precision] = timed(lambda e=extractor: e(clips))
+        ms[precision] = seconds / len(clips) * 1000
+    rows = []
+    for p in PRECISIONS[device]:
+        pooled = cosine(out["fp32"]["pooled"], out[p]["pooled"])
+        conv5 = cosine(out["fp32"]["conv5"], out[p]["conv5"])
+        target = "-" if p == "fp32" else f">= 0.999: {verdict(min(pooled, conv5) >= 0.999)}"
+        rows.append([device, p, f"{ms[p]:.0f}", f"**{ms['fp32'] / ms[p]:.2f}x**", f"{pooled:.6f}",
+                     f"{conv5:.6f}", target])
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", type=int, default=8)
+    parser.add_argument("--quick", action="store_true", help="1 clip")
+    parser.add_argument("--clips", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    clips = np.random.default_rng(0).integers(0, 255, (args.clips, 16, 112, 112, 3), dtype=np.uint8)
-    ms, pooled = {}, {}
-    for precision in ("fp32", "bf16"):
-        torch.manual_seed(0)
-        extractor = get_extractor("r3d101_conv5")(precision=precision)
-        extractor(clips[:2])
-        start = time.perf_counter()
-        pooled[precision] = extractor(clips)["pooled"]
-        ms[precision] = (time.perf_counter() - start) / args.clips * 1000
-        print(f"{precision}: {ms[precision]:.0f} ms/clip ({args.threads} threads, random weights)")
-    a, b = pooled["fp32"], pooled["bf16"]
-    cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
-    print(f"bf16 speed-up {ms['fp32'] / ms['bf16']:.2f}x, min cosine to fp32 {cosine.min():.6f}")
+    n = 1 if args.quick else args.clips
+    clips = np.random.default_rng(0).integers(0, 255, (n, 16, 112, 112, 3), dtype=np.uint8)
+    rows = rows_for("cpu", clips) + (rows_for("cuda", clips) if torch.cuda.is_available() else [])
+    print(f"### 3b. Reduced precision of r3d101_conv5\n\n{machine_line()}; {n} clips, {args.threads} "
+          f"threads, native CPU bf16: {native_bf16()}\n\n    .venv/bin/python -m bench.r3d_precision"
+          f"{' --quick' if args.quick else ''}\n")
+    print(table(["device", "precision", "ms / clip", "speed-up vs fp32", "min cosine pooled",
+                 "min cosine conv5", "target"], rows))
+    print()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Benchmarks of the two-stage design: scripts, not tests (`python -m bench.run_all`)."""

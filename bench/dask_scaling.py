@@ -1,0 +1,65 @@
+"""Deliverable 4: decode-stage throughput on a LocalCluster of 1 and of 2 workers (1 thread each).
+
+    .venv/bin/python -m bench.dask_scaling [--quick] [--videos 8] [--seconds 4]
+
+N distinct test clips (640x360, 25 fps, 2 s GOP, with audio) decoded by the real decode stage
+(`run_decode`, the default DecodeConfig: every output) into a fresh cache, on a LocalCluster started
+beforehand (its start excluded). Speed-up = videos/s with 2 workers over videos/s with 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from contextlib import redirect_stdout
+from pathlib import Path
+
+from bench.common import machine_line, make_clip, table, verdict
+from pipeline.decode import DecodeConfig
+from pipeline.decode_run import run_decode
+from pipeline.manifests.format import Manifest, VideoRecord
+from pipeline.runner import ClusterConfig, local_cluster
+
+
+def decode_seconds(work: Path, manifest: Manifest, workers: int) -> float:
+    cache = work / f"decode_{workers}.h5"
+    with local_cluster(ClusterConfig(workers=workers, threads_per_worker=1)) as cluster:
+        start = time.perf_counter()
+        external = ClusterConfig(scheduler=cluster.scheduler_address)
+        with redirect_stdout(sys.stderr):   # the stage's own lines; stdout is the Markdown
+            summary = run_decode(manifest=manifest, root=work, cache_path=cache, reports_dir=work / "reports",
+                                 cfg=DecodeConfig(), cluster=external)
+        seconds = time.perf_counter() - start
+    if summary.done != len(manifest.records):
+        raise RuntimeError(f"{summary.done} of {len(manifest.records)} decoded")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="4 clips of 2 s")
+    parser.add_argument("--videos", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    args = parser.parse_args()
+    n, seconds = (4, 2.0) if args.quick else (args.videos, args.seconds)
+    with tempfile.TemporaryDirectory(prefix="vemo-bench-") as tmp:
+        work = Path(tmp)
+        records = []
+        for i in range(n):
+            make_clip(work / f"c{i:03d}.mp4", width=640, height=360, seconds=seconds + 0.04 * i, gop=50)
+            records.append(VideoRecord(f"c{i:03d}", f"c{i:03d}.mp4", "x"))
+        manifest = Manifest(records, ["x"])
+        times = {w: decode_seconds(work, manifest, w) for w in (1, 2)}
+    speedup = times[1] / times[2]
+    rows = [[w, f"{times[w]:.1f}", f"{n / times[w]:.2f}"] for w in (1, 2)]
+    print(f"### 4. Dask scaling of the decode stage\n\n{machine_line()}; {n} clips of {seconds:g} s, "
+          "640x360\n\n"
+          f"    .venv/bin/python -m bench.dask_scaling{' --quick' if args.quick else ''}\n")
+    print(table(["workers x 1 thread", "seconds", "videos/s"], rows))
+    print(f"\nSpeed-up 2 vs 1 worker: **{speedup:.2f}x** (target >= 1.6x: {verdict(speedup >= 1.6)})\n")
+
+
+if __name__ == "__main__":
+    main()
