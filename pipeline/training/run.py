@@ -49,7 +49,7 @@ class HeadSetup:
     val_fraction: float = 0.15
     preload: bool = True
     detection_ground_truth: str | None = None  # CSV video_id,start_s,end_s: evaluate adds mAP at tIoU (TEN)
-    feature_scale: str = "standard"  # standard | rms | none: FeatureTable.fit_norms
+    feature_scale: str = "rms"  # rms | standard | none: FeatureTable.fit_norms
     target: str = "label"  # "label" or an extra manifest column (e.g. valence)
     polarity: dict[str, int] = field(default_factory=dict)  # overrides for classes without a known one
     seed: int = 0
