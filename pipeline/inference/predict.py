@@ -123,6 +123,10 @@ def predict_videos(videos: list[Path], *, checkpoint: Path, plan: Plan, out_dir:
         failures = build_caches(plan, ids, cache_dir, log=log)
         ok = [v for v in ids if v not in failures]
         records, audio = run_head(head, saved, cache_dir, ok, device) if ok else ({}, {})
+        weights = {k: v["weights"] for k, v in saved["caches"].items()}
+        now = extractor_weights(plan)
+        # the head learnt from random-weight features, or the features computed here are from random weights
+        random_weights = any(weights[k] == "random" or now.get(k) == "random" for k in needed)
         results = []
         with CacheReader(cache_dir / "decode.h5") as decode:
             faces = CacheReader(cache_dir / "faces.h5") if (cache_dir / "faces.h5").is_file() else None
@@ -135,17 +139,15 @@ def predict_videos(videos: list[Path], *, checkpoint: Path, plan: Plan, out_dir:
                 row |= {"status": "ok", "has_audio": audio[video_id],
                         **describe(records[video_id], saved, top_k)}
                 picture = out_dir / f"{video_id}.png"
-                draw_picture(saved["head"], records[video_id], decode, faces, picture, title=_title(row))
+                draw_picture(saved["head"], records[video_id], decode, faces, picture,
+                             title=_title(row, random_weights))
                 results.append({**row, "picture": picture.name})
             if faces is not None:
                 faces.close()
-    weights = {k: v["weights"] for k, v in saved["caches"].items()}
-    now = extractor_weights(plan)
     summary = {
         "checkpoint": str(checkpoint), "head": saved["head"], "key": saved.get("key", saved["head"]),
         "classes": saved["classes"], "features": features_used(weights, needed),
-        # the head learnt from random-weight features, or the features computed here are from random weights
-        "random_weights": any(weights[k] == "random" or now.get(k) == "random" for k in needed),
+        "random_weights": random_weights,
         "config_check": {k: {"trained": check.trained[k], "recomputed": check.recomputed.get(k, ""),
                              "match": k not in check.differing} for k in check.trained},
         "videos": results,
@@ -154,10 +156,11 @@ def predict_videos(videos: list[Path], *, checkpoint: Path, plan: Plan, out_dir:
     return summary
 
 
-def _title(row: dict[str, Any]) -> str:
+def _title(row: dict[str, Any], random_weights: bool) -> str:
     prior = "" if row["valid"] else "  (nothing to look at: scored by the training prior)"
     name = Path(row["video"]).name
-    return f"{name}: {row['predicted']} {row['probability']:.2f} ({row['polarity']}){prior}"
+    random = "  [RANDOM WEIGHTS: exercises the pipeline only]" if random_weights else ""
+    return f"{name}: {row['predicted']} {row['probability']:.2f} ({row['polarity']}){prior}{random}"
 
 
 SPARKS = "▁▂▃▄▅▆▇█"

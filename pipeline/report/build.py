@@ -59,8 +59,9 @@ def example_rows(records: list[dict[str, Any]]) -> list[list[Any]]:
              "" if r["valid"] else "prior (nothing to look at)"] for r in records]
 
 
-def pictures(head: str, records: list[dict[str, Any]], cache_dir: Path) -> list[str]:
-    """An attention picture (as an HTML figure) per record whose video the decode cache holds."""
+def pictures(head: str, records: list[dict[str, Any]], cache_dir: Path, *, random_weights: bool) -> list[str]:
+    """An attention picture (as an HTML figure) per record whose video the decode cache holds; each says
+    RANDOM WEIGHTS in its title when the head learnt from random-weight features."""
     decode_path, faces_path = cache_dir / "decode.h5", cache_dir / "faces.h5"
     if not decode_path.is_file():
         return [paragraph(f"no attention pictures: {decode_path} is absent (run `dvc repro decode`)")]
@@ -72,7 +73,7 @@ def pictures(head: str, records: list[dict[str, Any]], cache_dir: Path) -> list[
                 out.append(paragraph(f"{r['video_id']}: not in {decode_path}, no picture"))
                 continue
             title = (f"{r['video_id']}: {r['predicted']} {max(r['probabilities'].values()):.2f} "
-                     f"(label {r['label']})")
+                     f"(label {r['label']})" + ("  [RANDOM WEIGHTS]" if random_weights else ""))
             png = draw_picture(head, r, decode, faces, Path(tmp) / f"{i}.png", title=title).read_bytes()
             out.append(figure(png, title))
         if faces is not None:
@@ -122,16 +123,22 @@ def curves_section(live_dir: Path) -> str:
     return section("Training curves", *(figures or [paragraph(f"no per-epoch curves in {live_dir}")]))
 
 
-def example_sections(head: str, records: list[dict[str, Any]], cache_dir: Path, n: int) -> list[str]:
+def example_sections(head: str, records: list[dict[str, Any]], cache_dir: Path, n: int, *,
+                     random_weights: bool) -> list[str]:
     most, least = confident(records, n)
     header = ["video", "run", "label", "predicted", "probability", "correct", "note"]
-    return [section(title, table(header, example_rows(chosen)), *pictures(head, chosen, cache_dir))
+    return [section(title, table(header, example_rows(chosen)),
+                    *pictures(head, chosen, cache_dir, random_weights=random_weights))
             for title, chosen in ((f"The {len(most)} most confident test predictions", most),
                                   (f"The {len(least)} least confident test predictions", least))]
 
 
+def random_caches(metrics: dict[str, Any]) -> list[str]:
+    return sorted(k for k, v in metrics["features"].items() if v == "RANDOM WEIGHTS")
+
+
 def random_warning(metrics: dict[str, Any]) -> list[str]:
-    random = sorted(k for k, v in metrics["features"].items() if v == "RANDOM WEIGHTS")
+    random = random_caches(metrics)
     if not random:
         return []
     return [paragraph(f"Features from RANDOM WEIGHTS ({', '.join(random)}): these numbers only exercise the "
@@ -147,7 +154,8 @@ def build_report(*, dataset: str, key: str, report_dir: Path, cache_dir: Path, o
     body = [*random_warning(metrics), protocol_section(dataset, key, metrics, len(records)),
             caches_section(cache_dir, metrics), metrics_section(metrics, runs), *class_sections(metrics),
             curves_section(report_dir / "live"),
-            *example_sections(metrics["head"], records, cache_dir, n_examples)]
+            *example_sections(metrics["head"], records, cache_dir, n_examples,
+                              random_weights=bool(random_caches(metrics)))]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page(f"Run report: {key} on {dataset}", body), encoding="utf-8")
     return out
