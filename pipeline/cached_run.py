@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from pipeline.cache import CacheWriter
+from pipeline.cache.worker_readers import release_readers
 from pipeline.manifests.format import Manifest
 from pipeline.runner import ClusterConfig, StageSummary, VideoTask, dask_client, each_video, map_groups
 
@@ -49,11 +50,14 @@ def run_into_cache(
     group_func: Callable[..., Any] | None = None,
     videos_per_task: int = 1,
     store: Callable[[VideoTask, Any], str | None] | None = None,
+    release: Sequence[str] = (),
 ) -> StageSummary:
     """Map over the videos still missing from `writer`'s cache either a per-video
     `func(video_id, path, **kwargs)` (one video per task) or a `group_func(group, **kwargs)` returning one
     `runner.Outcome` per video (groups of `videos_per_task`). By default each result is an (arrays, attrs)
-    pair written as the video's entry; `store` replaces that (and may return a failure)."""
+    pair written as the video's entry; `store` replaces that (and may return a failure). The workers'
+    readers of the cache files `release` are closed at the end, so that a long-lived external cluster does
+    not keep an upstream cache open and block the stage that rewrites it."""
     if (func is None) == (group_func is None):
         raise ValueError("run_into_cache takes exactly one of func (per video) and group_func")
 
@@ -68,5 +72,7 @@ def run_into_cache(
             map_groups(client, group_func or partial(each_video, func), tasks, store or write_entry, summary,
                        videos_per_task=videos_per_task if group_func else 1, kwargs=kwargs,
                        retries=cluster.retries)
+            if release:
+                client.run(release_readers, list(release))
     print(summary.line(), flush=True)
     return summary

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,11 +124,11 @@ def test_downstream_stages_name_the_videos_decode_rejected_and_process_the_rest(
 def test_a_rerun_skips_every_decoded_video_and_retries_only_the_rejected(
     corpus_run, cluster: ClusterConfig, tmp_path: Path
 ) -> None:
-    """On a copy: this module's long-lived worker still holds the original open for reading (faces, mfcc)."""
+    """On the same long-lived cluster whose worker read the decode cache for faces and MFCC: those stages
+    released their readers, so decode can open its cache for writing again."""
     root, cases = corpus_run["root"], corpus_run["cases"]
-    shutil.copy(root / "decode.h5", tmp_path / "decode.h5")
     again = run_decode(manifest=corpus_run["manifest"], root=root / "videos",
-                       cache_path=tmp_path / "decode.h5",
+                       cache_path=root / "decode.h5",
                        reports_dir=tmp_path, cfg=CFG, cluster=cluster)
     rejected = by_outcome(cases, "reject")
     assert (again.done, again.skipped, again.failed) == (0, len(cases) - len(rejected), len(rejected))

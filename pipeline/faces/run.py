@@ -22,11 +22,12 @@ from typing import Any
 import numpy as np
 
 from pipeline.cache import CacheWriter
+from pipeline.cache.worker_readers import reader_for
 from pipeline.cached_run import run_into_cache
 from pipeline.config import config_hash
 from pipeline.faces.crop import crop_face
 from pipeline.faces.detect import FaceConfig, build_detector, detect_faces
-from pipeline.features.compute import once_per_worker, reader_for
+from pipeline.features.compute import once_per_worker
 from pipeline.features.inputs import require_entry
 from pipeline.manifests.format import Manifest
 from pipeline.runner import ClusterConfig, StageSummary
@@ -68,6 +69,7 @@ def run_faces(*, manifest: Manifest, root: str | Path, decode_path: Path, decode
                      weights="facenet-pytorch bundled MTCNN") as writer:
         summary = run_into_cache(stage="faces", manifest=manifest, root=root, writer=writer,
                                  func=faces_of_video,
-                                 kwargs={"cfg": cfg, "decode_path": str(decode_path)}, cluster=cluster)
+                                 kwargs={"cfg": cfg, "decode_path": str(decode_path)}, cluster=cluster,
+                                 release=[str(decode_path)])
     summary.write(reports_dir / "faces_summary.json", reports_dir / "faces_failures.csv")
     return summary

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from pipeline.cache import CacheReader
+from pipeline.cache.worker_readers import reader_for
 from pipeline.extractors.base import Extractor, get_extractor
 from pipeline.features.device import device_for
 from pipeline.features.inputs import SOURCES, Inputs, load_inputs
@@ -53,7 +54,6 @@ K = TypeVar("K")
 T = TypeVar("T")
 
 _EXTRACTORS: dict[tuple[str, str, str, str], Extractor] = {}
-_READERS: dict[str, CacheReader] = {}
 _BUILDING = threading.Lock()
 
 
@@ -79,12 +79,6 @@ def build_extractor(spec: ExtractorSpec, device: torch.device | str) -> Extracto
 def extractor_for(spec: ExtractorSpec) -> Extractor:
     """This process's extractor for `spec`, built once on the device `spec.device` picks here."""
     return once_per_worker(_EXTRACTORS, spec.key(), lambda: build_extractor(spec, device_for(spec.device)))
-
-
-def reader_for(path: str) -> CacheReader:
-    if path not in _READERS:
-        _READERS[path] = CacheReader(path)
-    return _READERS[path]
 
 
 def batches(parts: Sequence[np.ndarray], batch_size: int) -> Iterator[np.ndarray]:
@@ -173,10 +167,3 @@ def extract_video(video_id: str, path: str, *, spec: ExtractorSpec,
     inputs = load_inputs(extractor.input_kind, _readers(extractor, sources), video_id)
     return feature_entry(extractor, inputs, run_batched(extractor, inputs.rows, spec.batch_size))
 
-
-def release_readers(paths: Sequence[str]) -> None:
-    """Close and forget this process's readers of `paths` (a caller about to delete or rewrite them)."""
-    for path in paths:
-        reader = _READERS.pop(path, None)
-        if reader is not None:
-            reader.close()

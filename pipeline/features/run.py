@@ -60,7 +60,8 @@ def run_features(*, spec: ExtractorSpec, manifest: Manifest, root: str | Path, s
                      weights=weights, compression="gzip", level=4) as writer:
         summary = run_into_cache(stage=f"feat@{spec.name}", manifest=manifest, root=root, writer=writer,
                                  group_func=extract_group, videos_per_task=spec.videos_per_task,
-                                 kwargs={"spec": spec, "sources": sources}, cluster=cluster)
+                                 kwargs={"spec": spec, "sources": sources}, cluster=cluster,
+                                 release=list(sources.values()))
     if weights == "random":
         print(f"[feat@{spec.name}] NOTE: features computed from RANDOM weights (no checkpoint given); "
               "they are marked as such in the cache and in every report", flush=True)

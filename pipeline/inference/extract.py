@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.cache import CacheWriter
+from pipeline.cache.worker_readers import release_readers
 from pipeline.cached_run import source_fingerprint
 from pipeline.config import config_hash
 from pipeline.decode import DecodeConfig
@@ -30,7 +31,7 @@ from pipeline.decode_run import decode_config_dict, probe_and_decode
 from pipeline.errors import VideoError
 from pipeline.faces.detect import FaceConfig
 from pipeline.faces.run import faces_config, faces_of_video
-from pipeline.features.compute import ExtractorSpec, extract_video, extractor_for, release_readers
+from pipeline.features.compute import ExtractorSpec, extract_video, extractor_for
 from pipeline.features.run import SPEED_ONLY, feature_config
 from pipeline.inference.plan import STAGE_CACHES, Plan, decode_outputs, sources_of
 
