@@ -26,7 +26,7 @@ def test_duplicate_registration_warns() -> None:
         with pytest.warns(UserWarning, match="test-duplicate"):
             register_loss("test-duplicate")(losses.build_ce)
     finally:
-        losses._LOSSES.pop("test-duplicate")
+        losses._LOSSES.remove("test-duplicate")
 
 
 def test_ce_is_mean_cross_entropy_and_ignores_polarity() -> None:

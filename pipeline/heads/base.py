@@ -24,13 +24,14 @@ each is (B, ...) and is stored without its batch dimension.
 from __future__ import annotations
 
 import inspect
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import torch
 from torch import nn
+
+from pipeline.registry import Registry
 
 InputKind = Literal["views", "sequence", "fixed"]
 
@@ -58,33 +59,22 @@ class Head(nn.Module):
 
 
 HeadBuilder = Callable[..., Head]
-_HEADS: dict[str, HeadBuilder] = {}
+_HEADS: Registry[HeadBuilder] = Registry("head")
 
 
 def register_head(name: str) -> Callable[[HeadBuilder], HeadBuilder]:
     """Register a builder `(*, num_classes, polarity, **options) -> Head` under `name`."""
-
-    def add(builder: HeadBuilder) -> HeadBuilder:
-        if name in _HEADS:
-            warnings.warn(f"head {name!r} registered twice; the later one wins", stacklevel=2)
-        _HEADS[name] = builder
-        return builder
-
-    return add
+    return _HEADS.register(name)
 
 
 def build_head(name: str, **kwargs: object) -> Head:
-    try:
-        builder = _HEADS[name]
-    except KeyError:
-        raise KeyError(f"unknown head {name!r}; known: {sorted(_HEADS)}") from None
-    return builder(**kwargs)
+    return _HEADS.get(name)(**kwargs)
 
 
 def head_accepts(name: str, option: str) -> bool:
     """Whether the builder of head `name` takes the keyword `option` (e.g. "segments")."""
-    return option in inspect.signature(_HEADS[name]).parameters
+    return option in inspect.signature(_HEADS.get(name)).parameters
 
 
 def list_heads() -> list[str]:
-    return sorted(_HEADS)
+    return _HEADS.names()

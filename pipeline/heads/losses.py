@@ -21,39 +21,29 @@ public code's default (`--lambda_0`).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from pipeline.registry import Registry
+
 LossBuilder = Callable[..., nn.Module]
-_LOSSES: dict[str, LossBuilder] = {}
+_LOSSES: Registry[LossBuilder] = Registry("loss")
 
 
 def register_loss(name: str) -> Callable[[LossBuilder], LossBuilder]:
     """Register a builder `(*, polarity=None, **options) -> nn.Module` under `name`."""
-
-    def add(builder: LossBuilder) -> LossBuilder:
-        if name in _LOSSES:
-            warnings.warn(f"loss {name!r} registered twice; the later one wins", stacklevel=2)
-        _LOSSES[name] = builder
-        return builder
-
-    return add
+    return _LOSSES.register(name)
 
 
 def build_loss(name: str, **kwargs: object) -> nn.Module:
-    try:
-        builder = _LOSSES[name]
-    except KeyError:
-        raise KeyError(f"unknown loss {name!r}; known: {sorted(_LOSSES)}") from None
-    return builder(**kwargs)
+    return _LOSSES.get(name)(**kwargs)
 
 
 def list_losses() -> list[str]:
-    return sorted(_LOSSES)
+    return _LOSSES.names()
 
 
 class PolarityConsistentCE(nn.Module):
