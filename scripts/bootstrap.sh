@@ -7,21 +7,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
-    echo "bootstrap: installing ffmpeg with apt-get"
-    SUDO=""
-    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null
-fi
-
-if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
-    echo "bootstrap: installing chromium with apt-get (the report test renders its HTML headless)"
-    SUDO=""
-    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
-fi
+# apt_install PACKAGE WHY COMMAND...: install PACKAGE with apt-get unless every COMMAND is already on PATH.
+apt_install() {
+    local package=$1 why=$2
+    shift 2
+    local missing=0
+    for cmd in "$@"; do command -v "$cmd" >/dev/null || missing=1; done
+    [ "$missing" -eq 1 ] || return 0
+    echo "bootstrap: installing $package with apt-get ($why)"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$package" >/dev/null
+}
+apt_install ffmpeg "decoding" ffmpeg ffprobe
+apt_install chromium "the report test renders its HTML headless" chromium
 
 PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
 if [ ! -x .venv/bin/python ]; then
