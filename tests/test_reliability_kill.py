@@ -152,7 +152,7 @@ TRAIN_DRIVER = textwrap.dedent("""
         return out
     loop.train_epoch = slow_epoch
     root = Path(sys.argv[1])
-    cfg = TrainConfig(epochs=int(sys.argv[2]), batch_size=4, lr=0.05, device="cpu")
+    cfg = TrainConfig(epochs=int(sys.argv[2]), batch_size=4, lr=0.05, device="cpu", checkpoint_seconds=0)
     train_head(_setup(selection="last", train=cfg), _manifest(), cache_dir=root / "cache",
                model_dir=root / "models", live_dir=root / "live")
 """)
@@ -173,7 +173,8 @@ def wait_for_line(proc: subprocess.Popen, wanted: bytes) -> None:
 def test_training_killed_at_random_points_resumes_from_last_pt_to_the_same_weights(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_torch_thread: None
 ) -> None:
-    setup = _setup(selection="last", train=TrainConfig(epochs=EPOCHS, batch_size=4, lr=0.05, device="cpu"))
+    setup = _setup(selection="last", train=TrainConfig(epochs=EPOCHS, batch_size=4, lr=0.05, device="cpu",
+                                                       checkpoint_seconds=0))
     _write_caches(tmp_path / "cache", _manifest())
     whole = train_head(setup, _manifest(), cache_dir=tmp_path / "cache", model_dir=tmp_path / "whole",
                        live_dir=tmp_path / "live_whole")

@@ -16,6 +16,7 @@ from pipeline.cache import CacheWriter
 from pipeline.evaluation.metrics import aggregate_runs, classification_metrics
 from pipeline.heads.base import Head, InputSpec, register_head
 from pipeline.manifests.format import Manifest, VideoRecord
+from pipeline.training.checkpoint import load_checkpoint
 from pipeline.training.data import FeatureNorm, FeatureTable, iter_batches, pad_rows
 from pipeline.training.loop import TrainConfig
 from pipeline.training.protocol import run_splits
@@ -223,12 +224,17 @@ def test_test_best_selection_is_labelled_and_runs_aggregate(tmp_path: Path) -> N
     )
 
 
-def test_resumed_training_ends_with_the_same_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A run interrupted after three epochs and started again (same configuration) ends where an
-    uninterrupted run does: it resumes from last.pt instead of starting over."""
+@pytest.mark.parametrize("every, resumed_epochs", [(0, 3), (3600, 6)])
+def test_resumed_training_ends_with_the_same_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every: float, resumed_epochs: int
+) -> None:
+    """A run interrupted in its fourth epoch and started again (same configuration) ends where an
+    uninterrupted run does. With a resume point every epoch (checkpoint_seconds 0) it trains only the three
+    epochs left; with an hour between resume points none was written yet, and it trains all six again."""
     m = _manifest()
     _write_caches(tmp_path / "cache", m)
-    setup = _setup(selection="last", train=TrainConfig(epochs=6, batch_size=4, lr=0.05, device="cpu"))
+    setup = _setup(selection="last", train=TrainConfig(epochs=6, batch_size=4, lr=0.05, device="cpu",
+                                                       checkpoint_seconds=every))
     cache = tmp_path / "cache"
     whole = train_head(setup, m, cache_dir=cache, model_dir=tmp_path / "whole", live_dir=tmp_path / "l1")
     calls, original = {"n": 0}, loop.train_epoch
@@ -242,12 +248,32 @@ def test_resumed_training_ends_with_the_same_weights(tmp_path: Path, monkeypatch
     monkeypatch.setattr(loop, "train_epoch", dies_in_epoch_4)
     with pytest.raises(KeyboardInterrupt):
         train_head(setup, m, cache_dir=cache, model_dir=tmp_path / "cut", live_dir=tmp_path / "l2")
-    monkeypatch.undo()
+
+    def counted(*args: object, **kwargs: object) -> dict:
+        calls["n"] += 1
+        return original(*args, **kwargs)
+
+    calls["n"] = 0
+    monkeypatch.setattr(loop, "train_epoch", counted)
     cut = train_head(setup, m, cache_dir=cache, model_dir=tmp_path / "cut", live_dir=tmp_path / "l2")
-    assert calls["n"] == 4
+    assert calls["n"] == resumed_epochs
     a, b = torch.load(whole[0], weights_only=True), torch.load(cut[0], weights_only=True)
     for k in a["state_dict"]:
         torch.testing.assert_close(a["state_dict"][k], b["state_dict"][k], rtol=0, atol=0)
+    assert load_checkpoint(tmp_path / "cut" / "run_00" / "last.pt")["state"]["epoch"] == 6
+
+
+def test_the_resume_interval_is_not_part_of_the_runs_configuration(tmp_path: Path) -> None:
+    """Changing checkpoint_seconds (speed only) resumes the finished run instead of training it again."""
+    m = _manifest()
+    _write_caches(tmp_path / "cache", m)
+    first = _setup(selection="last", train=TrainConfig(epochs=2, batch_size=4, device="cpu"))
+    train_head(first, m, cache_dir=tmp_path / "cache", model_dir=tmp_path / "m", live_dir=tmp_path / "l")
+    before = (tmp_path / "m" / "run_00" / "last.pt").stat().st_mtime_ns
+    again = _setup(selection="last",
+                   train=TrainConfig(epochs=2, batch_size=4, device="cpu", checkpoint_seconds=0))
+    train_head(again, m, cache_dir=tmp_path / "cache", model_dir=tmp_path / "m", live_dir=tmp_path / "l")
+    assert (tmp_path / "m" / "run_00" / "last.pt").stat().st_mtime_ns == before
 
 
 def test_rms_norm_is_one_scale_over_training_videos_and_keeps_zeros(tmp_path: Path) -> None:

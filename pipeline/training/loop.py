@@ -3,7 +3,8 @@
     for each epoch (shuffle and training views drawn from rng([seed, run, epoch])):
         train on split.train ──> log train/* ──> score split.val (if any) ──> log val/*
         keep the best state by val accuracy (ties: lower val loss); stop after `early_stopping` epochs
-        without improvement (0 = never); write last.pt (resume point) every epoch
+        without improvement (0 = never); write last.pt (resume point) when `checkpoint_seconds` have passed
+        since the last one, and after the final epoch
     best.pt = the kept state (the final one for selection "last")
 
 A killed run restarts from last.pt when its configuration hash matches, and ends with the same weights as an
@@ -12,6 +13,7 @@ uninterrupted run: data order depends only on (seed, run, epoch), and torch's RN
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -46,6 +48,12 @@ class TrainConfig:
     gamma: float = 0.1
     early_stopping: int = 0  # patience in epochs without a better val accuracy; 0 = off
     device: str = "auto"  # auto (CUDA when present) | cpu | cuda | cuda:N
+    # Seconds between resume points (last.pt). Speed only, outside the run's configuration hash: on small
+    # data an epoch takes less time than writing the model and optimiser state, which would dominate.
+    checkpoint_seconds: float = 60.0
+
+
+UNHASHED = ("checkpoint_seconds",)  # TrainConfig fields left out of the run's configuration hash
 
 
 def resolve_device(name: str) -> torch.device:
@@ -58,7 +66,10 @@ def make_optimizer(head: Head, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer not in OPTIMIZERS:
         raise ValueError(f"train.optimizer {cfg.optimizer!r} is not one of {sorted(OPTIMIZERS)}")
     extra = {"momentum": 0.9} if cfg.optimizer == "sgd" else {}
-    return OPTIMIZERS[cfg.optimizer](head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **extra)
+    # foreach: one fused update over all parameters (torch picks it on CUDA only; on CPU it is ~2x faster)
+    return OPTIMIZERS[cfg.optimizer](
+        head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True, **extra
+    )
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
@@ -155,10 +166,11 @@ def fit(
     resumed = state is not None
     state = state or FitState(history=[])
     replay = resumed and not live_dir.exists()  # DVC removed the curves of a run it re-executes
+    saved_at = time.monotonic()
     with Live(dir=str(live_dir), resume=resumed and not replay, save_dvc_exp=False, dvcyaml=False) as live:
         for row in state.history if replay else []:
             _log(live, {k: v for k, v in row.items() if k != "epoch"})
-        while state.epoch < cfg.epochs and not (cfg.early_stopping and state.stale >= cfg.early_stopping):
+        while not _finished(state, cfg):
             rng = np.random.default_rng([seed, split.run, state.epoch])
             row = {
                 f"train/{k}": v
@@ -189,6 +201,9 @@ def fit(
             _log(live, row)
             state.history.append({"epoch": state.epoch, **row})
             state.epoch += 1
+            if not _finished(state, cfg) and time.monotonic() - saved_at < cfg.checkpoint_seconds:
+                continue
+            saved_at = time.monotonic()
             save_checkpoint(
                 last,
                 {
@@ -203,6 +218,10 @@ def fit(
     if not split.val:
         state.best_state, state.best_epoch = _cpu_copy(head), state.epoch - 1
     return state
+
+
+def _finished(state: FitState, cfg: TrainConfig) -> bool:
+    return state.epoch >= cfg.epochs or bool(cfg.early_stopping and state.stale >= cfg.early_stopping)
 
 
 def _log(live: Live, row: dict[str, float]) -> None:

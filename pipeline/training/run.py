@@ -29,7 +29,7 @@ from pipeline.heads.polarity import polarity_for
 from pipeline.manifests.format import Manifest
 from pipeline.training.checkpoint import load_checkpoint, save_checkpoint
 from pipeline.training.data import CacheInfo, FeatureTable, norms_from_saved, norms_to_saved
-from pipeline.training.loop import TrainConfig, fit, resolve_device
+from pipeline.training.loop import UNHASHED, TrainConfig, fit, resolve_device
 from pipeline.training.predict import Predictions, predict
 from pipeline.training.protocol import SELECTION_LABELS, RunSplit, run_splits
 
@@ -136,7 +136,7 @@ def train_head(
             split.write(out / "split.json")
             run_hash = config_hash(
                 {
-                    "setup": asdict(setup),
+                    "setup": _hashed(setup),
                     "split": asdict(split),
                     "caches": {k: (v.config_hash, v.updated) for k, v in caches.items()},
                 }
@@ -296,6 +296,13 @@ def detection_scores(out_dir: Path, setup: HeadSetup) -> dict[str, float]:
         found = detections_from_predictions(json.loads(path.read_text(encoding="utf-8")), theta)
         per_run.append(mean_ap({v: d for v, d in found.items() if v in truth}, truth))
     return {f"tiou_{t:.1f}": float(np.mean([r[t] for r in per_run])) for t in per_run[0]}
+
+
+def _hashed(setup: HeadSetup) -> dict[str, Any]:
+    """The setup as the run's configuration hash sees it: without the trainer's speed-only fields."""
+    values = asdict(setup)
+    values["train"] = {k: v for k, v in values["train"].items() if k not in UNHASHED}
+    return values
 
 
 def _write_json(path: Path, value: Any) -> None:
