@@ -2,7 +2,7 @@
 
 - the tone: fundamental at ``clip.pitch_hz`` (from the class's sound factor, see ``plan.py``) with a slight
   vibrato and harmonics 2-4 that are always weaker than the fundamental (amplitude at most 0.9 / k), so the
-  spectrum's peak is that pitch;
+  spectrum's peak is that pitch; harmonics at or above the Nyquist frequency are left out (no aliasing);
 - an envelope of "syllables" of random lengths with short gaps and smooth attack and release;
 - a distractor: a quieter tone at a random pitch, present for part of the clip;
 - white noise at the clip's signal-to-noise ratio (``clip.snr_db``).
@@ -15,6 +15,7 @@ import numpy as np
 from pipeline.demo.clip import SAMPLE_RATE, ClipInfo
 
 RAMP_S = 0.02
+VIBRATO_MAX = 0.006  # largest relative pitch deviation of the vibrato
 
 
 def n_samples(clip: ClipInfo) -> int:
@@ -23,11 +24,14 @@ def n_samples(clip: ClipInfo) -> int:
 
 def harmonic_tone(pitch: float, n: int, rng: np.random.Generator) -> np.ndarray:
     t = np.arange(n) / SAMPLE_RATE
-    vibrato = 1.0 + rng.uniform(0.002, 0.006) * np.sin(2 * np.pi * rng.uniform(4.0, 6.0) * t)
+    vibrato = 1.0 + rng.uniform(0.002, VIBRATO_MAX) * np.sin(2 * np.pi * rng.uniform(4.0, 6.0) * t)
     phase = 2 * np.pi * np.cumsum(pitch * vibrato) / SAMPLE_RATE
     tone = np.sin(phase)
     for k in (2, 3, 4):
-        tone += rng.uniform(0.2, 0.9) / k * np.sin(k * phase + rng.uniform(0, 2 * np.pi))
+        # drawn for every k, kept or not, so the random stream does not depend on the pitch
+        amplitude, offset = rng.uniform(0.2, 0.9) / k, rng.uniform(0, 2 * np.pi)
+        if k * pitch * (1.0 + VIBRATO_MAX) < SAMPLE_RATE / 2:
+            tone += amplitude * np.sin(k * phase + offset)
     return tone
 
 

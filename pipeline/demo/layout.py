@@ -119,7 +119,7 @@ Per class:
 REDUNDANT = """Cues: redundant. The class shows in three ways, each enough alone:
   - picture: the background hue (evenly spaced round the colour wheel per class);
   - motion: a disc moving in a class-specific direction (at a random speed, of a random colour);
-  - sound: a hummed tone whose fundamental is the class pitch (from 880 Hz up, evenly spaced in octaves
+  - sound: a hummed tone whose fundamental is the class pitch (from 4 kHz up, evenly spaced in octaves
     over two octaves).
 The face photograph alternates from clip to clip and does not depend on the class.
 Per class:
