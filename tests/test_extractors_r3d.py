@@ -12,7 +12,13 @@ import torch
 import torchvision
 
 from pipeline.extractors.base import get_extractor, sha256_of
-from pipeline.extractors.r3d import NORMALIZATIONS, CheckpointFormatError, R3D101Conv5, R3DBackbone
+from pipeline.extractors.r3d import (
+    NORMALIZATIONS,
+    Bottleneck3d,
+    CheckpointFormatError,
+    R3D101Conv5,
+    R3DBackbone,
+)
 
 # Golden reference: the authors' own model code (kenshohara/3D-ResNets-PyTorch models/resnet.py, CVPR2018
 # branch d9847ea and master 540a0ea), run outside this repository on a CVPR2018-format checkpoint of
@@ -240,6 +246,26 @@ def test_options_are_checked() -> None:
         R3D101Conv5(norm="imagenet")
     with pytest.raises(ValueError, match="precision"):
         R3D101Conv5(precision="fp16")
+    with pytest.raises(ValueError, match="random_init"):
+        R3D101Conv5(random_init="xavier")
+
+
+def test_zero_residual_random_init_starts_every_block_as_its_shortcut(cvpr2018_file: Path) -> None:
+    """Every bottleneck's last BN weight is zero, the rows of two different clips point apart more than
+    under the authors' init, and a checkpoint still sets every weight (the option is then moot)."""
+    x = np.random.default_rng(0).integers(0, 256, (2, 16, 112, 112, 3), dtype=np.uint8)
+    x[1] = 255 - x[1]
+    cosines = {}
+    for init in ("authors", "zero_residual"):
+        torch.manual_seed(0)
+        extractor = R3D101Conv5(random_init=init)
+        blocks = [m for m in extractor.module.modules() if isinstance(m, Bottleneck3d)]
+        assert len(blocks) == 33 and all(bool(b.bn3.weight.any()) == (init == "authors") for b in blocks)
+        a, b = torch.from_numpy(extractor(x)["pooled"])
+        cosines[init] = float(torch.nn.functional.cosine_similarity(a, b, dim=0))
+        extractor.load_weights(str(cvpr2018_file))
+        assert all(b.bn3.weight.any() for b in blocks)
+    assert cosines["zero_residual"] < cosines["authors"], cosines
 
 
 def test_bf16_close_to_fp32(source: R3D101Conv5, reference: dict[str, np.ndarray]) -> None:
