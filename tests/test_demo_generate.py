@@ -50,11 +50,11 @@ def decode_audio(path: Path) -> np.ndarray:
 
 
 def dominant_frequency(x: np.ndarray, segment: int = 4096) -> float:
-    """Peak (80 Hz to 4 kHz) of the mean power spectrum of Hann-windowed segments."""
+    """Peak (80 Hz to 20 kHz) of the mean power spectrum of Hann-windowed segments."""
     frames = x[: len(x) // segment * segment].reshape(-1, segment) * np.hanning(segment)
     power = (np.abs(np.fft.rfft(frames, axis=1)) ** 2).mean(axis=0)
     freqs = np.fft.rfftfreq(segment, 1 / SAMPLE_RATE)
-    band = (freqs > 80) & (freqs < 4000)
+    band = (freqs > 80) & (freqs < 20000)
     return float(freqs[band][np.argmax(power[band])])
 
 
