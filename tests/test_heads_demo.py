@@ -20,15 +20,13 @@ feature scale).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from tiny_run import plan_for
+from tiny_run import plan_for, tiny_params
 
 from pipeline.config import load_params
 from pipeline.demo import generate_demo
@@ -69,16 +67,6 @@ class Demo:
         return metrics, predictions
 
 
-def _demo_params(path: Path) -> dict[str, Any]:
-    params = copy.deepcopy(PARAMS)
-    params["decode"].update(segments=4, frames_per_segment=8, train_views=1)
-    params["features"]["mfcc_resnet50"]["options"]["segments"] = 4
-    for section in params["features"].values():
-        section["device"] = "cpu"
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-    return params
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     root = tmp_path_factory.mktemp("demo_heads")
@@ -87,7 +75,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
                   max_seconds=1.5, width=d["width"], height=d["height"], no_audio_every=d["no_audio_every"],
                   no_face_every=d["no_face_every"], cues=d["cues"], seed=PARAMS["seed"], workers=2)
     manifest = run_builder("ucf", root / "videos", root / "lists").manifest
-    params = _demo_params(root / "params.yaml")
+    params = tiny_params(root / "params.yaml", segments=4)
     caches = {c for entry in params["heads"].values() for c in entry["caches"]}
     videos = {r.video_id: r.resolve(root / "videos") for r in manifest.records}
     failures = build_caches(plan_for(params, caches), videos, root / "cache", test_view_only=False)

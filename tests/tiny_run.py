@@ -51,10 +51,11 @@ class TinyRun:
         return self.model_dirs[key] / "run_00" / "best.pt"
 
 
-def tiny_params(path: Path) -> dict[str, Any]:
+def tiny_params(path: Path, *, segments: int = 2) -> dict[str, Any]:
+    """params.yaml at test size (`segments` snippets of 8 frames, one training view, CPU), saved to `path`."""
     params = copy.deepcopy(load_params(REPO / "params.yaml"))
-    params["decode"].update(segments=2, frames_per_segment=8, train_views=1, face_rate=1.0)
-    params["features"]["mfcc_resnet50"]["options"]["segments"] = 2
+    params["decode"].update(segments=segments, frames_per_segment=8, train_views=1, face_rate=1.0)
+    params["features"]["mfcc_resnet50"]["options"]["segments"] = segments
     for section in params["features"].values():
         section["device"] = "cpu"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
