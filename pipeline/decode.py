@@ -40,12 +40,14 @@ import numpy as np
 from pipeline.errors import VideoError
 from pipeline.media import keyframes as kf
 from pipeline.media import sampling
-from pipeline.media.ffmpeg_io import fit_size, iter_frames, read_audio
-from pipeline.media.probe import VideoInfo
-from pipeline.media.resize import crop, resize, short_side_size
+from pipeline.media.ffmpeg_io import FrameStream, decode_streams, fit_size, read_audio
+from pipeline.media.probe import VFR_WARNING, VideoInfo, video_packets
+from pipeline.media.resize import crop, short_side_size
+from pipeline.media.seek_plan import Span, keyframe_indices, plan_spans
 
 OUTPUTS = ("snippets", "frames", "keyframes", "audio")
 SHORT_STREAM = 0.9                    # decoded (or counted) frames below this share of duration x fps
+SEEK_COST_FRAMES = 25                 # opening one more seeking input costs about this many decoded frames
 
 
 @dataclass(frozen=True)
@@ -84,44 +86,61 @@ def video_rng(seed: int, video_id: str) -> np.random.Generator:
 
 
 class _FrameSink:
-    """Collects, from a stream of working frames, the frames each output needs."""
+    """Collects the frames each output needs, from the ffmpeg streams that deliver them at their size."""
 
-    def __init__(self, cfg: DecodeConfig, n_frames: int, fps: float, rng: np.random.Generator) -> None:
-        self.cfg, self.fps = cfg, fps
+    def __init__(self, cfg: DecodeConfig, n_frames: int, fps: float, rng: np.random.Generator,
+                 work_size: tuple[int, int]) -> None:
+        self.cfg, self.fps, self.work_size = cfg, fps, work_size
         want = set(cfg.outputs)
         self.views: list[sampling.SnippetView] = []
-        self.snippet_idx: set[int] = set()
-        self.face_idx: set[int] = set()
+        self.snippet_idx: list[int] = []
+        self.face_idx: list[int] = []
         if "snippets" in want:
             self.views = sampling.snippet_views(
                 n_frames, segments=cfg.segments, length=cfg.frames_per_segment,
                 train_views=cfg.train_views, rng=rng,
             )
-            self.snippet_idx = {int(i) for v in self.views for i in v.frames.ravel()}
+            self.snippet_idx = sorted({int(i) for v in self.views for i in v.frames.ravel()})
         if "frames" in want:
             chosen = sampling.face_frames(n_frames, fps, cfg.face_rate, cfg.face_max_frames)
-            self.face_idx = set(chosen.tolist())
+            self.face_idx = chosen.tolist()
         self.keyframes_on = "keyframes" in want
         self.small: dict[int, np.ndarray] = {}
         self.faces: dict[int, np.ndarray] = {}
         self.slice_frames: list[tuple[int, np.ndarray, np.ndarray]] = []
         self.slice_no = 0
         self.keyframes: list[tuple[int, np.ndarray]] = []
+        self.counted = 0
 
     @property
-    def needed_max(self) -> int:
-        return max(self.snippet_idx | self.face_idx, default=-1)
+    def wanted(self) -> np.ndarray:
+        """Sorted indices of the frames some output needs (keyframes aside: they need every frame)."""
+        return np.array(sorted(set(self.snippet_idx) | set(self.face_idx)), np.int64)
 
-    def add(self, i: int, frame: np.ndarray) -> None:
-        if i in self.snippet_idx:
-            h, w = short_side_size(*frame.shape[:2], self.cfg.short_side)
-            self.small[i] = resize(frame, h, w)
-        if i in self.face_idx:
-            self.faces[i] = frame
+    def streams(self, count: bool) -> list[FrameStream]:
+        """The ffmpeg outputs; `count` adds a 2x2 stream of every frame when none other counts them."""
+        width, height = self.work_size
+        streams = []
+        if self.snippet_idx:
+            h, w = short_side_size(height, width, self.cfg.short_side)
+            streams.append(FrameStream(w, h, self.snippet_idx, self.small.__setitem__, scale_flags="area"))
+        if self.face_idx:
+            streams.append(FrameStream(width, height, self.face_idx, self.faces.__setitem__))
         if self.keyframes_on:
-            self._add_to_slice(i, frame)
+            size = self.cfg.keyframe_size
+            streams.append(FrameStream(size, size, None, self._add_to_slice, scale_flags="area"))
+        elif count:
+            streams.append(FrameStream(2, 2, None, self._count, pix_fmt="gray", crop=True))
+        return streams
+
+    def complete(self) -> bool:
+        return len(self.small) == len(self.snippet_idx) and len(self.faces) == len(self.face_idx)
+
+    def _count(self, i: int, _frame: np.ndarray) -> None:
+        self.counted = i + 1
 
     def _add_to_slice(self, i: int, frame: np.ndarray) -> None:
+        self.counted = i + 1
         if int(i // self.fps) > self.slice_no and self.slice_frames:
             self._close_slice()
         self.slice_no = int(i // self.fps)
@@ -130,8 +149,7 @@ class _FrameSink:
     def _close_slice(self) -> None:
         best = kf.nearest_to_mean(np.stack([h for _, h, _ in self.slice_frames]))
         i, _, frame = self.slice_frames[best]
-        size = self.cfg.keyframe_size
-        self.keyframes.append((i, resize(frame, size, size)))
+        self.keyframes.append((i, frame))
         self.slice_frames = []
 
     def finish(self, n_frames: int) -> dict[str, np.ndarray]:
@@ -178,18 +196,46 @@ def _expected_frames(info: VideoInfo, fps: float) -> int:
     return max(1, round(info.duration_s * fps))
 
 
+def _seek_plan(path: Path, info: VideoInfo, fps: float, sink: _FrameSink) -> tuple[list[Span], float] | None:
+    """(spans, first frame's timestamp) when seeking decodes fewer frames than one pass; else None.
+
+    Only for a constant-rate stream decoded at its own rate that starts with its first frame (frame i is
+    then at first + i / fps in the file too), and when no output needs every frame (keyframes do).
+    """
+    wanted = sink.wanted
+    if (sink.keyframes_on or len(wanted) == 0 or abs(fps - info.fps) > 1e-6
+            or VFR_WARNING in info.warnings):
+        return None
+    packets = video_packets(path)
+    if abs(packets.first_pts - packets.start) > 0.5 / fps:
+        return None
+    keyframes = keyframe_indices(packets.keyframes, packets.first_pts, fps)
+    spans, cost = plan_spans(wanted, keyframes, SEEK_COST_FRAMES)
+    return (spans, packets.first_pts) if cost < info.n_frames else None
+
+
 def _decode_frames(path: Path, info: VideoInfo, cfg: DecodeConfig, fps: float, n_expected: int,
-                   video_id: str, messages: list[str]) -> tuple[dict[str, np.ndarray], int]:
-    width, height = fit_size(info.width, info.height, cfg.work_max_side)
-    sink = _FrameSink(cfg, n_expected, fps, video_rng(cfg.seed, video_id))
-    n, heard = 0, []
-    for n, frame in enumerate(iter_frames(path, fps=fps, width=width, height=height, messages=heard),
-                              start=1):
-        sink.add(n - 1, frame)
+                   video_id: str, messages: list[str], seek: bool = True,
+                   threads: int = 0) -> tuple[dict[str, np.ndarray], int]:
+    work_size = fit_size(info.width, info.height, cfg.work_max_side)
+    rng_args = (cfg, n_expected, fps)
+    sink = _FrameSink(*rng_args, video_rng(cfg.seed, video_id), work_size)
+    plan = _seek_plan(path, info, fps, sink) if seek else None
+    if plan is not None:
+        heard: list[str] = []
+        decode_streams(path, fps=fps, streams=sink.streams(count=False), spans=plan[0], first_pts=plan[1],
+                       threads=threads, messages=heard)
+        if sink.complete():
+            messages.extend(heard)
+            return sink.finish(n_expected), n_expected
+        sink = _FrameSink(*rng_args, video_rng(cfg.seed, video_id), work_size)
+    heard = []
+    decode_streams(path, fps=fps, streams=sink.streams(count=True), threads=threads, messages=heard)
+    n = sink.counted
     if n == 0:
         raise VideoError(path, "no frame could be decoded")
-    if n <= sink.needed_max:
-        return _decode_frames(path, info, cfg, fps, n, video_id, messages)
+    if not sink.complete():
+        return _decode_frames(path, info, cfg, fps, n, video_id, messages, seek=False, threads=threads)
     messages.extend(heard)
     return sink.finish(n), n
 
@@ -227,8 +273,12 @@ def _decode_audio(path: Path, cfg: DecodeConfig, warnings: list[str]) -> dict[st
     return arrays
 
 
-def decode_video(path: str | Path, video_id: str, info: VideoInfo, cfg: DecodeConfig) -> Decoded:
-    """Decode one probed, valid video. Raises VideoError (naming the file) when it cannot be decoded."""
+def decode_video(path: str | Path, video_id: str, info: VideoInfo, cfg: DecodeConfig,
+                 threads: int = 0) -> Decoded:
+    """Decode one probed, valid video. Raises VideoError (naming the file) when it cannot be decoded.
+
+    `threads` caps ffmpeg's threads (0: its own choice); speed only, the values do not depend on it.
+    """
     path = Path(path)
     if not info.ok:
         raise VideoError(path, info.error)
@@ -237,7 +287,8 @@ def decode_video(path: str | Path, video_id: str, info: VideoInfo, cfg: DecodeCo
                                f"({cfg.max_seconds:g} s)")
     fps = cfg.fps or info.fps
     messages: list[str] = []
-    arrays, n_frames = _decode_frames(path, info, cfg, fps, _expected_frames(info, fps), video_id, messages)
+    arrays, n_frames = _decode_frames(path, info, cfg, fps, _expected_frames(info, fps), video_id, messages,
+                                      threads=threads)
     warnings = _frame_warnings(info, cfg, fps, n_frames, messages)
     if "audio" in cfg.outputs and info.has_audio:
         arrays.update(_decode_audio(path, cfg, warnings))

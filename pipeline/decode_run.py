@@ -29,11 +29,11 @@ class DecodeOutcome:
     error: str = ""
 
 
-def probe_and_decode(video_id: str, path: str, cfg: DecodeConfig) -> DecodeOutcome:
+def probe_and_decode(video_id: str, path: str, cfg: DecodeConfig, threads: int = 0) -> DecodeOutcome:
     """Worker side: never raises for a bad video, so its probe row is kept with the reason."""
     info = probe_video(path)
     try:
-        return DecodeOutcome(info, decode_video(path, video_id, info, cfg))
+        return DecodeOutcome(info, decode_video(path, video_id, info, cfg, threads))
     except VideoError as exc:
         return DecodeOutcome(info, None, exc.reason)
 
@@ -64,7 +64,8 @@ def run_decode(*, manifest: Manifest, root: str | Path, cache_path: Path, report
     with CacheWriter(cache_path, stage="decode", config=config, config_hash=config_hash(config),
                      weights="none", compression=compression, level=compression_level) as writer:
         summary = run_into_cache(stage="decode", manifest=manifest, root=root, writer=writer,
-                                 func=probe_and_decode, store=store, kwargs={"cfg": cfg}, cluster=cluster)
+                                 func=probe_and_decode, store=store, cluster=cluster,
+                                 kwargs={"cfg": cfg, "threads": cluster.threads_per_worker})
     _write_probe_table(reports_dir / "probe.csv", manifest, probes, cache_path)
     summary.write(reports_dir / "decode_summary.json", reports_dir / "decode_failures.csv")
     return summary

@@ -11,16 +11,28 @@ import torch
 
 
 def encode_test_video(path: Path, *, seconds: float = 2.0, fps: str = "25", size: str = "160x120",
-                      audio: bool = True, rotate: int | None = None, pattern: str = "testsrc") -> Path:
-    """An H.264 mp4 of an ffmpeg test pattern (+ a 440 Hz tone), optionally tagged with a rotation."""
+                      audio: bool = True, rotate: int | None = None, pattern: str = "testsrc",
+                      gop: int | None = None, preset: str = "ultrafast", video_delay_s: float = 0.0) -> Path:
+    """An H.264 mp4 of an ffmpeg test pattern (+ a 440 Hz tone), optionally tagged with a rotation.
+
+    `gop` fixes the keyframe interval (frames); `preset` "veryfast" adds B-frames (ultrafast has none);
+    `video_delay_s` shifts the video packets that much later (a stream copy: no frame is added).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi",
            "-i", f"{pattern}=size={size}:rate={fps}:duration={seconds}"]
     if audio:
         cmd += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}"]
-    cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    cmd += ["-c:v", "libx264", "-preset", preset, "-pix_fmt", "yuv420p"]
+    cmd += ["-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0"] if gop else []
     cmd += ["-c:a", "aac"] if audio else []
     subprocess.run([*cmd, str(path)], check=True)
+    if video_delay_s:
+        delayed = path.with_name(path.stem + ".delay" + path.suffix)
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(path),
+                        "-itsoffset", f"{video_delay_s:g}", "-i", str(path), "-map", "1:v",
+                        *(["-map", "0:a"] if audio else []), "-c", "copy", str(delayed)], check=True)
+        delayed.replace(path)
     if rotate is not None:
         rotated = path.with_name(path.stem + ".rot" + path.suffix)
         subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(path), "-c", "copy",

@@ -130,12 +130,15 @@ def test_rows_of_one_shape_share_batches_across_videos_and_split_back() -> None:
 
 
 def assert_equal_to_fp16_rounding(a: np.ndarray, b: np.ndarray) -> None:
-    """Equal, or one float16 step apart. A row's float32 features can differ in the last bits when its
-    batch holds other rows (BLAS picks its blocking by batch size), and rounding to float16 then lands
-    on the neighbouring value now and then; anything more is a real difference."""
+    """Equal, or one float16 step apart, or within float32 summation noise. A row's float32 features can
+    differ in the last bits when its batch holds other rows (BLAS picks its blocking by batch size):
+    rounding to float16 then lands on the neighbouring value now and then, and a small output that sums
+    large terms of both signs carries their absolute error (about 1e-6 of the largest output; seen:
+    1.138e-4 vs 1.137e-4 where outputs reach 0.2). A wrong row or batch differs by 0.01 or more."""
     assert a.dtype == b.dtype == np.float16 and a.shape == b.shape and a.size > 0
     step = np.spacing(np.maximum(np.abs(a), np.abs(b))).astype(np.float32)
-    assert (np.abs(a.astype(np.float32) - b.astype(np.float32)) <= step).all()
+    noise = 2e-6 * float(np.abs(b.astype(np.float32)).max())
+    assert (np.abs(a.astype(np.float32) - b.astype(np.float32)) <= np.maximum(step, noise)).all()
     assert (a == b).mean() > 0.99
 
 

@@ -1,22 +1,31 @@
-"""Decode with ffmpeg into memory: raw RGB frames streamed one at a time, and mono PCM audio.
+"""Decode with ffmpeg into memory: raw frame streams read from pipes, and mono PCM audio.
 
 Nothing is written to disk. ffmpeg applies the rotation stored in the file (its default), resamples to
-a constant frame rate (so frame i is at i / fps, also for variable-frame-rate files) and scales.
+a constant frame rate (so frame i is at i / fps, also for variable-frame-rate files), keeps only the
+frames each output asks for (`select`) and scales them, so Python receives just those frames at their
+final size. One ffmpeg process serves every output: it decodes the video once, either every frame in
+order or, given `Span`s, only from the keyframe before each span (input seeking, one input per span).
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import ffmpeg
 import numpy as np
 
 from pipeline.errors import VideoError
+from pipeline.media.seek_plan import Span
 
 QUIET = ("-nostdin", "-hide_banner", "-loglevel", "error")
+CHANNELS = {"rgb24": 3, "gray": 1}
 
 
 def fit_size(width: int, height: int, max_side: int) -> tuple[int, int]:
@@ -25,42 +34,136 @@ def fit_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _last_line(stderr: bytes) -> str:
+def last_line(stderr: bytes) -> str:
     lines = stderr.decode("utf-8", "replace").strip().splitlines()
     return lines[-1] if lines else "no message"
 
 
-def iter_frames(path: str | Path, *, fps: float, width: int, height: int,
-                messages: list[str] | None = None) -> Iterator[np.ndarray]:
-    """Yield (height, width, 3) uint8 frames at a constant `fps`. Raises VideoError if ffmpeg fails.
-    When it succeeds but complains (a damaged or cut stream), its error lines go into `messages`.
+@dataclass
+class FrameStream:
+    """One output: the frames with the given indices (every frame when None), scaled to width x height.
 
-    Each frame is a read-only view of its own bytes object, so a caller may keep it without copying.
+    `on_frame(index, frame)` receives them in order, from a reader thread; a frame is a read-only
+    (height, width, channels) uint8 view of its own bytes, so the callback may keep it without copying.
+    `crop` takes the top-left width x height pixels instead of scaling (a cheap frame counter).
     """
-    stream = (
-        ffmpeg.input(str(path)).video
-        .filter("fps", fps=f"{fps:.6f}")
-        .filter("scale", width, height)
-        .output("pipe:", format="rawvideo", pix_fmt="rgb24")
-        .global_args(*QUIET)
-    )
-    frame_bytes = width * height * 3
-    with tempfile.TemporaryFile() as err:
-        process = subprocess.Popen(stream.compile(), stdout=subprocess.PIPE, stderr=err)
-        try:
-            while chunk := process.stdout.read(frame_bytes):
-                if len(chunk) < frame_bytes:
+
+    width: int
+    height: int
+    frames: Sequence[int] | None
+    on_frame: Callable[[int, np.ndarray], None]
+    pix_fmt: str = "rgb24"
+    scale_flags: str = "bicubic"
+    crop: bool = False
+    delivered: int = 0
+
+
+def _positions(frames: Sequence[int], spans: Sequence[Span] | None) -> np.ndarray:
+    """Where each wanted frame sits in the decoded sequence (the spans, one after another)."""
+    frames = np.asarray(frames, np.int64)
+    if spans is None:
+        return frames
+    firsts = np.array([s.first for s in spans])
+    offsets = np.cumsum([0] + [s.count for s in spans])[:-1]
+    which = np.searchsorted(firsts, frames, side="right") - 1
+    return offsets[which] + frames - firsts[which]
+
+
+def _select_expression(positions: np.ndarray) -> str:
+    """`select` keeping these sorted positions, as one `between` per run of consecutive positions."""
+    breaks = np.flatnonzero(np.diff(positions) != 1)
+    starts = np.r_[positions[0], positions[breaks + 1]]
+    stops = np.r_[positions[breaks], positions[-1]]
+    return "+".join(f"between(n,{a},{b})" for a, b in zip(starts, stops, strict=True))
+
+
+def _source(path: Path, fps: float, spans: Sequence[Span] | None, first_pts: float,  # noqa: ANN202
+            decoder: dict[str, int]):
+    if spans is None:
+        return ffmpeg.input(str(path), **decoder).video.filter("fps", fps=f"{fps:.6f}")
+    parts = [
+        ffmpeg.input(str(path), **decoder, seek_timestamp=1,
+                     ss=f"{max(first_pts, first_pts + (s.first - 0.5) / fps):.6f}")
+        .video.trim(end_frame=s.count).setpts("PTS-STARTPTS")
+        for s in spans
+    ]
+    return parts[0] if len(parts) == 1 else ffmpeg.concat(*parts, v=1, a=0)
+
+
+def _command(path: Path, fps: float, streams: Sequence[FrameStream], fds: Sequence[int],
+             spans: Sequence[Span] | None, first_pts: float, threads: int) -> list[str]:
+    source = _source(path, fps, spans, first_pts, {"threads": threads} if threads else {})
+    branches = [source]
+    if len(streams) > 1:
+        split = source.split()
+        branches = [split[i] for i in range(len(streams))]
+    outputs = []
+    for branch, stream, fd in zip(branches, streams, fds, strict=True):
+        if stream.frames is not None:
+            branch = branch.filter("select", _select_expression(_positions(stream.frames, spans)))
+        if stream.crop:
+            branch = branch.filter("crop", stream.width, stream.height, 0, 0)
+        else:
+            branch = branch.filter("scale", stream.width, stream.height, flags=stream.scale_flags)
+        outputs.append(branch.output(f"pipe:{fd}", format="rawvideo", pix_fmt=stream.pix_fmt))
+    limits = ("-filter_complex_threads", str(threads)) if threads else ()
+    return ffmpeg.merge_outputs(*outputs).global_args(*QUIET, "-vsync", "passthrough", *limits).compile()
+
+
+def _read(pipe: BinaryIO, stream: FrameStream, errors: list[BaseException]) -> None:
+    """Read one output to its end, handing each frame to the stream's callback (in this thread)."""
+    shape = (stream.height, stream.width, CHANNELS[stream.pix_fmt])
+    size = int(np.prod(shape))
+    indices = iter(stream.frames) if stream.frames is not None else None
+    try:
+        with pipe:
+            while len(chunk := pipe.read(size)) == size:
+                index = next(indices, None) if indices is not None else stream.delivered
+                if index is None:
                     break
-                yield np.frombuffer(chunk, np.uint8).reshape(height, width, 3)
+                stream.on_frame(int(index), np.frombuffer(chunk, np.uint8).reshape(shape))
+                stream.delivered += 1
+    except BaseException as exc:  # noqa: BLE001  (re-raised by the caller, after ffmpeg has exited)
+        errors.append(exc)
+
+
+def decode_streams(path: str | Path, *, fps: float, streams: Sequence[FrameStream],
+                   spans: Sequence[Span] | None = None, first_pts: float = 0.0, threads: int = 0,
+                   messages: list[str] | None = None) -> None:
+    """Run one ffmpeg writing every stream to its own pipe; each stream's `delivered` counts its frames.
+
+    Without `spans` every frame is decoded in order (fps-resampled). With them, the stream must have a
+    constant rate equal to `fps` and `first_pts` must be its first frame's timestamp (s): span i is read
+    from input seeking to frame `first`, and only the keyframe-to-span frames are decoded.
+    Raises VideoError if ffmpeg fails; when it succeeds but complains (a damaged or cut stream), its
+    error lines go into `messages`.
+    """
+    path = Path(path)
+    pipes = [os.pipe() for _ in streams]
+    cmd = _command(path, fps, streams, [w for _, w in pipes], spans, first_pts, threads)
+    errors: list[BaseException] = []
+    with tempfile.TemporaryFile() as err:
+        try:
+            process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                       pass_fds=[w for _, w in pipes])
         finally:
-            process.stdout.close()
-            code = process.wait()
+            for _, w in pipes:
+                os.close(w)
+        readers = [threading.Thread(target=_read, args=(os.fdopen(r, "rb"), s, errors), daemon=True)
+                   for (r, _), s in zip(pipes, streams, strict=True)]
+        for reader in readers:
+            reader.start()
+        for reader in readers:
+            reader.join()
+        code = process.wait()
         err.seek(0)
         text = err.read()
-        if code != 0:
-            raise VideoError(path, f"ffmpeg could not decode the video stream: {_last_line(text)}")
-        if messages is not None and text.strip():
-            messages.extend(text.decode("utf-8", "replace").strip().splitlines())
+    if errors:
+        raise errors[0]
+    if code != 0:
+        raise VideoError(path, f"ffmpeg could not decode the video stream: {last_line(text)}")
+    if messages is not None and text.strip():
+        messages.extend(text.decode("utf-8", "replace").strip().splitlines())
 
 
 def read_audio(path: str | Path, rate: int) -> np.ndarray:
@@ -73,5 +176,5 @@ def read_audio(path: str | Path, rate: int) -> np.ndarray:
     try:
         out, _ = stream.run(capture_stdout=True, capture_stderr=True)
     except ffmpeg.Error as exc:
-        raise VideoError(path, f"ffmpeg could not decode the audio stream: {_last_line(exc.stderr)}") from exc
+        raise VideoError(path, f"ffmpeg could not decode the audio stream: {last_line(exc.stderr)}") from exc
     return np.frombuffer(out, np.int16).copy()

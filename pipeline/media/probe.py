@@ -6,16 +6,23 @@ so the decode stage can write one row per video (good or bad) and the failure co
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import ffmpeg
+import numpy as np
+
+from pipeline.errors import VideoError
+from pipeline.media.ffmpeg_io import last_line
 
 PROBE_TIMEOUT_S = 120
 VFR_TOLERANCE = 0.05              # relative gap between the nominal and the average rate called variable
+VFR_WARNING = "variable frame rate"
 
 
 @dataclass(frozen=True)
@@ -108,7 +115,7 @@ def _rate_warning(nominal: float, average: float) -> str:
     it to a constant rate, so frame i is at i / fps either way."""
     if nominal <= 0 or average <= 0 or abs(nominal - average) <= VFR_TOLERANCE * average:
         return ""
-    return (f"variable frame rate (nominal {nominal:g} fps, average {average:.3f} fps): "
+    return (f"{VFR_WARNING} (nominal {nominal:g} fps, average {average:.3f} fps): "
             "resampled to a constant rate")
 
 
@@ -140,3 +147,33 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
         reason = message[-1] if message else "ffprobe failed"
         return VideoInfo(path=str(path), size_bytes=path.stat().st_size, error=f"unreadable: {reason}")
     return _info_from_probe(path, data)
+
+
+class VideoPackets(NamedTuple):
+    """Timestamps (s) of the first video stream: where the stream starts, its first frame, its keyframes."""
+
+    start: float
+    first_pts: float
+    keyframes: np.ndarray
+
+
+def video_packets(path: str | os.PathLike[str]) -> VideoPackets:
+    """Reads packet headers only (no decoding). Raises VideoError when ffprobe fails.
+
+    `start` differs from `first_pts` when the container delays the video (an mp4 edit list): ffmpeg's
+    constant-rate resampling then repeats the first frame from `start` on.
+    """
+    cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+           "stream=start_time:packet=pts_time,flags", "-of", "json", str(path)]
+    done = subprocess.run(cmd, capture_output=True, timeout=PROBE_TIMEOUT_S, check=False)
+    if done.returncode != 0:
+        raise VideoError(Path(path), f"ffprobe could not list the packets: {last_line(done.stderr)}")
+    data = json.loads(done.stdout)
+    packets = [p for p in data.get("packets", []) if p.get("pts_time", "N/A") != "N/A"]
+    if not packets:
+        raise VideoError(Path(path), "no video packet has a timestamp")
+    times = np.array([float(p["pts_time"]) for p in packets])
+    key = np.array([p.get("flags", "").startswith("K") for p in packets])
+    first = float(times.min())
+    start = (data.get("streams") or [{}])[0].get("start_time", "N/A")
+    return VideoPackets(first if start == "N/A" else float(start), first, np.sort(times[key]))
