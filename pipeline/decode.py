@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.cache.packed import PackedEntry
 from pipeline.errors import VideoError
 from pipeline.media import keyframes as kf
 from pipeline.media import sampling
@@ -75,7 +76,7 @@ class DecodeConfig:
 
 @dataclass
 class Decoded:
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] | PackedEntry = field(default_factory=dict)
     attrs: dict[str, Any] = field(default_factory=dict)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.cache import CacheReader, CacheWriter
+from pipeline.cache.packed import pack_entry
 from pipeline.cached_run import run_into_cache, source_fingerprint
 from pipeline.config import config_hash
 from pipeline.decode import DecodeConfig, Decoded, decode_video
@@ -29,11 +30,16 @@ class DecodeOutcome:
     error: str = ""
 
 
-def probe_and_decode(video_id: str, path: str, cfg: DecodeConfig, threads: int = 0) -> DecodeOutcome:
-    """Worker side: never raises for a bad video, so its probe row is kept with the reason."""
+def probe_and_decode(video_id: str, path: str, cfg: DecodeConfig, threads: int = 0,
+                     gzip_level: int | None = None) -> DecodeOutcome:
+    """Worker side: never raises for a bad video, so its probe row is kept with the reason. With a
+    `gzip_level` the arrays come back compressed (pipeline/cache/packed.py: the driver only copies)."""
     info = probe_video(path)
     try:
-        return DecodeOutcome(info, decode_video(path, video_id, info, cfg, threads))
+        decoded = decode_video(path, video_id, info, cfg, threads)
+        if gzip_level is not None:
+            decoded = Decoded(pack_entry(decoded.arrays, gzip_level), decoded.attrs)
+        return DecodeOutcome(info, decoded)
     except VideoError as exc:
         return DecodeOutcome(info, None, exc.reason)
 
@@ -65,7 +71,8 @@ def run_decode(*, manifest: Manifest, root: str | Path, cache_path: Path, report
                      weights="none", compression=compression, level=compression_level) as writer:
         summary = run_into_cache(stage="decode", manifest=manifest, root=root, writer=writer,
                                  func=probe_and_decode, store=store, cluster=cluster,
-                                 kwargs={"cfg": cfg, "threads": cluster.threads_per_worker})
+                                 kwargs={"cfg": cfg, "threads": cluster.threads_per_worker,
+                                         "gzip_level": compression_level if compression == "gzip" else None})
     _write_probe_table(reports_dir / "probe.csv", manifest, probes, cache_path)
     summary.write(reports_dir / "decode_summary.json", reports_dir / "decode_failures.csv")
     return summary

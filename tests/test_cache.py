@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from pipeline.cache import CacheReader, CacheWriter, StaleCacheError
-from pipeline.cache.layout import INCOMPLETE
+from pipeline.cache.layout import INCOMPLETE, entry_key
 
 
 def writer(path: Path, config_hash: str = "h1", **kw) -> CacheWriter:
@@ -128,3 +128,27 @@ def test_an_unreadable_file_is_moved_aside_and_rebuilt(tmp_path: Path) -> None:
         w.write("a", {"x": np.ones(3)}, {})
     assert len(list(tmp_path.glob("c.h5.unreadable-*"))) == 1
     assert CacheReader(path).ids() == ["a"]
+
+
+def test_an_entry_packed_by_a_worker_reads_back_as_a_plain_gzip_write(tmp_path) -> None:
+    """Chunks deflated outside HDF5 (edge chunks, shuffled int16 / float32, 0-d and empty arrays) give
+    the same values, filters, chunks and checksum as HDF5's own gzip write."""
+    from pipeline.cache.packed import pack_entry
+
+    rng = np.random.default_rng(0)
+    arrays = {
+        "snippets": rng.integers(0, 256, (3, 5, 4, 30, 17, 3), dtype=np.uint8),
+        "audio_44100": rng.integers(-3000, 3000, 44_101, dtype=np.int16),
+        "fc7": rng.standard_normal((7, 33)).astype(np.float32),
+        "scalar": np.array(3.5), "none": np.zeros((0, 4), np.int64),
+    }
+    for name, entry in (("plain", arrays), ("packed", pack_entry(arrays, 1))):
+        with CacheWriter(tmp_path / f"{name}.h5", stage="decode", config={}, config_hash="h", level=1) as w:
+            w.write("v", entry, {"fps": 25.0})
+    with h5py.File(tmp_path / "plain.h5") as plain, h5py.File(tmp_path / "packed.h5") as packed:
+        a, b = plain["videos"][entry_key("v")], packed["videos"][entry_key("v")]
+        assert a.attrs["sha256"] == b.attrs["sha256"]
+        for name, array in arrays.items():
+            np.testing.assert_array_equal(b[name][()], array)
+            assert (b[name].compression, b[name].shuffle, b[name].chunks) == \
+                (a[name].compression, a[name].shuffle, a[name].chunks)

@@ -1,11 +1,12 @@
 """The single writer of a cache file.
 
-Only the stage's driver process writes (Dask workers return arrays to it), so no two processes ever
-write one HDF5 file. An entry is built under /incomplete and moved to /videos once every array and
-attribute is in place, then the file is flushed: a reader, or a resumed run after a kill, sees whole
-entries or none. Each entry records the sha256 of its arrays (`vemo cache verify` recomputes it).
-The file uses HDF5's default (earliest) format: the newer format sets a consistency
-flag that a killed writer leaves behind, making the file unopenable without `h5clear`.
+Only the stage's driver process writes (Dask workers return arrays to it, or arrays they compressed
+themselves: pipeline/cache/packed.py), so no two processes ever write one HDF5 file. An entry is
+built under /incomplete and moved to /videos once every array and attribute is in place, then the
+file is flushed: a reader, or a resumed run after a kill, sees whole entries or none. Each entry
+records the sha256 of its arrays (`vemo cache verify` recomputes it). The file uses HDF5's default
+(earliest) format: the newer format sets a consistency flag that a killed writer leaves behind,
+making the file unopenable without `h5clear`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 
 from pipeline import __version__
 from pipeline.cache.layout import FORMAT, INCOMPLETE, VIDEOS, arrays_digest, entry_key
+from pipeline.cache.packed import PackedArray, PackedEntry
 
 
 class StaleCacheError(RuntimeError):
@@ -132,25 +134,45 @@ class CacheWriter:
             if g.attrs.get("config_hash") == self.config_hash
         }
 
-    def write(self, video_id: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> None:
+    def write(self, video_id: str, arrays: Mapping[str, np.ndarray] | PackedEntry,
+              attrs: Mapping[str, Any]) -> None:
+        """Store one entry; a `PackedEntry` (compressed by a worker) needs a gzip writer."""
         key = entry_key(video_id)
         staging = self.file.require_group(INCOMPLETE)
         if key in staging:
             del staging[key]
         group = staging.create_group(key)
-        for name, value in arrays.items():
-            array = np.asarray(value)
-            group.create_dataset(name, data=array, track_times=False,
-                                 **_dataset_options(array, self.compression, self.level))
+        if isinstance(arrays, PackedEntry):
+            if self.compression != "gzip":
+                raise ValueError(f"a packed (gzip) entry given to a {self.compression} cache writer")
+            digest = arrays.sha256
+            for name, value in arrays.arrays.items():
+                self._write_dataset(group, name, value, arrays.level)
+        else:
+            digest = arrays_digest({n: np.asarray(v) for n, v in arrays.items()})
+            for name, value in arrays.items():
+                self._write_dataset(group, name, np.asarray(value), self.level)
         group.attrs.update({k: v for k, v in attrs.items() if v is not None})
         group.attrs.update({"video_id": video_id, "config_hash": self.config_hash, "written": _now(),
-                            "sha256": arrays_digest({n: np.asarray(v) for n, v in arrays.items()})})
+                            "sha256": digest})
         final = f"{VIDEOS}/{key}"
         if final in self.file:
             del self.file[final]
         self.file.move(f"{INCOMPLETE}/{key}", final)
         self.file.attrs["updated"] = group.attrs["written"]
         self.file.flush()
+
+    def _write_dataset(self, group: h5py.Group, name: str, value: np.ndarray | PackedArray,
+                       level: int) -> None:
+        if isinstance(value, PackedArray):
+            dataset = group.create_dataset(name, shape=value.shape, dtype=np.dtype(value.dtype),
+                                           chunks=value.chunks, compression="gzip", compression_opts=level,
+                                           shuffle=value.shuffle, track_times=False)
+            for offset, data in value.pieces:
+                dataset.id.write_direct_chunk(offset, data)
+            return
+        group.create_dataset(name, data=value, track_times=False,
+                             **_dataset_options(value, self.compression, level))
 
     def close(self) -> None:
         if self.file.id.valid:

@@ -1,0 +1,74 @@
+"""Cache entries compressed where they are computed.
+
+The stage's driver is the single writer of a cache file, and gzip-compressing a decode entry there (the
+snippets, frames and keyframes of a 60 s video are about 30 MB) took 0.35-0.45 s a video, serially,
+while the Dask workers waited: the decode stage stopped scaling with workers (bench/README.md,
+deliverable 4). A worker now splits each array into the chunks h5py would choose and deflates them
+(byte-shuffled first when an element is wider than a byte, as HDF5's shuffle filter does); the driver
+copies the bytes into the file with `write_direct_chunk`. Readers see ordinary gzip (+ shuffle)
+datasets with the same values, chunks and checksum as a plain write.
+"""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from h5py._hl.filters import guess_chunk
+
+from pipeline.cache.layout import arrays_digest
+
+
+@dataclass(frozen=True)
+class PackedArray:
+    """One array as deflated HDF5 chunks: (chunk offset, bytes) pairs."""
+
+    shape: tuple[int, ...]
+    dtype: str
+    chunks: tuple[int, ...]
+    shuffle: bool
+    pieces: tuple[tuple[tuple[int, ...], bytes], ...]
+
+
+@dataclass(frozen=True)
+class PackedEntry:
+    """A whole entry: packed arrays (0-d and empty ones stay plain), the gzip level, the entry's sha256."""
+
+    arrays: dict[str, PackedArray | np.ndarray]
+    level: int
+    sha256: str
+
+
+def _chunk_bytes(block: np.ndarray, chunks: tuple[int, ...], shuffle: bool) -> bytes:
+    if block.shape != chunks:                      # an edge chunk is stored whole, padded with zeros
+        full = np.zeros(chunks, block.dtype)
+        full[tuple(slice(0, n) for n in block.shape)] = block
+        block = full
+    block = np.ascontiguousarray(block)
+    if shuffle:
+        return block.view(np.uint8).reshape(-1, block.dtype.itemsize).T.tobytes()
+    return block.tobytes()
+
+
+def pack_array(array: np.ndarray, level: int) -> PackedArray:
+    chunks = tuple(guess_chunk(array.shape, None, array.dtype.itemsize))
+    shuffle = array.dtype.itemsize > 1
+    starts = [range(0, n, c) for n, c in zip(array.shape, chunks, strict=True)]
+    pieces = []
+    for offset in itertools.product(*starts):
+        block = array[tuple(slice(o, o + c) for o, c in zip(offset, chunks, strict=True))]
+        pieces.append((offset, zlib.compress(_chunk_bytes(block, chunks, shuffle), level)))
+    return PackedArray(array.shape, array.dtype.str, chunks, shuffle, tuple(pieces))
+
+
+def pack_entry(arrays: Mapping[str, np.ndarray], level: int) -> PackedEntry:
+    """What `CacheWriter.write` stores as gzip level `level`, compressed here (in a worker)."""
+    plain = {name: np.asarray(value) for name, value in arrays.items()}
+    packed: dict[str, PackedArray | np.ndarray] = {
+        name: array if array.ndim == 0 or array.size == 0 else pack_array(array, level)
+        for name, array in plain.items()
+    }
+    return PackedEntry(packed, level, arrays_digest(plain))
