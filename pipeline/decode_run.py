@@ -22,6 +22,8 @@ from pipeline.manifests.format import Manifest
 from pipeline.media.probe import VideoInfo, probe_video
 from pipeline.runner import ClusterConfig, StageSummary, VideoTask
 
+SCALING = "ffmpeg-area"   # snippets and keyframes scaled by ffmpeg (area); before: torch antialiased bilinear
+
 
 @dataclass(frozen=True)
 class DecodeOutcome:
@@ -45,8 +47,13 @@ def probe_and_decode(video_id: str, path: str, cfg: DecodeConfig, threads: int =
 
 
 def decode_config_dict(cfg: DecodeConfig) -> dict[str, Any]:
-    """The hashed configuration; `max_seconds` only when set, so caches made before it existed stay valid."""
-    config = {**asdict(cfg), "audio_rates": list(cfg.audio_rates), "outputs": list(cfg.outputs)}
+    """The hashed configuration; `max_seconds` only when set, so caches made before it existed stay valid.
+
+    `scaling` names how frames are scaled (SCALING): entries of an older method hold other pixel values,
+    so they are recomputed, not mixed with new ones.
+    """
+    config = {**asdict(cfg), "audio_rates": list(cfg.audio_rates), "outputs": list(cfg.outputs),
+              "scaling": SCALING}
     if config["max_seconds"] is None:
         del config["max_seconds"]
     return config
