@@ -1,14 +1,18 @@
-"""Decode one video into exactly what the extractors need, in one pass over its frames.
+"""Decode one video into exactly what the extractors need, with one ffmpeg process.
 
-    ffmpeg (rotation applied, constant fps, scaled to fit `work_max_side`)
-      │ one RGB frame at a time
-      ├─> snippet frames (T x k per view) ── resized to short side 112, cropped 112x112 ─> snippets
-      ├─> frames for face detection (`face_rate` per second, at most `face_max_frames`) ─> frames
-      └─> RGB histogram of every frame ── per 1-second slice, nearest to the mean ── 256x256 ─> keyframes
+    ffmpeg (rotation applied, constant fps) ── select + scale per output, one pipe each:
+      ├─> snippet frames (T x k per view), short side 112 (area) ── cropped 112x112 here ─> snippets
+      ├─> frames for face detection (`face_rate` a second, at most `face_max_frames`), working size
+      │                                                                                      ─> frames
+      └─> every frame at 256x256 (area), only when keyframes are asked for ── RGB histogram, per
+          1-second slice the frame nearest to the mean ─> keyframes
     ffmpeg (audio) ── mono int16 PCM at each rate in `audio_rates` ─> audio_<rate>
 
+Without a keyframes output, a constant-rate stream is decoded by input seeking when that decodes
+fewer frames (`_seek_plan`, pipeline/media/seek_plan.py); the frames are the same either way.
+
 Memory: snippets and face frames are bounded whatever the video length (only selected frames, already
-downscaled, and one second of working frames are held); keyframes (one per second, 196 kB each at 256x256)
+downscaled, and one second of 256x256 frames are held); keyframes (one per second, 196 kB each at 256x256)
 and audio (88 kB per second per rate) grow with the duration, about 1 GB an hour at the defaults, so
 `max_seconds` rejects longer videos before anything decodes (RELIABILITY.md: 2 hours decode in seconds).
 
