@@ -240,6 +240,8 @@ def _decode_frames(path: Path, info: VideoInfo, cfg: DecodeConfig, fps: float, n
     if n == 0:
         raise VideoError(path, "no frame could be decoded")
     if not sink.complete():
+        if n >= n_expected:   # every promised frame came, yet a selected one did not: never loop on it
+            raise VideoError(path, f"ffmpeg decoded {n} frames but not every selected one")
         return _decode_frames(path, info, cfg, fps, n, video_id, messages, seek=False, threads=threads)
     messages.extend(heard)
     return sink.finish(n), n
