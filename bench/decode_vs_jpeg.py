@@ -8,11 +8,12 @@ Clips: ffmpeg testsrc2 + tone, 25 fps, H.264 (B-frames) with a keyframe every 10
 - floor: `ffmpeg -i V -map 0:v -f null -`, every frame decoded once, to nothing;
 - JPEG route: `ffmpeg -i V -vf scale=-1:240 DIR/%06d.jpg`, then PIL loads of the 10 x 16 frames of the
   centre snippets (short side 112, centre crop 112): seconds, bytes and files written;
-- ours: the real `probe_video` + `decode_video` with `outputs: [snippets]`, for the test view alone
-  (10 snippets of 16 x 112 x 112: what evaluation and `vemo predict` read) and for the 3 views the
-  training default caches; and with every output (snippets, face frames, keyframes, audio). Each is
-  written with the real `CacheWriter` (gzip 1, as the decode stage): seconds, bytes of the entry, image
-  files (none). torch runs on one thread, as in the decode stage's Dask workers.
+- ours: what the decode stage runs per video: its worker's `probe_and_decode` (probe, packet listing,
+  decode, gzip 1 of the entry) with `outputs: [snippets]`, for the test view alone (10 snippets of
+  16 x 112 x 112: what evaluation and `vemo predict` read) and for the 3 views the training default
+  caches; and with every output (snippets, face frames, keyframes, audio); then its driver's
+  `CacheWriter` copies the entry into the file: seconds, bytes of the entry, image files (none).
+  torch runs on one thread, as in the decode stage's Dask workers.
 """
 
 from __future__ import annotations
@@ -28,13 +29,14 @@ import torch
 from bench.common import best_of, dir_bytes, machine_line, make_clip, table, verdict
 from bench.head_epoch import load_jpeg_snippets
 from pipeline.cache import CacheWriter
-from pipeline.decode import OUTPUTS, DecodeConfig, decode_video
-from pipeline.media.probe import probe_video
+from pipeline.decode import OUTPUTS, DecodeConfig
+from pipeline.decode_run import probe_and_decode
 from pipeline.media.sampling import snippet_frames
 
 SIZES = ((1280, 720), (640, 360))
 GOPS_S = (10, 2)
 FPS = 25
+GZIP_LEVEL = 1        # the decode stage's default (params.yaml cache.compression_level)
 
 
 def floor_seconds(clip: Path, repeats: int) -> float:
@@ -63,8 +65,9 @@ def ours(clip: Path, out: Path, cfg: DecodeConfig, repeats: int) -> tuple[float,
     def route() -> None:
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
-        decoded = decode_video(clip, "v", probe_video(clip), cfg)
-        with CacheWriter(out / "decode.h5", stage="decode", config={}, config_hash="b", level=1) as writer:
+        decoded = probe_and_decode("v", str(clip), cfg, gzip_level=GZIP_LEVEL).decoded
+        with CacheWriter(out / "decode.h5", stage="decode", config={}, config_hash="b",
+                         level=GZIP_LEVEL) as writer:
             writer.write("v", decoded.arrays, decoded.attrs)
     seconds = best_of(route, repeats)
     size, files = dir_bytes(out)

@@ -36,7 +36,7 @@ def probe_and_decode(video_id: str, path: str, cfg: DecodeConfig, threads: int =
                      gzip_level: int | None = None) -> DecodeOutcome:
     """Worker side: never raises for a bad video, so its probe row is kept with the reason. With a
     `gzip_level` the arrays come back compressed (pipeline/cache/packed.py: the driver only copies)."""
-    info = probe_video(path)
+    info = probe_video(path, packets=cfg.may_seek)
     try:
         decoded = decode_video(path, video_id, info, cfg, threads)
         if gzip_level is not None:

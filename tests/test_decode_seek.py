@@ -24,6 +24,13 @@ def test_far_gops_get_their_own_span_and_near_ones_are_joined() -> None:
     assert cost == (11 - 0 + 1 + 10) + (150 - 100 + 1 + 10) + (165 - 150) + (320 - 300 + 1 + 10)
 
 
+def test_a_span_starting_on_a_keyframe_pays_from_the_keyframe_before() -> None:
+    spans, cost = plan_spans(np.array([0, 50, 51]), np.array([0, 50, 100]), seek_cost=5)
+    assert spans == [Span(0, 52)] and cost == 52 + 5      # frame 50 costs decoding on from frame 0
+    spans, cost = plan_spans(np.array([100, 101]), np.array([0, 50, 100]), seek_cost=5)
+    assert spans == [Span(100, 2)] and cost == (101 - 50 + 1) + 5
+
+
 def test_a_first_keyframe_after_frame_zero_counts_as_frame_zero() -> None:
     spans, cost = plan_spans(np.array([3, 4]), np.array([12]), seek_cost=0)
     assert spans == [Span(3, 2)] and cost == 5
@@ -44,7 +51,7 @@ CFG = DecodeConfig(segments=2, frames_per_segment=4, train_views=1, face_rate=0.
 ])
 def test_seek_route_gives_the_one_pass_frames(make_video, kind) -> None:
     path = make_video(seconds=12, size="160x120", pattern="testsrc2", gop=25, **kind)
-    info = probe_video(path)
+    info = probe_video(path, packets=True)
     sink = _FrameSink(CFG, info.n_frames, info.fps, video_rng(0, "v"), fit_size(info.width, info.height, 160))
     plan = _seek_plan(path, info, info.fps, sink)
     assert plan is not None and len(plan[0]) > 1
@@ -57,9 +64,15 @@ def test_seek_route_gives_the_one_pass_frames(make_video, kind) -> None:
 
 
 def test_packet_listing_reports_the_first_frame_and_the_keyframes(make_video) -> None:
-    packets = video_packets(make_video(seconds=3, gop=25, video_delay_s=0.4, preset="veryfast"))
+    path = make_video(seconds=3, gop=25, video_delay_s=0.4, preset="veryfast")
+    packets = video_packets(path)
     assert packets.first_pts == pytest.approx(0.4) and packets.start == pytest.approx(0.4)
     np.testing.assert_allclose(packets.keyframes, [0.4, 1.4, 2.4])
+    listed = probe_video(path, packets=True)       # the same listing from the probe's own ffprobe run,
+    assert listed.has_audio                        # the audio stream's packets left out
+    assert listed.packets.start == packets.start and listed.packets.first_pts == packets.first_pts
+    np.testing.assert_array_equal(listed.packets.keyframes, packets.keyframes)
+    assert probe_video(path).packets is None and "packets" not in listed.as_row()
 
 
 def test_no_seeking_when_an_output_needs_every_frame(make_video) -> None:

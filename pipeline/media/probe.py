@@ -2,6 +2,8 @@
 
 `probe_video` never raises for a bad file: it returns a `VideoInfo` whose `error` says what is wrong,
 so the decode stage can write one row per video (good or bad) and the failure count as a metric.
+Asked for `packets`, the same ffprobe run also lists the video packets' timestamps and keyframe flags
+(the probe reads every packet header anyway to count them), which is what input seeking plans from.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -23,6 +25,15 @@ from pipeline.media.ffmpeg_io import last_line
 PROBE_TIMEOUT_S = 120
 VFR_TOLERANCE = 0.05              # relative gap between the nominal and the average rate called variable
 VFR_WARNING = "variable frame rate"
+PACKET_ENTRIES = "packet=stream_index,pts_time,flags"
+
+
+class VideoPackets(NamedTuple):
+    """Timestamps (s) of the first video stream: where the stream starts, its first frame, its keyframes."""
+
+    start: float
+    first_pts: float
+    keyframes: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -43,13 +54,14 @@ class VideoInfo:
     audio_channels: int = 0
     warnings: str = ""            # what decodes but deserves a look (variable frame rate), "; "-joined
     error: str = ""
+    packets: VideoPackets | None = field(default=None, compare=False, repr=False)  # not a table column
 
     @property
     def ok(self) -> bool:
         return not self.error
 
     def as_row(self) -> dict[str, Any]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "packets"}
 
 
 def _rate(text: str | None) -> float:
@@ -82,6 +94,20 @@ def _duration(fmt: dict[str, Any], stream: dict[str, Any], n_frames: int, fps: f
     return n_frames / fps if fps > 0 else 0.0
 
 
+def _packets(data: dict[str, Any], index: int) -> VideoPackets | None:
+    """The packets of stream `index` in ffprobe's output; None when none has a timestamp."""
+    packets = [p for p in data.get("packets", [])
+               if p.get("stream_index") == index and p.get("pts_time", "N/A") != "N/A"]
+    if not packets:
+        return None
+    times = np.array([float(p["pts_time"]) for p in packets])
+    key = np.array([p.get("flags", "").startswith("K") for p in packets])
+    first = float(times.min())
+    stream = next((s for s in data.get("streams", []) if s.get("index") == index), {})
+    start = stream.get("start_time", "N/A")
+    return VideoPackets(first if start == "N/A" else float(start), first, np.sort(times[key]))
+
+
 def _info_from_probe(path: Path, data: dict[str, Any]) -> VideoInfo:
     streams = data.get("streams", [])
     fmt = data.get("format", {})
@@ -106,6 +132,7 @@ def _info_from_probe(path: Path, data: dict[str, Any]) -> VideoInfo:
         audio_rate=int((audio or {}).get("sample_rate") or 0),
         audio_channels=int((audio or {}).get("channels") or 0),
         warnings=_rate_warning(nominal, fps),
+        packets=_packets(data, video.get("index", 0)) if "packets" in data else None,
     )
     return _validated(info)
 
@@ -132,8 +159,11 @@ def _validated(info: VideoInfo) -> VideoInfo:
     return VideoInfo(**{**info.as_row(), "error": "; ".join(problems)})
 
 
-def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
-    """Probe one file. Counting packets reads the container (no decoding), so it is cheap and exact."""
+def probe_video(path: str | os.PathLike[str], packets: bool = False) -> VideoInfo:
+    """Probe one file. Counting packets reads the container (no decoding), so it is cheap and exact.
+
+    `packets` also fills `VideoInfo.packets` (None when no video packet has a timestamp).
+    """
     path = Path(path)
     if not path.is_file():
         reason = "is a directory, not a video file" if path.is_dir() else "file not found"
@@ -141,7 +171,8 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
     if path.stat().st_size == 0:
         return VideoInfo(path=str(path), error="empty file (0 bytes)")
     try:
-        data = ffmpeg.probe(str(path), timeout=PROBE_TIMEOUT_S, count_packets=None)
+        listing = {"show_entries": PACKET_ENTRIES} if packets else {}
+        data = ffmpeg.probe(str(path), timeout=PROBE_TIMEOUT_S, count_packets=None, **listing)
     except ffmpeg.Error as exc:
         message = exc.stderr.decode("utf-8", "replace").strip().splitlines()
         reason = message[-1] if message else "ffprobe failed"
@@ -149,31 +180,15 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
     return _info_from_probe(path, data)
 
 
-class VideoPackets(NamedTuple):
-    """Timestamps (s) of the first video stream: where the stream starts, its first frame, its keyframes."""
-
-    start: float
-    first_pts: float
-    keyframes: np.ndarray
-
-
-def video_packets(path: str | os.PathLike[str]) -> VideoPackets:
-    """Reads packet headers only (no decoding). Raises VideoError when ffprobe fails.
-
-    `start` differs from `first_pts` when the container delays the video (an mp4 edit list): ffmpeg's
-    constant-rate resampling then repeats the first frame from `start` on.
+def video_packets(path: str | os.PathLike[str]) -> VideoPackets | None:
+    """The first video stream's packets alone (`probe_video(path, packets=True)` lists them with the
+    probe); None when none has a timestamp. Reads packet headers only. Raises VideoError when ffprobe fails.
     """
     cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-           "stream=start_time:packet=pts_time,flags", "-of", "json", str(path)]
+           f"stream=index,start_time:{PACKET_ENTRIES}", "-of", "json", str(path)]
     done = subprocess.run(cmd, capture_output=True, timeout=PROBE_TIMEOUT_S, check=False)
     if done.returncode != 0:
         raise VideoError(Path(path), f"ffprobe could not list the packets: {last_line(done.stderr)}")
     data = json.loads(done.stdout)
-    packets = [p for p in data.get("packets", []) if p.get("pts_time", "N/A") != "N/A"]
-    if not packets:
-        raise VideoError(Path(path), "no video packet has a timestamp")
-    times = np.array([float(p["pts_time"]) for p in packets])
-    key = np.array([p.get("flags", "").startswith("K") for p in packets])
-    first = float(times.min())
-    start = (data.get("streams") or [{}])[0].get("start_time", "N/A")
-    return VideoPackets(first if start == "N/A" else float(start), first, np.sort(times[key]))
+    streams = data.get("streams") or [{}]
+    return _packets(data, streams[0].get("index", 0))

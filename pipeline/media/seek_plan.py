@@ -1,6 +1,8 @@
 """Which stretches of a video to decode, given the frames wanted and where the keyframes are.
 
-A decoder can start only at a keyframe, so reaching frame f costs decoding from the keyframe before f.
+A decoder can start only at a keyframe, so reaching frame f costs decoding from the keyframe before f:
+strictly before, because ffmpeg is asked to seek half a frame ahead of f (so that f itself is never cut
+by timestamp rounding), and its demuxer then lands on the keyframe at or before that time.
 Wanted frames are grouped into spans: a wanted frame joins the current span when no keyframe lies
 between them, or when decoding on is cheaper than seeking again (`seek_cost` frames of overhead for
 each more input ffmpeg opens). The plan is worth it only when its cost is below decoding every frame.
@@ -33,7 +35,7 @@ def plan_spans(wanted: np.ndarray, keyframes: np.ndarray, seek_cost: int) -> tup
     keyframes = np.asarray(keyframes, np.int64)
     if len(keyframes) == 0 or keyframes[0] > 0:
         keyframes = np.r_[0, keyframes]
-    gop_start = keyframes[np.searchsorted(keyframes, wanted, side="right") - 1]
+    gop_start = keyframes[np.maximum(np.searchsorted(keyframes, wanted, side="left") - 1, 0)]
     spans: list[list[int]] = []
     cost = 0
     for frame, start in zip(wanted.tolist(), gop_start.tolist(), strict=True):
