@@ -26,6 +26,7 @@ bfloat16, channels-last) or, on CUDA only, "fp16" (autocast to float16).
 from __future__ import annotations
 
 import hashlib
+import importlib
 import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -40,6 +41,13 @@ CPU_PRECISIONS = ("fp32", "bf16")           # CPU autocast has no useful float16
 _AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 INPUT_KINDS = ("snippets", "frames", "face_crops", "keyframes", "audio", "mfcc", "spectrograms")
 _EXTRACTORS: dict[str, type[Extractor]] = {}
+MODULES = {
+    "alexnet_fc7": "alexnet", "alexnet_fc7_spec": "alexnet", "mfcc": "mfcc", "mfcc_resnet18": "mfcc_cnn",
+    "mfcc_resnet50": "mfcc_cnn", "r3d101_conv5": "r3d", "vgg16_fc6": "vgg", "vggface_fc6": "vgg",
+}
+"""The module of `pipeline.extractors` that defines each built-in extractor, imported on first use: a
+stage's workers import only what they run (torchvision alone takes a worker about 2 s to import, and
+the 3D ResNet and MFCC do not need it)."""
 
 
 def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -131,11 +139,13 @@ def register_extractor(cls: type[Extractor]) -> type[Extractor]:
 
 
 def get_extractor(name: str) -> type[Extractor]:
+    if name not in _EXTRACTORS and name in MODULES:
+        importlib.import_module(f"pipeline.extractors.{MODULES[name]}")
     try:
         return _EXTRACTORS[name]
     except KeyError:
-        raise KeyError(f"unknown extractor {name!r}; known: {sorted(_EXTRACTORS)}") from None
+        raise KeyError(f"unknown extractor {name!r}; known: {list_extractors()}") from None
 
 
 def list_extractors() -> list[str]:
-    return sorted(_EXTRACTORS)
+    return sorted(set(MODULES) | set(_EXTRACTORS))

@@ -24,7 +24,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.signal import get_window
 
 from pipeline.media import sampling
 
@@ -37,6 +36,8 @@ SIZE = 256
 def stft_db(audio: np.ndarray, sr: int, *, window_ms: float = WINDOW_MS,
             hop_ms: float = HOP_MS) -> np.ndarray:
     """(n,) float audio in [-1, 1] (n >= one window) -> (window // 2 + 1, frames) magnitude in dBFS."""
+    from scipy.signal import get_window  # here, not at the top: scipy.signal costs a worker ~1 s to import
+
     win, hop = round(sr * window_ms / 1000), round(sr * hop_ms / 1000)
     window = get_window("hamming", win, fftbins=True)
     frames = np.lib.stride_tricks.sliding_window_view(audio, win)[::hop]
