@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from pipeline.cache import CacheReader
+from pipeline.cache.verify import verify_cache
 from pipeline.decode import DecodeConfig
 from pipeline.decode_run import run_decode
 from pipeline.demo import generate_demo
@@ -82,7 +83,10 @@ def test_same_input_same_features_and_cached_videos_are_skipped(decoded: dict) -
         np.testing.assert_array_equal(a.read(video_id, "fc7"), b.read(video_id, "fc7"))
         assert a.read(video_id, "fc7").dtype == np.float16
     assert a.metadata["weights"] == "random" and a.random_weights
+    fc7 = a._entry(a.ids()[0])["fc7"]      # compressed by the worker, an ordinary gzip dataset here
+    assert (fc7.compression, fc7.compression_opts, fc7.shuffle) == ("gzip", 4, True)
     a.close()
+    assert verify_cache(decoded["root"] / "a.h5").ok     # each entry's sha256, as the worker computed it
     again, _ = features(decoded, "alexnet_fc7", "a.h5")
     assert (again.done, again.skipped) == (0, 3)
 

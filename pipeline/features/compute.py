@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from pipeline.cache import CacheReader
+from pipeline.cache.packed import PackedEntry, pack_entry
 from pipeline.cache.worker_readers import reader_for
 from pipeline.extractors.base import Extractor, get_extractor
 from pipeline.features.device import device_for
@@ -147,16 +148,25 @@ def _readers(extractor: Extractor, sources: dict[str, str]) -> dict[str, CacheRe
     return {name: reader_for(sources[name]) for name in SOURCES[extractor.input_kind]}
 
 
-def extract_group(group: Sequence[VideoTask], *, spec: ExtractorSpec,
-                  sources: dict[str, str]) -> list[Outcome]:
-    """Worker side: the cache entry of every video of `group` (see the module docstring), as Outcomes."""
+def packed_entry(extractor: Extractor, inputs: Inputs, features: dict[str, np.ndarray],
+                 gzip_level: int) -> tuple[PackedEntry, dict[str, Any]]:
+    """`feature_entry`, its arrays compressed here (pipeline/cache/packed.py): the driver only copies."""
+    arrays, attrs = feature_entry(extractor, inputs, features)
+    return pack_entry(arrays, gzip_level), attrs
+
+
+def extract_group(group: Sequence[VideoTask], *, spec: ExtractorSpec, sources: dict[str, str],
+                  gzip_level: int | None = None) -> list[Outcome]:
+    """Worker side: the cache entry of every video of `group` (see the module docstring), as Outcomes;
+    with a `gzip_level`, compressed by this worker."""
     extractor = extractor_for(spec)
     readers = _readers(extractor, sources)
     outcomes = [video_outcome(partial(load_inputs, extractor.input_kind, readers, t.video_id)) for t in group]
     ok = [i for i, (status, _) in enumerate(outcomes) if status == "ok"]
     features = run_across_videos(extractor, [outcomes[i][1].rows for i in ok], spec.batch_size)
+    entry = feature_entry if gzip_level is None else partial(packed_entry, gzip_level=gzip_level)
     for i, values in zip(ok, features, strict=True):
-        outcomes[i] = video_outcome(partial(feature_entry, extractor, outcomes[i][1], values))
+        outcomes[i] = video_outcome(partial(entry, extractor, outcomes[i][1], values))
     return outcomes
 
 

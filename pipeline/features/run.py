@@ -17,6 +17,7 @@ from pipeline.features.device import check_device_name, device_for
 from pipeline.manifests.format import Manifest
 from pipeline.runner import ClusterConfig, StageSummary
 
+GZIP_LEVEL = 4          # feature caches; the workers compress (pipeline/cache/packed.py)
 SPEED_ONLY = ("batch_size", "videos_per_task", "device")
 """Recorded in the cache's configuration but not hashed: they change how fast, not which values (reduced
 precision does change values, and is an extractor option, so it is hashed)."""
@@ -57,11 +58,11 @@ def run_features(*, spec: ExtractorSpec, manifest: Manifest, root: str | Path, s
     config = {**values, **{k: getattr(spec, k) for k in SPEED_ONLY}}
 
     with CacheWriter(cache_path, stage=f"feat@{spec.name}", config=config, config_hash=config_hash(values),
-                     weights=weights, compression="gzip", level=4) as writer:
+                     weights=weights, compression="gzip", level=GZIP_LEVEL) as writer:
         summary = run_into_cache(stage=f"feat@{spec.name}", manifest=manifest, root=root, writer=writer,
                                  group_func=extract_group, videos_per_task=spec.videos_per_task,
-                                 kwargs={"spec": spec, "sources": sources}, cluster=cluster,
-                                 release=list(sources.values()))
+                                 kwargs={"spec": spec, "sources": sources, "gzip_level": GZIP_LEVEL},
+                                 cluster=cluster, release=list(sources.values()))
     if weights == "random":
         print(f"[feat@{spec.name}] NOTE: features computed from RANDOM weights (no checkpoint given); "
               "they are marked as such in the cache and in every report", flush=True)
