@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from torch.nn import functional as F
 from pipeline.extractors.mfcc_cnn import build_vaanet_audio_resnet18
 from pipeline.heads.base import InputSpec, build_head
 from pipeline.heads.losses import PolarityConsistentCE
-from pipeline.heads.vaanet import ReluAttention, SoftmaxAttention, build_vaanet
+from pipeline.heads.vaanet import MfccEncoder, ReluAttention, SoftmaxAttention, build_vaanet
 
 POLARITY = torch.tensor([-1, 1, -1, -1, 1, -1, 1, 1])     # VE-8 order
 
@@ -136,6 +137,17 @@ def test_both_audio_modes_forward_and_backward(mode: str) -> None:
     if mode == "mfcc":
         grads.append(model.audio.encoder.net.conv1.weight.grad)
     assert all(g is not None and bool(torch.isfinite(g).all()) and g.abs().sum() > 0 for g in grads)
+
+
+def test_the_mfcc_encoder_runs_channels_last_with_the_plain_layout_values() -> None:
+    torch.manual_seed(0)
+    net = build_vaanet_audio_resnet18().eval()
+    plain = copy.deepcopy(net)
+    encoder = MfccEncoder(net)
+    assert encoder.net.layer1[0].conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.randn(2, 3, 256, 32)
+    expected = plain(x.reshape(6, 1, 256, 32)).reshape(2, 3, -1)
+    torch.testing.assert_close(encoder(x), expected, atol=1e-4, rtol=1e-4)
 
 
 def test_audio_weights_are_loaded_like_the_extractor_and_trainable(tmp_path: Path) -> None:

@@ -158,15 +158,20 @@ class VisualStream(nn.Module):
 
 
 class MfccEncoder(nn.Module):
-    """(B, S, 256, 32) MFCC segments -> (B, S, 512) through VAANet's audio ResNet-18 (trained here)."""
+    """(B, S, 256, 32) MFCC segments -> (B, S, 512) through VAANet's audio ResNet-18 (trained here).
+
+    The network and its input are channels-last: a training step of batch 4 (64 segments) then takes
+    2.5 s instead of 3.3 s on a 2-core CPU (oneDNN's convolutions prefer it, on GPUs too); the values
+    are the same up to float32 summation order."""
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
-        self.net = net
+        self.net = net.to(memory_format=torch.channels_last)
 
     def forward(self, mfcc: torch.Tensor) -> torch.Tensor:
         b, s = mfcc.shape[:2]
-        return self.net(mfcc.reshape(b * s, 1, *mfcc.shape[2:])).reshape(b, s, -1)
+        x = mfcc.reshape(b * s, 1, *mfcc.shape[2:]).contiguous(memory_format=torch.channels_last)
+        return self.net(x).reshape(b, s, -1)
 
 
 def audio_resnet18(weights: str | None, conv1: str) -> nn.Module:
