@@ -210,10 +210,11 @@ def _seek_plan(path: Path, info: VideoInfo, fps: float, sink: _FrameSink) -> tup
     """(spans, first frame's timestamp) when seeking decodes fewer frames than one pass; else None.
 
     Only for a constant-rate stream decoded at its own rate that starts with its first frame (frame i is
-    then at first + i / fps in the file too), and when no output needs every frame (keyframes do).
+    then at first + i / fps in the file too), and when no output needs every frame
+    (`DecodeConfig.may_seek`, the rule the probe also asks for packets by).
     """
     wanted = sink.wanted
-    if (sink.keyframes_on or len(wanted) == 0 or abs(fps - info.fps) > 1e-6
+    if (not sink.cfg.may_seek or len(wanted) == 0 or abs(fps - info.fps) > 1e-6
             or VFR_WARNING in info.warnings):
         return None
     packets = info.packets or video_packets(path)
