@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -29,12 +30,17 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import dask
 from dask.distributed import Client, Future, LocalCluster, as_completed
 from tqdm import tqdm
 
 from pipeline.errors import VideoError
 
 LOCAL_WORKER_ENV = "VEMO_LOCAL_CLUSTER_WORKER"   # set in LocalCluster workers: they may share out the GPUs
+TRIM_ENV = "MALLOC_TRIM_THRESHOLD_"
+_USER_TRIM = os.environ.get(TRIM_ENV)
+"""glibc's trim threshold as the user's environment gave it, read before any Nanny could write Dask's
+into this process's environment (see `local_cluster`)."""
 
 
 @dataclass(frozen=True)
@@ -102,9 +108,24 @@ class StageSummary:
 
 @contextmanager
 def local_cluster(cfg: ClusterConfig) -> Iterator[LocalCluster]:
-    """`cfg.workers` worker processes named 0..workers-1, each with `threads_per_worker` BLAS threads."""
+    """`cfg.workers` worker processes named 0..workers-1, each with `threads_per_worker` BLAS threads.
+
+    Two of Dask's defaults are turned off for these workers; each cost the AlexNet stage about a tenth
+    (bench/README.md, deliverable 3):
+    - MALLOC_TRIM_THRESHOLD_ = 64 KiB, which Dask's Nanny sets so that workers hand freed memory back at
+      once. glibc then also stops adapting its mmap threshold, and the activations of every forward pass
+      are faulted in anew: 40.7 ms a row instead of 30.4 (AlexNet, batch 32, 2 workers x 1 thread). Our
+      workers' memory is bounded by the task window (bench/extract_memory.py). A value the user's
+      environment sets is kept. The Nanny writes the variable into this process's own environment, so
+      it is removed from there again before each cluster starts.
+    - The workers' statistical profiler (for the dashboard, which these clusters do not start): every
+      10 ms it walks the stacks of the running tasks, 3.6 s of CPU a worker over a 40 s stage.
+    """
     threads = str(cfg.threads_per_worker)
-    with LocalCluster(
+    if _USER_TRIM is None:
+        os.environ.pop(TRIM_ENV, None)
+    with dask.config.set({f"distributed.nanny.pre-spawn-environ.{TRIM_ENV}": _USER_TRIM,
+                          "distributed.worker.profile.enabled": False}), LocalCluster(
         n_workers=cfg.workers, threads_per_worker=cfg.threads_per_worker, processes=True,
         memory_limit=cfg.memory_limit, dashboard_address=None, silence_logs=logging.ERROR,
         env={"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, LOCAL_WORKER_ENV: "1"},

@@ -10,14 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import runner
 from pipeline.errors import VideoError
 from pipeline.runner import (
+    TRIM_ENV,
     ClusterConfig,
     Outcome,
     StageSummary,
     VideoTask,
     chunk,
     dask_client,
+    local_cluster,
     map_groups,
     map_videos,
     video_outcome,
@@ -137,3 +140,23 @@ def test_existing_scheduler_by_address(external_cluster: Path) -> None:
         client.wait_for_workers(1, timeout=60)
         summary, results = run(client)
     check(summary, results)
+
+
+def worker_settings() -> tuple[str | None, bool]:
+    import dask
+
+    return os.environ.get(TRIM_ENV), dask.config.get("distributed.worker.profile.enabled")
+
+
+def test_local_workers_keep_glibc_trimming_and_run_no_profiler(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dask's MALLOC_TRIM_THRESHOLD_ slows every forward pass (runner.local_cluster): our workers do not get
+    it, not even from a second cluster of the same process (the Nanny writes it into this process's
+    environment), while a value of the user's is passed on."""
+    for _ in range(2):
+        with local_cluster(ClusterConfig(workers=1)) as cluster, dask_client(
+                ClusterConfig(scheduler=cluster.scheduler_address)) as client:
+            assert list(client.run(worker_settings).values()) == [(None, False)]
+    monkeypatch.setattr(runner, "_USER_TRIM", "131072")
+    with local_cluster(ClusterConfig(workers=1)) as cluster, dask_client(
+            ClusterConfig(scheduler=cluster.scheduler_address)) as client:
+        assert list(client.run(worker_settings).values()) == [("131072", False)]
