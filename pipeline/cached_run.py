@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 from typing import Any
+
+from dask.distributed import Client
 
 from pipeline.cache import CacheWriter
 from pipeline.cache.worker_readers import release_readers
@@ -51,13 +54,16 @@ def run_into_cache(
     videos_per_task: int = 1,
     store: Callable[[VideoTask, Any], str | None] | None = None,
     release: Sequence[str] = (),
+    client: Client | None = None,
 ) -> StageSummary:
     """Map over the videos still missing from `writer`'s cache either a per-video
     `func(video_id, path, **kwargs)` (one video per task) or a `group_func(group, **kwargs)` returning one
     `runner.Outcome` per video (groups of `videos_per_task`). By default each result is an (arrays, attrs)
     pair written as the video's entry; `store` replaces that (and may return a failure). The workers'
     readers of the cache files `release` are closed at the end, so that a long-lived external cluster does
-    not keep an upstream cache open and block the stage that rewrites it."""
+    not keep an upstream cache open and block the stage that rewrites it. With an open `client` the stage
+    runs on it (the caller has used its workers already); else on a client of `cluster`, started only when
+    something is missing."""
     if (func is None) == (group_func is None):
         raise ValueError("run_into_cache takes exactly one of func (per video) and group_func")
 
@@ -68,11 +74,11 @@ def run_into_cache(
     tasks = pending_tasks(manifest, root, writer)
     summary = StageSummary(stage, total=len(manifest), skipped=len(manifest) - len(tasks))
     if tasks:
-        with dask_client(cluster) as client:
-            map_groups(client, group_func or partial(each_video, func), tasks, store or write_entry, summary,
+        with nullcontext(client) if client is not None else dask_client(cluster) as running:
+            map_groups(running, group_func or partial(each_video, func), tasks, store or write_entry, summary,
                        videos_per_task=videos_per_task if group_func else 1, kwargs=kwargs,
                        retries=cluster.retries)
             if release:
-                client.run(release_readers, list(release))
+                running.run(release_readers, list(release))
     print(summary.line(), flush=True)
     return summary

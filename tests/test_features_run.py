@@ -19,7 +19,7 @@ from pipeline.faces.detect import FaceConfig
 from pipeline.faces.run import run_faces
 from pipeline.features import compute
 from pipeline.features.compute import ExtractorSpec, batches, run_across_videos
-from pipeline.features.run import run_features
+from pipeline.features.run import agreed_weights, run_features
 from pipeline.manifests import run_builder
 from pipeline.manifests.format import Manifest, VideoRecord
 from pipeline.runner import ClusterConfig, local_cluster
@@ -175,3 +175,24 @@ def test_a_bad_video_fails_alone_and_the_rest_of_its_group_is_written(decoded: d
         assert cache.ids() == sorted(r.video_id for r in records)
     failures = (decoded["root"] / "reports" / "feat_alexnet_fc7_failures.csv").read_text()
     assert "anger/never_decoded.mp4,no decode entry" in failures
+
+
+def test_a_missing_checkpoint_stops_the_stage_before_any_video(decoded: dict, shared: ClusterConfig,
+                                                              tmp_path) -> None:
+    """The workers build their extractors (and load the checkpoint) before the cache is opened: the
+    stage fails once, naming the file, and records no video as failed."""
+    root = decoded["root"]
+    spec = ExtractorSpec(name="alexnet_fc7", weights=str(tmp_path / "alexnet.pth"), device="cpu")
+    with pytest.raises(FileNotFoundError, match=f"weights file {tmp_path / 'alexnet.pth'} not found"):
+        run_features(spec=spec, manifest=decoded["manifest"], root=root / "videos",
+                     sources={"decode": str(root / "decode.h5")}, upstream={"decode": "h"},
+                     cache_path=tmp_path / "never.h5", reports_dir=tmp_path, cluster=shared)
+    assert not (tmp_path / "never.h5").exists() and not list(tmp_path.glob("*failures.csv"))
+
+
+def test_workers_must_agree_on_the_weights() -> None:
+    spec = ExtractorSpec(name="alexnet_fc7", weights="/ckpt/alexnet.pth")
+    assert agreed_weights(spec, ["ab12", "ab12"]) == "ab12"
+    disagree = r"different weights from /ckpt/alexnet.pth \(sha256 \['ab12', 'cd34'\]"
+    with pytest.raises(RuntimeError, match=disagree):
+        agreed_weights(spec, ["ab12", "cd34", "ab12"])

@@ -82,6 +82,11 @@ def extractor_for(spec: ExtractorSpec) -> Extractor:
     return once_per_worker(_EXTRACTORS, spec.key(), lambda: build_extractor(spec, device_for(spec.device)))
 
 
+def worker_weights(spec: ExtractorSpec) -> str:
+    """Worker side: what this worker's extractor for `spec` records as its weights (built now if need be)."""
+    return extractor_for(spec).weights
+
+
 def batches(parts: Sequence[np.ndarray], batch_size: int) -> Iterator[np.ndarray]:
     """Consecutive batches of `batch_size` rows (the last may be smaller) drawn across `parts` in order;
     only a batch that spans parts is copied."""

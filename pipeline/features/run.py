@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import torch
+from dask.distributed import Client
 
 from pipeline.cache import CacheWriter
 from pipeline.cached_run import run_into_cache
 from pipeline.config import config_hash
 from pipeline.extractors.base import check_precision
-from pipeline.features.compute import ExtractorSpec, build_extractor, extract_group
+from pipeline.features.compute import ExtractorSpec, extract_group, worker_weights
 from pipeline.features.device import check_device_name, device_for
 from pipeline.manifests.format import Manifest
-from pipeline.runner import ClusterConfig, StageSummary
+from pipeline.runner import ClusterConfig, StageSummary, dask_client
 
 GZIP_LEVEL = 4          # feature caches; the workers compress (pipeline/cache/packed.py)
 SPEED_ONLY = ("batch_size", "videos_per_task", "device")
@@ -29,14 +28,25 @@ def feature_config(spec: ExtractorSpec, weights_id: str, upstream: dict[str, str
             "upstream": upstream}
 
 
-def weights_id(spec: ExtractorSpec) -> str:
-    """What the cache records for `spec.weights` ("random", "none" or the checkpoint's sha256), from an
-    extractor built here on the CPU and dropped: a wrong checkpoint fails now, before any worker starts.
-    Precision does not touch the weights, so a (CUDA-only) fp16 spec is built in fp32 for this."""
-    options = dict(spec.options)
-    if options.get("precision") == "fp16":
-        options["precision"] = "fp32"
-    return build_extractor(replace(spec, options=options), torch.device("cpu")).weights
+def weights_id(client: Client, spec: ExtractorSpec) -> str:
+    """What the cache records for `spec.weights` ("random", "none" or the checkpoint's sha256), as the
+    workers' extractors have it. Every worker builds its extractor now, as its first task would have, so a
+    wrong checkpoint fails before any video is read, and the driver never imports or builds the network:
+    on AlexNet that was 4 s during which the workers sat idle (bench/README.md, deliverable 3). Workers
+    that disagree (machines of an external cluster holding different files at the checkpoint's path) are
+    an error."""
+    workers = list(client.scheduler_info()["workers"])
+    futures = [client.submit(worker_weights, spec, workers=[w], allow_other_workers=False, pure=False)
+               for w in workers] or [client.submit(worker_weights, spec, pure=False)]
+    return agreed_weights(spec, client.gather(futures))
+
+
+def agreed_weights(spec: ExtractorSpec, found: list[str]) -> str:
+    """The one weights id every worker reported, or RuntimeError naming them all."""
+    if len(set(found)) != 1:
+        raise RuntimeError(f"{spec.name}: the workers loaded different weights from {spec.weights} "
+                           f"(sha256 {sorted(set(found))}); give every worker the same checkpoint")
+    return found[0]
 
 
 def check_runnable(spec: ExtractorSpec, cluster: ClusterConfig) -> None:
@@ -53,16 +63,17 @@ def run_features(*, spec: ExtractorSpec, manifest: Manifest, root: str | Path, s
     """`upstream` maps each source cache to its configuration hash, so new inputs mean new features.
     Workers take `spec.videos_per_task` videos per task and batch across them (`compute.extract_group`)."""
     check_runnable(spec, cluster)
-    weights = weights_id(spec)
-    values = feature_config(spec, weights, upstream)
-    config = {**values, **{k: getattr(spec, k) for k in SPEED_ONLY}}
-
-    with CacheWriter(cache_path, stage=f"feat@{spec.name}", config=config, config_hash=config_hash(values),
-                     weights=weights, compression="gzip", level=GZIP_LEVEL) as writer:
-        summary = run_into_cache(stage=f"feat@{spec.name}", manifest=manifest, root=root, writer=writer,
-                                 group_func=extract_group, videos_per_task=spec.videos_per_task,
-                                 kwargs={"spec": spec, "sources": sources, "gzip_level": GZIP_LEVEL},
-                                 cluster=cluster, release=list(sources.values()))
+    with dask_client(cluster) as client:
+        weights = weights_id(client, spec)
+        values = feature_config(spec, weights, upstream)
+        config = {**values, **{k: getattr(spec, k) for k in SPEED_ONLY}}
+        with CacheWriter(cache_path, stage=f"feat@{spec.name}", config=config,
+                         config_hash=config_hash(values), weights=weights, compression="gzip",
+                         level=GZIP_LEVEL) as writer:
+            summary = run_into_cache(stage=f"feat@{spec.name}", manifest=manifest, root=root, writer=writer,
+                                     group_func=extract_group, videos_per_task=spec.videos_per_task,
+                                     kwargs={"spec": spec, "sources": sources, "gzip_level": GZIP_LEVEL},
+                                     cluster=cluster, release=list(sources.values()), client=client)
     if weights == "random":
         print(f"[feat@{spec.name}] NOTE: features computed from RANDOM weights (no checkpoint given); "
               "they are marked as such in the cache and in every report", flush=True)
