@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from pipeline.cache import CacheReader, CacheWriter, StaleCacheError
-from pipeline.cache.layout import INCOMPLETE, entry_key
+from pipeline.cache.layout import INCOMPLETE, chunk_shape, entry_key
 
 
 def writer(path: Path, config_hash: str = "h1", **kw) -> CacheWriter:
@@ -138,7 +138,7 @@ def test_an_entry_packed_by_a_worker_reads_back_as_a_plain_gzip_write(tmp_path) 
     rng = np.random.default_rng(0)
     arrays = {
         "snippets": rng.integers(0, 256, (3, 5, 4, 30, 17, 3), dtype=np.uint8),
-        "audio_44100": rng.integers(-3000, 3000, 44_101, dtype=np.int16),
+        "audio_44100": rng.integers(-3000, 3000, 600_001, dtype=np.int16),     # 2 chunks, one padded
         "fc7": rng.standard_normal((7, 33)).astype(np.float32),
         "scalar": np.array(3.5), "none": np.zeros((0, 4), np.int64),
     }
@@ -152,3 +152,16 @@ def test_an_entry_packed_by_a_worker_reads_back_as_a_plain_gzip_write(tmp_path) 
             np.testing.assert_array_equal(b[name][()], array)
             assert (b[name].compression, b[name].shuffle, b[name].chunks) == \
                 (a[name].compression, a[name].shuffle, a[name].chunks)
+        assert b["audio_44100"].chunks == (524_288,) and b["audio_44100"].id.get_num_chunks() == 2
+
+
+@pytest.mark.parametrize(("shape", "itemsize", "chunks"), [
+    ((4, 256, 256, 3), 1, (4, 256, 256, 3)),              # up to 1 MiB: one chunk
+    ((8, 256, 256, 3), 1, (5, 256, 256, 3)),              # as many whole rows as fit
+    ((3, 10, 16, 112, 112, 3), 1, (1, 1, 16, 112, 112, 3)),   # one snippet of one view
+    ((3, 10, 2048, 4, 4), 2, (1, 10, 2048, 4, 4)),         # one view
+    ((1, 600, 600, 3), 1, (1, 582, 600, 3)),              # an image over 1 MiB: whole pixel rows
+    ((2_000_000,), 4, (262_144,)),
+])
+def test_chunks_are_whole_trailing_blocks_of_at_most_1_mib(shape, itemsize, chunks) -> None:
+    assert chunk_shape(shape, itemsize) == chunks

@@ -3,10 +3,10 @@
 The stage's driver is the single writer of a cache file, and gzip-compressing a decode entry there (the
 snippets, frames and keyframes of a 60 s video are about 30 MB) took 0.35-0.45 s a video, serially,
 while the Dask workers waited: the decode stage stopped scaling with workers (bench/README.md,
-deliverable 4). A worker now splits each array into the chunks h5py would choose and deflates them
-(byte-shuffled first when an element is wider than a byte, as HDF5's shuffle filter does); the driver
-copies the bytes into the file with `write_direct_chunk`. Readers see ordinary gzip (+ shuffle)
-datasets with the same values, chunks and checksum as a plain write.
+deliverable 4). A worker now splits each array into the writer's chunks (`layout.chunk_shape`) and
+deflates them (byte-shuffled first when an element is wider than a byte, as HDF5's shuffle filter
+does); the driver copies the bytes into the file with `write_direct_chunk`. Readers see ordinary gzip
+(+ shuffle) datasets with the same values, chunks and checksum as a plain write.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from h5py._hl.filters import guess_chunk
 
-from pipeline.cache.layout import arrays_digest
+from pipeline.cache.layout import arrays_digest, chunk_shape
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ def _chunk_bytes(block: np.ndarray, chunks: tuple[int, ...], shuffle: bool) -> b
 
 
 def pack_array(array: np.ndarray, level: int) -> PackedArray:
-    chunks = tuple(guess_chunk(array.shape, None, array.dtype.itemsize))
+    chunks = chunk_shape(array.shape, array.dtype.itemsize)
     shuffle = array.dtype.itemsize > 1
     starts = [range(0, n, c) for n, c in zip(array.shape, chunks, strict=True)]
     pieces = []

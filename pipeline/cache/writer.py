@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 
 from pipeline import __version__
-from pipeline.cache.layout import FORMAT, INCOMPLETE, VIDEOS, arrays_digest, entry_key
+from pipeline.cache.layout import FORMAT, INCOMPLETE, VIDEOS, arrays_digest, chunk_shape, entry_key
 from pipeline.cache.packed import PackedArray, PackedEntry
 
 
@@ -45,7 +45,8 @@ def _readable(path: Path) -> bool:
 def _dataset_options(array: np.ndarray, compression: str | None, level: int) -> dict[str, Any]:
     if compression is None or array.size == 0 or array.ndim == 0:
         return {}
-    options: dict[str, Any] = {"compression": compression, "shuffle": array.dtype.itemsize > 1}
+    options: dict[str, Any] = {"compression": compression, "shuffle": array.dtype.itemsize > 1,
+                               "chunks": chunk_shape(array.shape, array.dtype.itemsize)}
     if compression == "gzip":
         options["compression_opts"] = level
     return options
