@@ -85,6 +85,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 + 10 videos, 2 snippets a video")
     parser.add_argument("--r3d-videos", type=int, default=8)
     parser.add_argument("--alexnet-videos", type=int, default=1000)
+    parser.add_argument("--extractors", nargs="+", choices=list(STAGES), default=list(STAGES))
     args = parser.parse_args()
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     counts = {"r3d101_conv5": 2, "alexnet_fc7": 10} if args.quick else {
@@ -93,7 +94,8 @@ def main() -> None:
     rows, sweep = [], []
     with tempfile.TemporaryDirectory(prefix="vemo-bench-") as tmp:
         work = Path(tmp)
-        for name, (batch_size, per_task) in STAGES.items():
+        for name in args.extractors:
+            batch_size, per_task = STAGES[name]
             n = counts[name]
             decode_cache(work, n, DecodeConfig(outputs=(OUTPUT[name],), **small))
             spec = ExtractorSpec(name, batch_size=batch_size, videos_per_task=per_task, device="cpu")
