@@ -18,6 +18,7 @@ processes ever write one HDF5 file.
 from __future__ import annotations
 
 import csv
+import ctypes
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import dask
+import psutil
 from dask.distributed import Client, Future, LocalCluster, as_completed
 from tqdm import tqdm
 
@@ -157,9 +159,48 @@ def each_video(func: Callable[..., Any], group: Sequence[VideoTask], **kwargs: A
     return [video_outcome(partial(func, task.video_id, task.path, **kwargs)) for task in group]
 
 
+def _glibc_trim() -> Callable[[int], object]:
+    """glibc's `malloc_trim`, or a no-op where the C library is not glibc."""
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return lambda _pad: None
+
+
+class TrimWhenGrown:
+    """Hands a worker's freed memory back to the OS after a task once its RSS is `slack` bytes above what
+    it was after the last trim (or the first task). Without Dask's MALLOC_TRIM_THRESHOLD_ (see
+    `local_cluster`) glibc keeps what the arenas once held, and an AlexNet worker's peak RSS grew from
+    1.0 to 2.0 GiB over 1000 videos (bench/README.md, deliverable 5). Trimming after every task made the
+    AlexNet stage 12% slower (each task then faults its forward pass's buffers in anew); trimming past
+    256 MiB of growth costs about 5% there (36.5 s vs 34.4 s, 400 videos, runs alternated) and keeps
+    the peak within 1.25 GiB at 1000 videos."""
+
+    def __init__(self, slack: int = 256 << 20, trim: Callable[[int], object] | None = None) -> None:
+        self.slack, self.trim = slack, trim or _glibc_trim()
+        self.base: int | None = None
+
+    def __call__(self) -> bool:
+        """After a task: trims (and says so) when the RSS has grown past the slack."""
+        rss = psutil.Process().memory_info().rss
+        if self.base is not None and rss > self.base + self.slack:
+            self.trim(0)
+            self.base = psutil.Process().memory_info().rss
+            return True
+        if self.base is None:
+            self.base = rss
+        return False
+
+
+_trim_when_grown = TrimWhenGrown()
+
+
 def _run_group(func: Callable[..., list[Outcome]], group: list[VideoTask],
                kwargs: dict[str, Any]) -> list[Outcome]:
-    outcomes = list(func(group, **kwargs))
+    try:
+        outcomes = list(func(group, **kwargs))
+    finally:
+        _trim_when_grown()
     if len(outcomes) != len(group):
         raise RuntimeError(f"{func!r} returned {len(outcomes)} outcomes for {len(group)} videos")
     return outcomes

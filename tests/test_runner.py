@@ -17,6 +17,7 @@ from pipeline.runner import (
     ClusterConfig,
     Outcome,
     StageSummary,
+    TrimWhenGrown,
     VideoTask,
     chunk,
     dask_client,
@@ -160,3 +161,19 @@ def test_local_workers_keep_glibc_trimming_and_run_no_profiler(monkeypatch: pyte
     with local_cluster(ClusterConfig(workers=1)) as cluster, dask_client(
             ClusterConfig(scheduler=cluster.scheduler_address)) as client:
         assert list(client.run(worker_settings).values()) == [("131072", False)]
+
+
+def test_freed_memory_goes_back_only_once_a_worker_has_grown_past_the_slack() -> None:
+    import numpy as np
+
+    calls: list[int] = []
+    trimmer = TrimWhenGrown(slack=64 << 20, trim=calls.append)
+    assert not trimmer() and calls == []                 # the first task sets the base
+    held = np.ones(128 << 17)                            # 128 MiB, touched
+    assert trimmer() and calls == [0]
+    assert not trimmer() and calls == [0]                # the base is now what is held after the trim
+    del held
+
+
+def test_glibc_trim_is_the_real_one_here() -> None:
+    assert runner._glibc_trim()(0) in (0, 1)
