@@ -117,7 +117,7 @@ def local_cluster(cfg: ClusterConfig) -> Iterator[LocalCluster]:
     - MALLOC_TRIM_THRESHOLD_ = 64 KiB, which Dask's Nanny sets so that workers hand freed memory back at
       once. glibc then also stops adapting its mmap threshold, and the activations of every forward pass
       are faulted in anew: 40.7 ms a row instead of 30.4 (AlexNet, batch 32, 2 workers x 1 thread). Our
-      workers' memory is bounded by the task window (bench/extract_memory.py). A value the user's
+      workers hand memory back less often instead (`TrimWhenGrown`, after a task). A value the user's
       environment sets is kept. The Nanny writes the variable into this process's own environment, so
       it is removed from there again before each cluster starts.
     - The workers' statistical profiler (for the dashboard, which these clusters do not start): every
