@@ -9,7 +9,10 @@
     ffmpeg (audio) ── mono int16 PCM at each rate in `audio_rates` ─> audio_<rate>
 
 Without a keyframes output, a constant-rate stream is decoded by input seeking when that decodes
-fewer frames (`_seek_plan`, pipeline/media/seek_plan.py); the frames are the same either way.
+fewer frames (`_seek_plan`, pipeline/media/seek_plan.py); the frames are the same either way. Given
+more than one thread, the seeking plan is split into that many ffmpeg processes of one thread each,
+run side by side (`split_spans`): on 2 cores two single-thread decodes of half a minute each finish
+sooner than one ffmpeg decoding the whole minute on 2 threads (bench/README.md, deliverable 2).
 
 Memory: snippets and face frames are bounded whatever the video length (only selected frames, already
 downscaled, and one second of 256x256 frames are held); keyframes (one per second, 196 kB each at 256x256)
@@ -35,9 +38,11 @@ Entry layout written to the decode cache (per video):
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -48,12 +53,15 @@ from pipeline.media import sampling
 from pipeline.media.ffmpeg_io import FrameStream, decode_streams, fit_size, read_audio
 from pipeline.media.probe import VFR_WARNING, VideoInfo, video_packets
 from pipeline.media.resize import crop, short_side_size
-from pipeline.media.seek_plan import Span, keyframe_indices, plan_spans
+from pipeline.media.seek_plan import Span, keyframe_indices, plan_spans, span_cost, split_spans
 
 OUTPUTS = ("snippets", "frames", "keyframes", "audio")
 SHORT_STREAM = 0.9                    # decoded (or counted) frames below this share of duration x fps
 SEEK_COST_FRAMES = 25                 # one more seeking input costs about this many decoded frames (15-21
                                       # measured at 360p-1080p, H.264, 2 cores: bench/README.md)
+PART_MIN_FRAMES = 150                 # a seeking plan is split only into parts decoding at least this many
+                                      # frames: starting ffmpeg takes about 0.14 s here (it loads 215 shared
+                                      # libraries), 40 frames of 720p or 130 of 360p on one thread
 
 
 @dataclass(frozen=True)
@@ -206,8 +214,14 @@ def _expected_frames(info: VideoInfo, fps: float) -> int:
     return max(1, round(info.duration_s * fps))
 
 
-def _seek_plan(path: Path, info: VideoInfo, fps: float, sink: _FrameSink) -> tuple[list[Span], float] | None:
-    """(spans, first frame's timestamp) when seeking decodes fewer frames than one pass; else None.
+class SeekPlan(NamedTuple):
+    spans: list[Span]
+    first_pts: float          # the first frame's timestamp (s)
+    keyframes: np.ndarray     # frame indices of the keyframes
+
+
+def _seek_plan(path: Path, info: VideoInfo, fps: float, sink: _FrameSink) -> SeekPlan | None:
+    """The spans to decode by seeking when that decodes fewer frames than one pass; else None.
 
     Only for a constant-rate stream decoded at its own rate that starts with its first frame (frame i is
     then at first + i / fps in the file too), and when no output needs every frame
@@ -222,7 +236,36 @@ def _seek_plan(path: Path, info: VideoInfo, fps: float, sink: _FrameSink) -> tup
         return None
     keyframes = keyframe_indices(packets.keyframes, packets.first_pts, fps)
     spans, cost = plan_spans(wanted, keyframes, SEEK_COST_FRAMES)
-    return (spans, packets.first_pts) if cost < info.n_frames else None
+    return SeekPlan(spans, packets.first_pts, keyframes) if cost < info.n_frames else None
+
+
+def _within(streams: list[FrameStream], spans: list[Span]) -> list[FrameStream]:
+    """Each stream cut to the frames these spans decode; a stream with none of them is left out."""
+    ranges = [(s.first, s.first + s.count) for s in spans]
+    cut = [replace(stream, frames=[i for i in stream.frames or () if any(a <= i < b for a, b in ranges)])
+           for stream in streams]
+    return [stream for stream in cut if stream.frames]
+
+
+def _decode_plan(path: Path, fps: float, streams: list[FrameStream], plan: SeekPlan, threads: int,
+                 messages: list[str]) -> None:
+    """Decode the plan's spans: with `threads` > 1 (0: every core) split into up to that many ffmpeg
+    processes of one thread each, side by side; otherwise one ffmpeg with `threads` threads."""
+    cores = threads or len(os.sched_getaffinity(0))
+    cost = sum(span_cost(span, plan.keyframes) for span in plan.spans)
+    groups = split_spans(plan.spans, plan.keyframes, min(cores, max(1, cost // PART_MIN_FRAMES)))
+    if len(groups) == 1:
+        decode_streams(path, fps=fps, streams=streams, spans=plan.spans, first_pts=plan.first_pts,
+                       threads=threads, messages=messages)
+        return
+    heard: list[list[str]] = [[] for _ in groups]
+    with ThreadPoolExecutor(len(groups)) as pool:
+        runs = [pool.submit(decode_streams, path, fps=fps, streams=_within(streams, group), spans=group,
+                            first_pts=plan.first_pts, threads=1, messages=said)
+                for group, said in zip(groups, heard, strict=True)]
+        for run in runs:
+            run.result()
+    messages.extend(line for said in heard for line in said)
 
 
 def _decode_frames(path: Path, info: VideoInfo, cfg: DecodeConfig, fps: float, n_expected: int,
@@ -235,8 +278,7 @@ def _decode_frames(path: Path, info: VideoInfo, cfg: DecodeConfig, fps: float, n
     if plan is not None:
         heard: list[str] = []
         try:
-            decode_streams(path, fps=fps, streams=sink.streams(count=False), spans=plan[0],
-                           first_pts=plan[1], threads=threads, messages=heard)
+            _decode_plan(path, fps, sink.streams(count=False), plan, threads, heard)
         except VideoError:
             pass   # the one pass below decodes the file or names what is wrong with it
         else:
@@ -294,7 +336,8 @@ def decode_video(path: str | Path, video_id: str, info: VideoInfo, cfg: DecodeCo
                  threads: int = 0) -> Decoded:
     """Decode one probed, valid video. Raises VideoError (naming the file) when it cannot be decoded.
 
-    `threads` caps ffmpeg's threads (0: its own choice); speed only, the values do not depend on it.
+    `threads` is how many cores the decode may use (0: ffmpeg's own choice, and every core for a
+    seeking plan); speed only, the values do not depend on it.
     """
     path = Path(path)
     if not info.ok:

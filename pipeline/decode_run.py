@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,8 @@ def probe_and_decode(video_id: str, path: str, cfg: DecodeConfig, threads: int =
     try:
         decoded = decode_video(path, video_id, info, cfg, threads)
         if gzip_level is not None:
-            decoded = Decoded(pack_entry(decoded.arrays, gzip_level), decoded.attrs)
+            decoded = Decoded(pack_entry(decoded.arrays, gzip_level, threads or len(os.sched_getaffinity(0))),
+                              decoded.attrs)
         return DecodeOutcome(info, decoded)
     except VideoError as exc:
         return DecodeOutcome(info, None, exc.reason)

@@ -142,6 +142,9 @@ def test_an_entry_packed_by_a_worker_reads_back_as_a_plain_gzip_write(tmp_path) 
         "fc7": rng.standard_normal((7, 33)).astype(np.float32),
         "scalar": np.array(3.5), "none": np.zeros((0, 4), np.int64),
     }
+    side_by_side, one_thread = pack_entry(arrays, 1, threads=3), pack_entry(arrays, 1)
+    assert side_by_side.sha256 == one_thread.sha256
+    assert all(side_by_side.arrays[n] == one_thread.arrays[n] for n in ("snippets", "audio_44100", "fc7"))
     for name, entry in (("plain", arrays), ("packed", pack_entry(arrays, 1))):
         with CacheWriter(tmp_path / f"{name}.h5", stage="decode", config={}, config_hash="h", level=1) as w:
             w.write("v", entry, {"fps": 25.0})

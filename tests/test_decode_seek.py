@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import pipeline.decode as decode
 from pipeline.decode import DecodeConfig, _decode_frames, _FrameSink, _seek_plan, video_rng
 from pipeline.media.ffmpeg_io import fit_size
 from pipeline.media.probe import probe_video, video_packets
-from pipeline.media.seek_plan import Span, keyframe_indices, plan_spans
+from pipeline.media.seek_plan import Span, keyframe_indices, plan_spans, span_cost, split_spans
 
 
 def test_wanted_frames_in_one_gop_make_one_span_from_the_first_wanted() -> None:
@@ -40,6 +41,28 @@ def test_keyframe_indices_are_relative_to_the_first_frame() -> None:
     np.testing.assert_array_equal(keyframe_indices(np.array([0.5, 1.5, 2.5]), 0.5, 25.0), [0, 25, 50])
 
 
+def _frames(spans: list[Span]) -> list[int]:
+    return [i for s in spans for i in range(s.first, s.first + s.count)]
+
+
+def test_one_long_span_is_cut_after_a_keyframe_into_equal_shares() -> None:
+    keyframes = np.arange(0, 1500, 250)
+    groups = split_spans([Span(15, 1441)], keyframes, 2)
+    assert groups == [[Span(15, 736)], [Span(751, 705)]]          # cut after the keyframe at 750
+    assert _frames([s for g in groups for s in g]) == list(range(15, 1456))
+    costs = [sum(span_cost(s, keyframes) for s in g) for g in groups]
+    assert costs == [751, 706] and sum(costs) == span_cost(Span(15, 1441), keyframes) + 1  # frame 750 twice
+    assert [len(g) for g in split_spans([Span(15, 1441)], keyframes, 3)] == [1, 1, 1]
+
+
+def test_spans_are_grouped_in_order_and_cut_only_where_that_balances() -> None:
+    keyframes = np.arange(0, 1000, 250)
+    spans = [Span(10, 20), Span(300, 20), Span(600, 20), Span(900, 20)]     # costs 30, 70, 120, 170
+    assert split_spans(spans, keyframes, 2) == [spans[:3], spans[3:]]
+    assert split_spans(spans, keyframes, 1) == [spans]
+    assert split_spans([Span(10, 20)], keyframes, 4) == [[Span(10, 20)]]     # no keyframe inside: whole
+
+
 CFG = DecodeConfig(segments=2, frames_per_segment=4, train_views=1, face_rate=0.2,
                    outputs=("snippets", "frames"), work_max_side=160)
 
@@ -61,6 +84,27 @@ def test_seek_route_gives_the_one_pass_frames(make_video, kind) -> None:
     assert seek.keys() == one_pass.keys()
     for name in seek:
         np.testing.assert_array_equal(seek[name], one_pass[name], err_msg=name)
+
+
+def test_a_plan_split_over_processes_gives_the_one_process_frames(make_video, monkeypatch) -> None:
+    path = make_video(seconds=12, size="160x120", pattern="testsrc2", gop=25, preset="veryfast")
+    info = probe_video(path, packets=True)
+    launched: list[int] = []
+
+    def counted(*args, **kwargs) -> None:      # the real decode, counting the ffmpeg processes started
+        launched.append(kwargs["threads"])
+        decode_streams(*args, **kwargs)
+    decode_streams = decode.decode_streams
+    monkeypatch.setattr(decode, "decode_streams", counted)
+    monkeypatch.setattr(decode, "PART_MIN_FRAMES", 20)
+    split, _ = _decode_frames(path, info, CFG, info.fps, info.n_frames, "v", [], threads=3)
+    assert launched == [1, 1, 1]
+    launched.clear()
+    whole, _ = _decode_frames(path, info, CFG, info.fps, info.n_frames, "v", [], threads=1)
+    assert launched == [1]
+    assert split.keys() == whole.keys()
+    for name in split:
+        np.testing.assert_array_equal(split[name], whole[name], err_msg=name)
 
 
 def test_packet_listing_reports_the_first_frame_and_the_keyframes(make_video) -> None:

@@ -46,3 +46,46 @@ def plan_spans(wanted: np.ndarray, keyframes: np.ndarray, seek_cost: int) -> tup
             cost += frame - start + 1 + seek_cost
             spans.append([frame, frame])
     return [Span(first, last - first + 1) for first, last in spans], cost
+
+
+def span_cost(span: Span, keyframes: np.ndarray) -> int:
+    """Frames decoded for `span`: from the keyframe strictly before its first frame to its last."""
+    before = keyframes[keyframes < span.first]
+    return span.first + span.count - (int(before[-1]) if before.size else 0)
+
+
+def split_spans(spans: list[Span], keyframes: np.ndarray, parts: int) -> list[list[Span]]:
+    """`spans` in at most `parts` consecutive groups of about equal decoding cost, one ffmpeg each.
+
+    A span may be cut after a keyframe k inside it: the first piece ends on k, the second starts at k + 1
+    and so decodes one frame (k) more. Each group is closed greedily where it comes nearest to an equal
+    share of what is left (at a span boundary or a cut); the last group takes the rest.
+    """
+    keyframes = np.asarray(keyframes, np.int64)
+    queue = list(spans)
+    groups: list[list[Span]] = [[]]
+    load = 0
+    while queue:
+        span = queue.pop(0)
+        cost = span_cost(span, keyframes)
+        left = parts - len(groups) + 1
+        target = (load + cost + sum(span_cost(s, keyframes) for s in queue)) / left
+        if left == 1 or load + cost <= target:
+            groups[-1].append(span)
+            load += cost
+            continue
+        last = span.first + span.count - 1
+        choices: list[tuple[float, Span | None, Span | None]] = [(abs(load + cost - target), span, None)]
+        if groups[-1]:
+            choices.append((abs(load - target), None, span))
+        for k in keyframes[(keyframes > span.first) & (keyframes < last)].tolist():
+            head = Span(span.first, k + 1 - span.first)
+            choices.append((abs(load + span_cost(head, keyframes) - target), head, Span(k + 1, last - k)))
+        _, head, rest = min(choices, key=lambda choice: choice[0])
+        if head is not None:
+            groups[-1].append(head)
+        if rest is not None:
+            queue.insert(0, rest)
+        groups.append([])
+        load = 0
+    return [group for group in groups if group]
