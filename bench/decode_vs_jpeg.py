@@ -10,10 +10,11 @@ Clips: ffmpeg testsrc2 + tone, 25 fps, H.264 (B-frames) with a keyframe every 10
   centre snippets (short side 112, centre crop 112): seconds, bytes and files written;
 - ours: what the decode stage runs per video: its worker's `probe_and_decode` (probe, packet listing,
   decode, gzip 1 of the entry) on every core, as the floor's ffmpeg may use them (a seeking plan split
-  over single-thread ffmpegs side by side, chunks deflated on every core), with `outputs: [snippets]`, for the test view alone (10 snippets of
-  16 x 112 x 112: what evaluation and `vemo predict` read) and for the 3 views the training default
-  caches; and with every output (snippets, face frames, keyframes, audio); then its driver's
-  `CacheWriter` copies the entry into the file: seconds, bytes of the entry, image files (none).
+  over single-thread ffmpegs side by side, chunks deflated on every core), with `outputs: [snippets]`,
+  for the test view alone (10 snippets of 16 x 112 x 112: what evaluation and `vemo predict` read) and
+  for the 3 views the training default caches; and with every output (snippets, face frames,
+  keyframes, audio); then its driver's `CacheWriter` copies the entry into the file: seconds, bytes
+  of the entry, image files (none).
   torch runs on one thread, as in the decode stage's Dask workers.
 """
 
