@@ -28,14 +28,19 @@ def keyframe_indices(keyframe_pts: np.ndarray, first_pts: float, fps: float) -> 
     return np.unique(np.round((np.asarray(keyframe_pts) - first_pts) * fps).astype(np.int64))
 
 
+def decode_starts(frames: np.ndarray, keyframes: np.ndarray) -> np.ndarray:
+    """Where decoding starts to reach each frame: the keyframe strictly before it (frame 0 when none is)."""
+    keyframes = np.asarray(keyframes, np.int64)
+    if len(keyframes) == 0 or keyframes[0] > 0:
+        keyframes = np.r_[0, keyframes]
+    return keyframes[np.maximum(np.searchsorted(keyframes, frames, side="left") - 1, 0)]
+
+
 def plan_spans(wanted: np.ndarray, keyframes: np.ndarray, seek_cost: int) -> tuple[list[Span], int]:
     """(spans, cost in decoded frames) covering the sorted unique `wanted` frame indices; decoding stops
     at the last wanted frame of each span."""
     wanted = np.asarray(wanted, np.int64)
-    keyframes = np.asarray(keyframes, np.int64)
-    if len(keyframes) == 0 or keyframes[0] > 0:
-        keyframes = np.r_[0, keyframes]
-    gop_start = keyframes[np.maximum(np.searchsorted(keyframes, wanted, side="left") - 1, 0)]
+    gop_start = decode_starts(wanted, keyframes)
     spans: list[list[int]] = []
     cost = 0
     for frame, start in zip(wanted.tolist(), gop_start.tolist(), strict=True):
@@ -50,8 +55,7 @@ def plan_spans(wanted: np.ndarray, keyframes: np.ndarray, seek_cost: int) -> tup
 
 def span_cost(span: Span, keyframes: np.ndarray) -> int:
     """Frames decoded for `span`: from the keyframe strictly before its first frame to its last."""
-    before = keyframes[keyframes < span.first]
-    return span.first + span.count - (int(before[-1]) if before.size else 0)
+    return span.first + span.count - int(decode_starts(np.array([span.first]), keyframes)[0])
 
 
 def split_spans(spans: list[Span], keyframes: np.ndarray, parts: int) -> list[list[Span]]:
