@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything the pipeline needs on a fresh machine, idempotently:
-#   1. ffmpeg + ffprobe from the system package manager (when not already on PATH);
+#   1. ffmpeg (decoding; its ffprobe checks the demo clips in the tests) from the system package
+#      manager, when not already on PATH;
 #   2. Chromium (Debian's `chromium` package), in which the tests render the HTML run report headless;
 #   3. a virtual environment in .venv with this package and its test extra.
 # Re-running is cheap: each step is skipped when its result is already there.

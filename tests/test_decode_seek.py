@@ -112,7 +112,7 @@ def test_packet_listing_reports_the_first_frame_and_the_keyframes(make_video) ->
     packets = video_packets(path)
     assert packets.first_pts == pytest.approx(0.4) and packets.start == pytest.approx(0.4)
     np.testing.assert_allclose(packets.keyframes, [0.4, 1.4, 2.4])
-    listed = probe_video(path, packets=True)       # the same listing from the probe's own ffprobe run,
+    listed = probe_video(path, packets=True)       # the same listing from the probe's own pass,
     assert listed.has_audio                        # the audio stream's packets left out
     assert listed.packets.start == packets.start and listed.packets.first_pts == packets.first_pts
     np.testing.assert_array_equal(listed.packets.keyframes, packets.keyframes)

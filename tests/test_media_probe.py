@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,3 +55,14 @@ def test_bad_files_are_described_not_raised(tmp_path: Path, make_video) -> None:
         info = probe_video(path)
         assert not info.ok
         assert words in info.error, (path, info.error)
+
+
+def test_the_probe_runs_in_process_with_no_ffprobe_on_the_path(make_video, tmp_path: Path) -> None:
+    """The probe reads the container with PyAV's demuxer: no ffprobe process is started per video."""
+    path = make_video(seconds=2, gop=25)
+    code = ("from pipeline.media.probe import probe_video\n"
+            f"info = probe_video({str(path)!r}, packets=True)\n"
+            "print(info.error or 'ok', info.n_frames, *info.packets.keyframes.tolist())")
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PATH": str(tmp_path)},
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["ok", "50", "0.0", "1.0"]
