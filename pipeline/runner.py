@@ -21,7 +21,6 @@ import csv
 import ctypes
 import json
 import logging
-import os
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -37,12 +36,9 @@ from dask.distributed import Client, Future, LocalCluster, as_completed
 from tqdm import tqdm
 
 from pipeline.errors import VideoError
+from pipeline.worker_env import restore_user_environ, spawn_environ
 
 LOCAL_WORKER_ENV = "VEMO_LOCAL_CLUSTER_WORKER"   # set in LocalCluster workers: they may share out the GPUs
-TRIM_ENV = "MALLOC_TRIM_THRESHOLD_"
-_USER_TRIM = os.environ.get(TRIM_ENV)
-"""glibc's trim threshold as the user's environment gave it, read before any Nanny could write Dask's
-into this process's environment (see `local_cluster`)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +48,7 @@ class ClusterConfig:
     threads_per_worker: int = 1
     memory_limit: str = "auto"
     retries: int = 1                  # reruns of a task that failed unexpectedly (not a VideoError)
+    allocator: str = "jemalloc"       # LocalCluster workers' malloc: jemalloc where installed, or system
 
 
 @dataclass(frozen=True)
@@ -112,26 +109,21 @@ class StageSummary:
 def local_cluster(cfg: ClusterConfig) -> Iterator[LocalCluster]:
     """`cfg.workers` worker processes named 0..workers-1, each with `threads_per_worker` BLAS threads.
 
-    Two of Dask's defaults are turned off for these workers; each cost the AlexNet stage about a tenth
-    (bench/README.md, deliverable 3):
-    - MALLOC_TRIM_THRESHOLD_ = 64 KiB, which Dask's Nanny sets so that workers hand freed memory back at
-      once. glibc then also stops adapting its mmap threshold, and the activations of every forward pass
-      are faulted in anew: 40.7 ms a row instead of 30.4 (AlexNet, batch 32, 2 workers x 1 thread). Our
-      workers hand memory back less often instead (`TrimWhenGrown`, after a task). A value the user's
-      environment sets is kept. The Nanny writes the variable into this process's own environment, so
-      it is removed from there again before each cluster starts.
-    - The workers' statistical profiler (for the dashboard, which these clusters do not start): every
-      10 ms it walks the stacks of the running tasks, 3.6 s of CPU a worker over a 40 s stage.
+    Their allocator and glibc's trim threshold are set as the process starts (`pipeline.worker_env`:
+    jemalloc where installed, not Dask's MALLOC_TRIM_THRESHOLD_), and the workers' statistical profiler
+    is off: it feeds the dashboard, which these clusters do not start, and every 10 ms it walked the
+    stacks of the running tasks, 3.6 s of CPU a worker over a 40 s AlexNet stage (bench/README.md,
+    deliverable 3).
     """
     threads = str(cfg.threads_per_worker)
-    if _USER_TRIM is None:
-        os.environ.pop(TRIM_ENV, None)
-    with dask.config.set({f"distributed.nanny.pre-spawn-environ.{TRIM_ENV}": _USER_TRIM,
-                          "distributed.worker.profile.enabled": False}), LocalCluster(
+    spawn = {f"distributed.nanny.pre-spawn-environ.{name}": value
+             for name, value in spawn_environ(cfg.allocator).items()}
+    with dask.config.set({**spawn, "distributed.worker.profile.enabled": False}), LocalCluster(
         n_workers=cfg.workers, threads_per_worker=cfg.threads_per_worker, processes=True,
         memory_limit=cfg.memory_limit, dashboard_address=None, silence_logs=logging.ERROR,
         env={"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, LOCAL_WORKER_ENV: "1"},
     ) as cluster:
+        restore_user_environ()
         yield cluster
 
 
@@ -169,9 +161,10 @@ def _glibc_trim() -> Callable[[int], object]:
 
 class TrimWhenGrown:
     """Hands a worker's freed memory back to the OS after a task once its RSS is `slack` bytes above what
-    it was after the last trim (or the first task). Without Dask's MALLOC_TRIM_THRESHOLD_ (see
-    `local_cluster`) glibc keeps what the arenas once held, and an AlexNet worker's peak RSS grew from
-    1.0 to 2.0 GiB over 1000 videos (bench/README.md, deliverable 5). Trimming after every task made the
+    it was after the last trim (or the first task): the fallback where workers run glibc's allocator
+    (`pipeline.worker_env`). Without Dask's MALLOC_TRIM_THRESHOLD_ glibc keeps what the arenas once
+    held, and an AlexNet worker's peak RSS grew from 1.0 to 2.0 GiB over 1000 videos (bench/README.md,
+    deliverable 5). Trimming after every task made the
     AlexNet stage 12% slower (each task then faults its forward pass's buffers in anew); trimming past
     256 MiB of growth costs about 5% there (36.5 s vs 34.4 s, 400 videos, runs alternated) and keeps
     the peak within 1.25 GiB at 1000 videos."""

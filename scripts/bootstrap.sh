@@ -2,18 +2,26 @@
 # Set up everything the pipeline needs on a fresh machine, idempotently:
 #   1. ffmpeg (decoding; its ffprobe checks the demo clips in the tests) from the system package
 #      manager, when not already on PATH;
-#   2. Chromium (Debian's `chromium` package), in which the tests render the HTML run report headless;
-#   3. a virtual environment in .venv with this package and its test extra.
+#   2. jemalloc (Debian's libjemalloc2), the Dask workers' allocator (pipeline/worker_env.py);
+#   3. Chromium (Debian's `chromium` package), in which the tests render the HTML run report headless;
+#   4. a virtual environment in .venv with this package and its test extra.
 # Re-running is cheap: each step is skipped when its result is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# apt_install PACKAGE WHY COMMAND...: install PACKAGE with apt-get unless every COMMAND is already on PATH.
+# apt_install PACKAGE WHY COMMAND...: install PACKAGE with apt-get unless every COMMAND is already on PATH
+# (a COMMAND lib:NAME is a shared library instead, looked up as pipeline/worker_env.py does).
 apt_install() {
     local package=$1 why=$2
     shift 2
     local missing=0
-    for cmd in "$@"; do command -v "$cmd" >/dev/null || missing=1; done
+    for cmd in "$@"; do
+        case $cmd in
+            lib:*) python3 -c "import ctypes.util, sys; sys.exit(not ctypes.util.find_library('${cmd#lib:}'))" \
+                       || missing=1 ;;
+            *) command -v "$cmd" >/dev/null || missing=1 ;;
+        esac
+    done
     [ "$missing" -eq 1 ] || return 0
     echo "bootstrap: installing $package with apt-get ($why)"
     local sudo=""
@@ -22,6 +30,7 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$package" >/dev/null
 }
 apt_install ffmpeg "decoding" ffmpeg ffprobe
+apt_install libjemalloc2 "the Dask workers' allocator: flat memory" lib:jemalloc
 apt_install chromium "the report test renders its HTML headless" chromium
 
 PY=${PYTHON:-$(command -v python3.11 || command -v python3)}

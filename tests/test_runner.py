@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import runner
+from pipeline import runner, worker_env
 from pipeline.errors import VideoError
 from pipeline.runner import (
-    TRIM_ENV,
     ClusterConfig,
     Outcome,
     StageSummary,
@@ -26,6 +25,7 @@ from pipeline.runner import (
     map_videos,
     video_outcome,
 )
+from pipeline.worker_env import PRELOAD_ENV, TRIM_ENV
 
 
 def square_or_fail(video_id: str, path: str, *, offset: int) -> int:
@@ -143,24 +143,35 @@ def test_existing_scheduler_by_address(external_cluster: Path) -> None:
     check(summary, results)
 
 
-def worker_settings() -> tuple[str | None, bool]:
+def worker_settings() -> tuple[str | None, bool, bool]:
+    """(glibc's trim threshold, Dask's profiler on, jemalloc loaded) in a worker process."""
     import dask
 
-    return os.environ.get(TRIM_ENV), dask.config.get("distributed.worker.profile.enabled")
+    jemalloc = "libjemalloc" in Path("/proc/self/maps").read_text()
+    return os.environ.get(TRIM_ENV), dask.config.get("distributed.worker.profile.enabled"), jemalloc
 
 
-def test_local_workers_keep_glibc_trimming_and_run_no_profiler(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Dask's MALLOC_TRIM_THRESHOLD_ slows every forward pass (runner.local_cluster): our workers do not get
-    it, not even from a second cluster of the same process (the Nanny writes it into this process's
-    environment), while a value of the user's is passed on."""
-    for _ in range(2):
-        with local_cluster(ClusterConfig(workers=1)) as cluster, dask_client(
-                ClusterConfig(scheduler=cluster.scheduler_address)) as client:
-            assert list(client.run(worker_settings).values()) == [(None, False)]
-    monkeypatch.setattr(runner, "_USER_TRIM", "131072")
-    with local_cluster(ClusterConfig(workers=1)) as cluster, dask_client(
+def settings_of_workers(cfg: ClusterConfig) -> list[tuple[str | None, bool, bool]]:
+    with local_cluster(cfg) as cluster, dask_client(
             ClusterConfig(scheduler=cluster.scheduler_address)) as client:
-        assert list(client.run(worker_settings).values()) == [("131072", False)]
+        return list(client.run(worker_settings).values())
+
+
+def test_local_workers_run_jemalloc_and_neither_glibc_trim_nor_profiler(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dask's MALLOC_TRIM_THRESHOLD_ slows every forward pass and glibc's heap grows task after task
+    (pipeline.worker_env): our workers preload jemalloc (scripts/bootstrap.sh installs it) and do not get
+    the threshold, not even from a second cluster of the same process (the Nanny writes into this
+    process's environment, which is put back each time), while a value of the user's is passed on."""
+    assert worker_env.jemalloc_library() is not None
+    for _ in range(2):
+        assert settings_of_workers(ClusterConfig(workers=1)) == [(None, False, True)]
+        assert TRIM_ENV not in os.environ and PRELOAD_ENV not in os.environ
+    assert settings_of_workers(ClusterConfig(workers=1, allocator="system")) == [(None, False, False)]
+    monkeypatch.setitem(worker_env._USER, TRIM_ENV, "131072")
+    assert settings_of_workers(ClusterConfig(workers=1, allocator="system")) == [("131072", False, False)]
+    with pytest.raises(ValueError, match="allocator"):
+        settings_of_workers(ClusterConfig(workers=1, allocator="tcmalloc"))
 
 
 def test_freed_memory_goes_back_only_once_a_worker_has_grown_past_the_slack() -> None:
