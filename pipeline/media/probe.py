@@ -79,9 +79,9 @@ def _rate(value: Fraction | None) -> float:
     return float(value) if value else 0.0
 
 
-def _seconds(value: float) -> float:
-    """A time to the microsecond, as ffprobe printed it, so that rows match those of earlier probes."""
-    return round(float(value), 6)
+def _seconds(value: float | np.ndarray) -> float | np.ndarray:
+    """Times to the microsecond, as ffprobe printed them, so that rows and plans match earlier probes'."""
+    return np.round(value, 6) if isinstance(value, np.ndarray) else round(float(value), 6)
 
 
 def _video_stream(container: av.container.InputContainer) -> av.VideoStream | None:
@@ -129,7 +129,7 @@ def _packets(stream: av.VideoStream, demuxed: _Demuxed) -> VideoPackets | None:
     if len(demuxed.pts) == 0:
         return None
     base = float(stream.time_base or 0)
-    times = np.round(demuxed.pts * base, 6)
+    times = _seconds(demuxed.pts * base)
     first = float(times.min())
     start = first if stream.start_time is None else _seconds(stream.start_time * base)
     return VideoPackets(start, first, np.sort(times[demuxed.key]))
