@@ -1,4 +1,4 @@
-"""Decode one video into exactly what the extractors need, with one ffmpeg process.
+"""Decode one video into exactly what the extractors need, in one pass of ffmpeg (or by seeking).
 
     ffmpeg (rotation applied, constant fps) ── select + scale per output, one pipe each:
       ├─> snippet frames (T x k per view), short side 112 (area) ── cropped 112x112 here ─> snippets
@@ -8,11 +8,12 @@
           1-second slice the frame nearest to the mean ─> keyframes
     ffmpeg (audio) ── mono int16 PCM at each rate in `audio_rates` ─> audio_<rate>
 
-Without a keyframes output, a constant-rate stream is decoded by input seeking when that decodes
-fewer frames (`_seek_plan`, pipeline/media/seek_plan.py); the frames are the same either way. Given
-more than one thread, the seeking plan is split into that many ffmpeg processes of one thread each,
-run side by side (`split_spans`): on 2 cores two single-thread decodes of half a minute each finish
-sooner than one ffmpeg decoding the whole minute on 2 threads (bench/README.md, deliverable 2).
+Without a keyframes output, a constant-rate stream is decoded by seeking when that decodes fewer
+frames (`_seek_plan`, pipeline/media/seek_plan.py), in-process, skipping the pictures no wanted frame
+needs (pipeline/media/seek_decode.py); the frames are the same either way. Given more than one thread,
+the seeking plan is split into that many parts of equal decoding cost (`split_spans`), decoded side by
+side on one thread each: on 2 cores that beats one decoder on 2 threads, which must restart its frame
+threads at every seek (bench/README.md, deliverable 2).
 
 Memory: snippets and face frames are bounded whatever the video length (only selected frames, already
 downscaled, and one second of 256x256 frames are held); keyframes (one per second, 196 kB each at 256x256)
@@ -53,15 +54,18 @@ from pipeline.media import sampling
 from pipeline.media.ffmpeg_io import FrameStream, decode_streams, fit_size, read_audio
 from pipeline.media.probe import VFR_WARNING, VideoInfo, video_packets
 from pipeline.media.resize import crop, short_side_size
+from pipeline.media.seek_decode import AUTOROTATE, decode_spans
 from pipeline.media.seek_plan import Span, keyframe_indices, plan_spans, span_cost, split_spans
 
 OUTPUTS = ("snippets", "frames", "keyframes", "audio")
 SHORT_STREAM = 0.9                    # decoded (or counted) frames below this share of duration x fps
-SEEK_COST_FRAMES = 25                 # one more seeking input costs about this many decoded frames (15-21
-                                      # measured at 360p-1080p, H.264, 2 cores: bench/README.md)
-PART_MIN_FRAMES = 150                 # a seeking plan is split only into parts decoding at least this many
-                                      # frames: starting ffmpeg takes about 0.14 s here (it loads 215 shared
-                                      # libraries), 40 frames of 720p or 130 of 360p on one thread
+SEEK_COST_FRAMES = 3                  # a new span costs about this many pictures more than it counts: the
+                                      # references after its last frame and the decoder's reorder delay (4
+                                      # decoded for a one-frame span after a keyframe, x264 defaults); the
+                                      # seek itself is an index lookup (bench/README.md, deliverable 2)
+PART_MIN_FRAMES = 25                  # a seeking plan is split only into parts decoding at least this many
+                                      # frames: opening the file and the filters for a part takes about 7 ms,
+                                      # 8 pictures of 360p
 
 
 @dataclass(frozen=True)
@@ -218,25 +222,26 @@ class SeekPlan(NamedTuple):
     spans: list[Span]
     first_pts: float          # the first frame's timestamp (s)
     keyframes: np.ndarray     # frame indices of the keyframes
+    rotation: int             # degrees, applied as ffmpeg's autorotation does
 
 
 def _seek_plan(path: Path, info: VideoInfo, fps: float, sink: _FrameSink) -> SeekPlan | None:
     """The spans to decode by seeking when that decodes fewer frames than one pass; else None.
 
     Only for a constant-rate stream decoded at its own rate that starts with its first frame (frame i is
-    then at first + i / fps in the file too), and when no output needs every frame
-    (`DecodeConfig.may_seek`, the rule the probe also asks for packets by).
+    then at first + i / fps in the file too), turned by a multiple of 90 degrees if at all, and when no
+    output needs every frame (`DecodeConfig.may_seek`, the rule the probe also asks for packets by).
     """
     wanted = sink.wanted
     if (not sink.cfg.may_seek or len(wanted) == 0 or abs(fps - info.fps) > 1e-6
-            or VFR_WARNING in info.warnings):
+            or VFR_WARNING in info.warnings or info.rotation not in AUTOROTATE):
         return None
     packets = info.packets or video_packets(path)
     if packets is None or abs(packets.first_pts - packets.start) > 0.5 / fps:
         return None
     keyframes = keyframe_indices(packets.keyframes, packets.first_pts, fps)
     spans, cost = plan_spans(wanted, keyframes, SEEK_COST_FRAMES)
-    return SeekPlan(spans, packets.first_pts, keyframes) if cost < info.n_frames else None
+    return SeekPlan(spans, packets.first_pts, keyframes, info.rotation) if cost < info.n_frames else None
 
 
 def _within(streams: list[FrameStream], spans: list[Span]) -> list[FrameStream]:
@@ -247,25 +252,17 @@ def _within(streams: list[FrameStream], spans: list[Span]) -> list[FrameStream]:
     return [stream for stream in cut if stream.frames]
 
 
-def _decode_plan(path: Path, fps: float, streams: list[FrameStream], plan: SeekPlan, threads: int,
-                 messages: list[str]) -> None:
-    """Decode the plan's spans: with `threads` > 1 (0: every core) split into up to that many ffmpeg
-    processes of one thread each, side by side; otherwise one ffmpeg with `threads` threads."""
+def _decode_plan(path: Path, fps: float, streams: list[FrameStream], plan: SeekPlan, threads: int) -> None:
+    """Decode the plan's spans, split over `threads` (0: every core) parts decoded side by side."""
     cores = threads or len(os.sched_getaffinity(0))
     cost = sum(span_cost(span, plan.keyframes) for span in plan.spans)
     groups = split_spans(plan.spans, plan.keyframes, min(cores, max(1, cost // PART_MIN_FRAMES)))
-    if len(groups) == 1:
-        decode_streams(path, fps=fps, streams=streams, spans=plan.spans, first_pts=plan.first_pts,
-                       threads=threads, messages=messages)
-        return
-    heard: list[list[str]] = [[] for _ in groups]
     with ThreadPoolExecutor(len(groups)) as pool:
-        runs = [pool.submit(decode_streams, path, fps=fps, streams=_within(streams, group), spans=group,
-                            first_pts=plan.first_pts, threads=1, messages=said)
-                for group, said in zip(groups, heard, strict=True)]
+        runs = [pool.submit(decode_spans, path, fps=fps, streams=_within(streams, group), spans=group,
+                            keyframes=plan.keyframes, first_pts=plan.first_pts, rotation=plan.rotation)
+                for group in groups]
         for run in runs:
             run.result()
-    messages.extend(line for said in heard for line in said)
 
 
 def _decode_frames(path: Path, info: VideoInfo, cfg: DecodeConfig, fps: float, n_expected: int,
@@ -276,17 +273,15 @@ def _decode_frames(path: Path, info: VideoInfo, cfg: DecodeConfig, fps: float, n
     sink = _FrameSink(*rng_args, video_rng(cfg.seed, video_id), work_size)
     plan = _seek_plan(path, info, fps, sink) if seek else None
     if plan is not None:
-        heard: list[str] = []
         try:
-            _decode_plan(path, fps, sink.streams(count=False), plan, threads, heard)
+            _decode_plan(path, fps, sink.streams(count=False), plan, threads)
         except VideoError:
             pass   # the one pass below decodes the file or names what is wrong with it
         else:
             if sink.complete():
-                messages.extend(heard)
                 return sink.finish(n_expected), n_expected
         sink = _FrameSink(*rng_args, video_rng(cfg.seed, video_id), work_size)
-    heard = []
+    heard: list[str] = []
     decode_streams(path, fps=fps, streams=sink.streams(count=True), threads=threads, messages=heard)
     n = sink.counted
     if n == 0:

@@ -1,14 +1,30 @@
-"""Decoding by input seeking (only keyframe-to-span stretches) must give exactly the one-pass frames."""
+"""Decoding by seeking (only keyframe-to-span stretches, only the pictures needed) must give exactly the
+one-pass frames."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import av
 import numpy as np
 import pytest
 
 import pipeline.decode as decode
-from pipeline.decode import DecodeConfig, _decode_frames, _FrameSink, _seek_plan, video_rng
+from pipeline.decode import (
+    DecodeConfig,
+    SeekPlan,
+    _decode_frames,
+    _decode_plan,
+    _FrameSink,
+    _seek_plan,
+    decode_video,
+    video_rng,
+)
+from pipeline.errors import VideoError
 from pipeline.media.ffmpeg_io import fit_size
-from pipeline.media.probe import probe_video, video_packets
+from pipeline.media.probe import VideoInfo, probe_video, video_packets
+from pipeline.media.seek_decode import decode_spans, disposable
 from pipeline.media.seek_plan import Span, keyframe_indices, plan_spans, span_cost, split_spans
 
 
@@ -25,11 +41,11 @@ def test_far_gops_get_their_own_span_and_near_ones_are_joined() -> None:
     assert cost == (11 - 0 + 1 + 10) + (150 - 100 + 1 + 10) + (165 - 150) + (320 - 300 + 1 + 10)
 
 
-def test_a_span_starting_on_a_keyframe_pays_from_the_keyframe_before() -> None:
+def test_a_span_starting_on_a_keyframe_decodes_from_that_keyframe() -> None:
     spans, cost = plan_spans(np.array([0, 50, 51]), np.array([0, 50, 100]), seek_cost=5)
-    assert spans == [Span(0, 52)] and cost == 52 + 5      # frame 50 costs decoding on from frame 0
+    assert spans == [Span(0, 1), Span(50, 2)] and cost == (1 + 5) + (2 + 5)
     spans, cost = plan_spans(np.array([100, 101]), np.array([0, 50, 100]), seek_cost=5)
-    assert spans == [Span(100, 2)] and cost == (101 - 50 + 1) + 5
+    assert spans == [Span(100, 2)] and cost == 2 + 5
 
 
 def test_a_first_keyframe_after_frame_zero_counts_as_frame_zero() -> None:
@@ -45,13 +61,13 @@ def _frames(spans: list[Span]) -> list[int]:
     return [i for s in spans for i in range(s.first, s.first + s.count)]
 
 
-def test_one_long_span_is_cut_after_a_keyframe_into_equal_shares() -> None:
+def test_one_long_span_is_cut_at_a_keyframe_into_equal_shares() -> None:
     keyframes = np.arange(0, 1500, 250)
     groups = split_spans([Span(15, 1441)], keyframes, 2)
-    assert groups == [[Span(15, 736)], [Span(751, 705)]]          # cut after the keyframe at 750
+    assert groups == [[Span(15, 735)], [Span(750, 706)]]          # cut at the keyframe at 750
     assert _frames([s for g in groups for s in g]) == list(range(15, 1456))
     costs = [sum(span_cost(s, keyframes) for s in g) for g in groups]
-    assert costs == [751, 706] and sum(costs) == span_cost(Span(15, 1441), keyframes) + 1  # frame 750 twice
+    assert costs == [750, 706] and sum(costs) == span_cost(Span(15, 1441), keyframes)   # nothing twice
     assert [len(g) for g in split_spans([Span(15, 1441)], keyframes, 3)] == [1, 1, 1]
 
 
@@ -67,41 +83,95 @@ CFG = DecodeConfig(segments=2, frames_per_segment=4, train_views=1, face_rate=0.
                    outputs=("snippets", "frames"), work_max_side=160)
 
 
+def planned(path: Path, cfg: DecodeConfig = CFG) -> tuple[VideoInfo, _FrameSink, SeekPlan]:
+    info = probe_video(path, packets=True)
+    sink = _FrameSink(cfg, info.n_frames, info.fps, video_rng(0, "v"), fit_size(info.width, info.height, 160))
+    plan = _seek_plan(path, info, info.fps, sink)
+    assert plan is not None and len(plan.spans) > 1
+    return info, sink, plan
+
+
 @pytest.mark.parametrize("kind", [
     {"preset": "ultrafast"},
     {"preset": "veryfast"},                           # B-frames: display order differs from decode order
     {"preset": "veryfast", "video_delay_s": 0.4},     # the video packets start 0.4 s in
+    {"preset": "veryfast", "rotate": 90},             # ffmpeg's autorotation, redone on the seeking route
+    {"preset": "veryfast", "rotate": 180},
+    {"preset": "veryfast", "rotate": 270},
 ])
 def test_seek_route_gives_the_one_pass_frames(make_video, kind) -> None:
     path = make_video(seconds=12, size="160x120", pattern="testsrc2", gop=25, **kind)
-    info = probe_video(path, packets=True)
-    sink = _FrameSink(CFG, info.n_frames, info.fps, video_rng(0, "v"), fit_size(info.width, info.height, 160))
-    plan = _seek_plan(path, info, info.fps, sink)
-    assert plan is not None and len(plan[0]) > 1
-    seek, n_seek = _decode_frames(path, info, CFG, info.fps, info.n_frames, "v", [], seek=True)
+    info, sink, plan = planned(path)
+    _decode_plan(path, info.fps, sink.streams(count=False), plan, threads=1)
+    assert sink.complete()                            # the seeking route itself, no fallback
+    seek = sink.finish(info.n_frames)
     one_pass, n_one = _decode_frames(path, info, CFG, info.fps, info.n_frames, "v", [], seek=False)
-    assert n_seek == n_one == 300
+    assert n_one == 300
     assert seek.keys() == one_pass.keys()
     for name in seek:
         np.testing.assert_array_equal(seek[name], one_pass[name], err_msg=name)
 
 
-def test_a_plan_split_over_processes_gives_the_one_process_frames(make_video, monkeypatch) -> None:
+@pytest.mark.parametrize(("preset", "skipped"), [("ultrafast", False), ("veryfast", True)])
+def test_unwanted_pictures_nothing_refers_to_are_not_decoded(make_video, preset, skipped) -> None:
+    path = make_video(seconds=12, size="160x120", pattern="testsrc2", gop=25, preset=preset)
+    info, sink, plan = planned(path)
+    decoded = decode_spans(path, fps=info.fps, streams=sink.streams(count=False), spans=plan.spans,
+                           keyframes=plan.keyframes, first_pts=plan.first_pts)
+    cost = sum(span_cost(span, plan.keyframes) for span in plan.spans)
+    assert sink.complete()
+    assert (decoded < cost) if skipped else (decoded == cost)     # ultrafast: every picture a reference
+
+
+def test_h264_pictures_are_disposable_only_when_every_slice_has_nal_ref_idc_zero() -> None:
+    def unit(header: int) -> bytes:
+        return len(b"..").to_bytes(4, "big") + bytes([header]) + b"."
+    sei, b_slice, p_slice, idr = 0x06, 0x01, 0x41, 0x65
+    assert disposable(unit(sei) + unit(b_slice), 4)
+    assert not disposable(unit(b_slice) + unit(p_slice), 4)       # one reference slice is enough
+    assert not disposable(unit(idr), 4) and not disposable(unit(sei), 4)
+    start, long_start = b"\x00\x00\x01", b"\x00\x00\x00\x01"           # Annex B: start codes
+    assert disposable(long_start + bytes([sei]) + b".." + start + bytes([b_slice]) + b"..", 0)
+    assert not disposable(start + bytes([p_slice]) + b"..", 0)
+
+
+def test_a_damaged_picture_on_the_seeking_route_falls_back_to_the_one_pass(make_video, monkeypatch) -> None:
+    path = make_video(seconds=12, size="160x120", pattern="testsrc2", gop=25, preset="veryfast")
+    cfg = DecodeConfig(segments=3, frames_per_segment=4, train_views=1, outputs=("snippets",))
+    info, sink, plan = planned(path, cfg)
+    with av.open(str(path)) as container:        # the keyframe the first span decodes from
+        key = next(p for p in container.demux(video=0) if p.is_keyframe)
+    data = bytearray(path.read_bytes())
+    data[key.pos + key.size // 4: key.pos + key.size * 3 // 4] = bytes(key.size // 2)
+    path.write_bytes(bytes(data))
+    with pytest.raises(VideoError, match="seeking decode failed|damaged"):
+        decode_spans(path, fps=info.fps, streams=sink.streams(count=False), spans=plan.spans,
+                     keyframes=plan.keyframes, first_pts=plan.first_pts)
+    seek = decode_video(path, "v", info, cfg)
+    monkeypatch.setattr(decode, "_seek_plan", lambda *args: None)
+    one_pass = decode_video(path, "v", info, cfg)
+    def said(attrs: dict) -> dict:                  # ffmpeg's messages name its decoder's address
+        return {**attrs, "warnings": re.sub(r"@ 0x[0-9a-f]+", "@", attrs["warnings"])}
+    assert "decoding error" in one_pass.attrs["warnings"] and said(seek.attrs) == said(one_pass.attrs)
+    for name in one_pass.arrays:
+        np.testing.assert_array_equal(seek.arrays[name], one_pass.arrays[name], err_msg=name)
+
+
+def test_a_plan_split_over_threads_gives_the_one_thread_frames(make_video, monkeypatch) -> None:
     path = make_video(seconds=12, size="160x120", pattern="testsrc2", gop=25, preset="veryfast")
     info = probe_video(path, packets=True)
-    launched: list[int] = []
+    parts: list[int] = []
 
-    def counted(*args, **kwargs) -> None:      # the real decode, counting the ffmpeg processes started
-        launched.append(kwargs["threads"])
-        decode_streams(*args, **kwargs)
-    decode_streams = decode.decode_streams
-    monkeypatch.setattr(decode, "decode_streams", counted)
+    def counted(*args, **kwargs) -> int:      # the real decode, counting the parts
+        parts.append(len(kwargs["spans"]))
+        return decode_spans(*args, **kwargs)
+    monkeypatch.setattr(decode, "decode_spans", counted)
     monkeypatch.setattr(decode, "PART_MIN_FRAMES", 20)
     split, _ = _decode_frames(path, info, CFG, info.fps, info.n_frames, "v", [], threads=3)
-    assert launched == [1, 1, 1]
-    launched.clear()
+    assert len(parts) == 3
+    parts.clear()
     whole, _ = _decode_frames(path, info, CFG, info.fps, info.n_frames, "v", [], threads=1)
-    assert launched == [1]
+    assert len(parts) == 1
     assert split.keys() == whole.keys()
     for name in split:
         np.testing.assert_array_equal(split[name], whole[name], err_msg=name)

@@ -3,8 +3,8 @@
 Nothing is written to disk. ffmpeg applies the rotation stored in the file (its default), resamples to
 a constant frame rate (so frame i is at i / fps, also for variable-frame-rate files), keeps only the
 frames each output asks for (`select`) and scales them, so Python receives just those frames at their
-final size. One ffmpeg process serves every output: it decodes the video once, either every frame in
-order or, given `Span`s, only from the keyframe before each span (input seeking, one input per span).
+final size. One ffmpeg process serves every output: it decodes every frame of the video once, in order
+(decoding only stretches of it, by seeking, is pipeline/media/seek_decode.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import ffmpeg
 import numpy as np
 
 from pipeline.errors import VideoError
-from pipeline.media.seek_plan import Span
 
 QUIET = ("-nostdin", "-hide_banner", "-loglevel", "error")
 CHANNELS = {"rgb24": 3, "gray": 1}
@@ -58,41 +57,19 @@ class FrameStream:
     delivered: int = 0
 
 
-def _positions(frames: Sequence[int], spans: Sequence[Span] | None) -> np.ndarray:
-    """Where each wanted frame sits in the decoded sequence (the spans, one after another)."""
+def _select_expression(frames: Sequence[int]) -> str:
+    """`select` keeping these sorted frame indices, as one `between` per run of consecutive ones."""
     frames = np.asarray(frames, np.int64)
-    if spans is None:
-        return frames
-    firsts = np.array([s.first for s in spans])
-    offsets = np.cumsum([0] + [s.count for s in spans])[:-1]
-    which = np.searchsorted(firsts, frames, side="right") - 1
-    return offsets[which] + frames - firsts[which]
-
-
-def _select_expression(positions: np.ndarray) -> str:
-    """`select` keeping these sorted positions, as one `between` per run of consecutive positions."""
-    breaks = np.flatnonzero(np.diff(positions) != 1)
-    starts = np.r_[positions[0], positions[breaks + 1]]
-    stops = np.r_[positions[breaks], positions[-1]]
+    breaks = np.flatnonzero(np.diff(frames) != 1)
+    starts = np.r_[frames[0], frames[breaks + 1]]
+    stops = np.r_[frames[breaks], frames[-1]]
     return "+".join(f"between(n,{a},{b})" for a, b in zip(starts, stops, strict=True))
 
 
-def _source(path: Path, fps: float, spans: Sequence[Span] | None, first_pts: float,  # noqa: ANN202
-            decoder: dict[str, int]):
-    if spans is None:
-        return ffmpeg.input(str(path), **decoder).video.filter("fps", fps=f"{fps:.6f}")
-    parts = [
-        ffmpeg.input(str(path), **decoder, seek_timestamp=1,
-                     ss=f"{max(first_pts, first_pts + (s.first - 0.5) / fps):.6f}")
-        .video.trim(end_frame=s.count).setpts("PTS-STARTPTS")
-        for s in spans
-    ]
-    return parts[0] if len(parts) == 1 else ffmpeg.concat(*parts, v=1, a=0)
-
-
 def _command(path: Path, fps: float, streams: Sequence[FrameStream], fds: Sequence[int],
-             spans: Sequence[Span] | None, first_pts: float, threads: int) -> list[str]:
-    source = _source(path, fps, spans, first_pts, {"threads": threads} if threads else {})
+             threads: int) -> list[str]:
+    source = ffmpeg.input(str(path), **({"threads": threads} if threads else {})).video
+    source = source.filter("fps", fps=f"{fps:.6f}")
     branches = [source]
     if len(streams) > 1:
         split = source.split()
@@ -100,7 +77,7 @@ def _command(path: Path, fps: float, streams: Sequence[FrameStream], fds: Sequen
     outputs = []
     for branch, stream, fd in zip(branches, streams, fds, strict=True):
         if stream.frames is not None:
-            branch = branch.filter("select", _select_expression(_positions(stream.frames, spans)))
+            branch = branch.filter("select", _select_expression(stream.frames))
         if stream.crop:
             branch = branch.filter("crop", stream.width, stream.height, 0, 0)
         else:
@@ -127,20 +104,16 @@ def _read(pipe: BinaryIO, stream: FrameStream, errors: list[BaseException]) -> N
         errors.append(exc)
 
 
-def decode_streams(path: str | Path, *, fps: float, streams: Sequence[FrameStream],
-                   spans: Sequence[Span] | None = None, first_pts: float = 0.0, threads: int = 0,
+def decode_streams(path: str | Path, *, fps: float, streams: Sequence[FrameStream], threads: int = 0,
                    messages: list[str] | None = None) -> None:
     """Run one ffmpeg writing every stream to its own pipe; each stream's `delivered` counts its frames.
 
-    Without `spans` every frame is decoded in order (fps-resampled). With them, the stream must have a
-    constant rate equal to `fps` and `first_pts` must be its first frame's timestamp (s): span i is read
-    from input seeking to frame `first`, and only the keyframe-to-span frames are decoded.
-    Raises VideoError if ffmpeg fails; when it succeeds but complains (a damaged or cut stream), its
-    error lines go into `messages`.
+    Every frame is decoded in order, resampled to `fps`. Raises VideoError if ffmpeg fails; when it
+    succeeds but complains (a damaged or cut stream), its error lines go into `messages`.
     """
     path = Path(path)
     pipes = [os.pipe() for _ in streams]
-    cmd = _command(path, fps, streams, [w for _, w in pipes], spans, first_pts, threads)
+    cmd = _command(path, fps, streams, [w for _, w in pipes], threads)
     errors: list[BaseException] = []
     with tempfile.TemporaryFile() as err:
         try:

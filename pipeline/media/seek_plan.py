@@ -1,11 +1,10 @@
 """Which stretches of a video to decode, given the frames wanted and where the keyframes are.
 
-A decoder can start only at a keyframe, so reaching frame f costs decoding from the keyframe before f:
-strictly before, because ffmpeg is asked to seek half a frame ahead of f (so that f itself is never cut
-by timestamp rounding), and its demuxer then lands on the keyframe at or before that time.
+A decoder can start only at a keyframe, so reaching frame f costs decoding from the keyframe at or
+before f (the demuxer seeks to it exactly: pipeline/media/seek_decode.py).
 Wanted frames are grouped into spans: a wanted frame joins the current span when no keyframe lies
 between them, or when decoding on is cheaper than seeking again (`seek_cost` frames of overhead for
-each more input ffmpeg opens). The plan is worth it only when its cost is below decoding every frame.
+each more span). The plan is worth it only when its cost is below decoding every frame.
 """
 
 from __future__ import annotations
@@ -29,11 +28,11 @@ def keyframe_indices(keyframe_pts: np.ndarray, first_pts: float, fps: float) -> 
 
 
 def decode_starts(frames: np.ndarray, keyframes: np.ndarray) -> np.ndarray:
-    """Where decoding starts to reach each frame: the keyframe strictly before it (frame 0 when none is)."""
+    """Where decoding starts to reach each frame: the keyframe at or before it (frame 0 when none is)."""
     keyframes = np.asarray(keyframes, np.int64)
     if len(keyframes) == 0 or keyframes[0] > 0:
         keyframes = np.r_[0, keyframes]
-    return keyframes[np.maximum(np.searchsorted(keyframes, frames, side="left") - 1, 0)]
+    return keyframes[np.searchsorted(keyframes, frames, side="right") - 1]
 
 
 def plan_spans(wanted: np.ndarray, keyframes: np.ndarray, seek_cost: int) -> tuple[list[Span], int]:
@@ -54,16 +53,16 @@ def plan_spans(wanted: np.ndarray, keyframes: np.ndarray, seek_cost: int) -> tup
 
 
 def span_cost(span: Span, keyframes: np.ndarray) -> int:
-    """Frames decoded for `span`: from the keyframe strictly before its first frame to its last."""
+    """Frames decoded for `span`: from the keyframe at or before its first frame to its last."""
     return span.first + span.count - int(decode_starts(np.array([span.first]), keyframes)[0])
 
 
 def split_spans(spans: list[Span], keyframes: np.ndarray, parts: int) -> list[list[Span]]:
-    """`spans` in at most `parts` consecutive groups of about equal decoding cost, one ffmpeg each.
+    """`spans` in at most `parts` consecutive groups of about equal decoding cost, one decoder each.
 
-    A span may be cut after a keyframe k inside it: the first piece ends on k, the second starts at k + 1
-    and so decodes one frame (k) more. Each group is closed greedily where it comes nearest to an equal
-    share of what is left (at a span boundary or a cut); the last group takes the rest.
+    A span may be cut at a keyframe k inside it: the first piece ends before k, the second starts on k,
+    so the pieces decode what the whole did. Each group is closed greedily where it comes nearest to an
+    equal share of what is left (at a span boundary or a cut); the last group takes the rest.
     """
     keyframes = np.asarray(keyframes, np.int64)
     queue = list(spans)
@@ -82,9 +81,9 @@ def split_spans(spans: list[Span], keyframes: np.ndarray, parts: int) -> list[li
         choices: list[tuple[float, Span | None, Span | None]] = [(abs(load + cost - target), span, None)]
         if groups[-1]:
             choices.append((abs(load - target), None, span))
-        for k in keyframes[(keyframes > span.first) & (keyframes < last)].tolist():
-            head = Span(span.first, k + 1 - span.first)
-            choices.append((abs(load + span_cost(head, keyframes) - target), head, Span(k + 1, last - k)))
+        for k in keyframes[(keyframes > span.first) & (keyframes <= last)].tolist():
+            head = Span(span.first, k - span.first)
+            choices.append((abs(load + span_cost(head, keyframes) - target), head, Span(k, last - k + 1)))
         _, head, rest = min(choices, key=lambda choice: choice[0])
         if head is not None:
             groups[-1].append(head)

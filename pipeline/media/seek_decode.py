@@ -1,0 +1,152 @@
+"""Decode the spans of a seeking plan in-process (PyAV), handing the decoder only the pictures needed.
+
+For each span the demuxer seeks to the keyframe before it (`seek_plan.decode_starts`) and the packets
+from there to the span's last frame go to a single-thread decoder, except H.264 pictures that nothing
+refers to (every slice with nal_ref_idc 0) and that no output wants: with x264's default B-frames that
+is 45% of the pictures, decoded by ffmpeg for nothing. Each wanted frame then goes through the filters
+the one-pass ffmpeg applies (its autorotation, `scale` with the output's flags, the output's pixel
+format), built from the same libavfilter, so the frames are the one-pass frames
+(`tests/test_decode_seek.py`).
+
+Anything unexpected (a decoder error, a frame flagged corrupt, a frame without a timestamp) raises
+VideoError, and the caller decodes the video in one pass instead, where ffmpeg names what is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import av
+import numpy as np
+
+from pipeline.errors import VideoError
+from pipeline.media.ffmpeg_io import CHANNELS, FrameStream
+from pipeline.media.seek_plan import Span, decode_starts
+
+H264_SLICES = (1, 2, 5)    # NAL unit types of a coded slice, a slice data partition A, an IDR slice
+AUTOROTATE = {             # what ffmpeg's autorotation inserts for the display rotation the probe reports
+    0: (),
+    90: (("transpose", "cclock"),),
+    180: (("hflip", ""), ("vflip", "")),
+    270: (("transpose", "clock"),),
+}
+
+
+def _nal_headers(data: bytes, length_size: int) -> Iterator[int]:
+    """The first byte of each NAL unit: length-prefixed (mp4, mkv) or, with `length_size` 0, after
+    Annex B start codes (MPEG-TS, raw streams)."""
+    if length_size:
+        at = 0
+        while at + length_size < len(data):
+            yield data[at + length_size]
+            at += length_size + int.from_bytes(data[at:at + length_size], "big")
+        return
+    at = data.find(b"\x00\x00\x01")
+    while 0 <= at < len(data) - 3:
+        yield data[at + 3]
+        at = data.find(b"\x00\x00\x01", at + 3)
+
+
+def disposable(data: bytes, length_size: int) -> bool:
+    """True when the H.264 access unit `data` has slices and none is a reference (nal_ref_idc 0)."""
+    slices = [header for header in _nal_headers(data, length_size) if header & 0x1F in H264_SLICES]
+    return bool(slices) and not any(header & 0x60 for header in slices)
+
+
+def nal_length_size(codec: av.CodecContext) -> int | None:
+    """Bytes of each NAL unit's length prefix (0: Annex B start codes); None when the stream is not
+    H.264, whose pictures are then all decoded."""
+    if codec.name != "h264":
+        return None
+    extra = codec.extradata or b""
+    return (extra[4] & 3) + 1 if len(extra) > 4 and extra[0] == 1 else 0
+
+
+class _Filter:
+    """One output's filter chain, as the one-pass ffmpeg builds it: rotation, scale or crop, pixel format."""
+
+    def __init__(self, video: av.VideoStream, out: FrameStream, rotation: int) -> None:
+        self.shape = (out.height, out.width, CHANNELS[out.pix_fmt])
+        self.graph = av.filter.Graph()
+        size = f"{out.width}:{out.height}"
+        chain = [*AUTOROTATE[rotation],
+                 ("crop", f"{size}:0:0") if out.crop else ("scale", f"{size}:flags={out.scale_flags}"),
+                 ("format", out.pix_fmt)]
+        node = self.graph.add_buffer(template=video)
+        for name, args in chain:
+            following = self.graph.add(name, args)
+            node.link_to(following)
+            node = following
+        node.link_to(self.graph.add("buffersink"))
+        self.graph.configure()
+
+    def __call__(self, frame: av.VideoFrame) -> np.ndarray:
+        self.graph.push(frame)
+        return self.graph.pull().to_ndarray().reshape(self.shape)
+
+
+def decode_spans(path: str | Path, *, fps: float, streams: Sequence[FrameStream], spans: Sequence[Span],
+                 keyframes: np.ndarray, first_pts: float, rotation: int = 0) -> int:
+    """Hand each stream its frames from `spans`; returns the pictures decoded.
+
+    The stream must have a constant rate equal to `fps`, its first frame at `first_pts` (s) and its
+    keyframes at the frame indices `keyframes`. Raises VideoError when the decode is not clean.
+    """
+    path = Path(path)
+    try:
+        with av.open(str(path)) as container:
+            return _decode(path, container, fps, streams, spans, keyframes, first_pts, rotation)
+    except av.FFmpegError as exc:
+        raise VideoError(path, f"seeking decode failed: {exc}") from exc
+
+
+def _decode(path: Path, container: av.container.InputContainer, fps: float,  # noqa: PLR0913
+            streams: Sequence[FrameStream], spans: Sequence[Span], keyframes: np.ndarray,
+            first_pts: float, rotation: int) -> int:
+    video = container.streams.video[0]
+    video.thread_count = 1          # parts of a plan run side by side, one core each (decode._decode_plan)
+    codec = video.codec_context
+    codec.options = {"err_detect": "explode"}
+    base = float(video.time_base)
+    length_size = nal_length_size(codec)
+    outputs = [(stream, set(stream.frames or ()), _Filter(video, stream, rotation)) for stream in streams]
+    wanted = set().union(*(frames for _, frames, _ in outputs))
+
+    def index(pts: int | None) -> int:
+        if pts is None:
+            raise VideoError(path, "a packet or frame without a timestamp")
+        return round((pts * base - first_pts) * fps)
+
+    def deliver(frames: list[av.VideoFrame], span: Span) -> bool:
+        """Hand out the span's wanted frames; True once the span's last frame has come."""
+        done = False
+        for frame in frames:
+            if frame.is_corrupt:
+                raise VideoError(path, "the decoder flagged a damaged frame")
+            at = index(frame.pts)
+            if span.first <= at < span.first + span.count:
+                for stream, frames_wanted, scale in outputs:
+                    if at in frames_wanted:
+                        stream.on_frame(at, scale(frame))
+                        stream.delivered += 1
+            done = done or at >= span.first + span.count - 1
+        return done
+
+    decoded = 0
+    for span in spans:
+        start = int(decode_starts(np.array([span.first]), keyframes)[0])
+        container.seek(round((first_pts + (start + 0.5) / fps) / base), stream=video, backward=True)
+        codec.flush_buffers()
+        for packet in container.demux(video):
+            if packet.size == 0:                       # the end of the file: flush the decoder
+                deliver(codec.decode(None), span)
+                break
+            at = index(packet.pts)
+            if at < start or (length_size is not None and at not in wanted
+                              and disposable(bytes(packet), length_size)):
+                continue
+            decoded += 1
+            if deliver(codec.decode(packet), span):
+                break
+    return decoded
