@@ -98,6 +98,7 @@ def planned(path: Path, cfg: DecodeConfig = CFG) -> tuple[VideoInfo, _FrameSink,
     {"preset": "veryfast", "rotate": 90},             # ffmpeg's autorotation, redone on the seeking route
     {"preset": "veryfast", "rotate": 180},
     {"preset": "veryfast", "rotate": 270},
+    {"preset": "veryfast", "name": "clip.ts"},        # MPEG-TS: Annex B start codes, no index to seek by
 ])
 def test_seek_route_gives_the_one_pass_frames(make_video, kind) -> None:
     path = make_video(seconds=12, size="160x120", pattern="testsrc2", gop=25, **kind)
@@ -112,9 +113,10 @@ def test_seek_route_gives_the_one_pass_frames(make_video, kind) -> None:
         np.testing.assert_array_equal(seek[name], one_pass[name], err_msg=name)
 
 
-@pytest.mark.parametrize(("preset", "skipped"), [("ultrafast", False), ("veryfast", True)])
-def test_unwanted_pictures_nothing_refers_to_are_not_decoded(make_video, preset, skipped) -> None:
-    path = make_video(seconds=12, size="160x120", pattern="testsrc2", gop=25, preset=preset)
+@pytest.mark.parametrize(("name", "preset", "skipped"), [
+    ("clip.mp4", "ultrafast", False), ("clip.mp4", "veryfast", True), ("clip.ts", "veryfast", True)])
+def test_unwanted_pictures_nothing_refers_to_are_not_decoded(make_video, name, preset, skipped) -> None:
+    path = make_video(name, seconds=12, size="160x120", pattern="testsrc2", gop=25, preset=preset)
     info, sink, plan = planned(path)
     decoded = decode_spans(path, fps=info.fps, streams=sink.streams(count=False), spans=plan.spans,
                            keyframes=plan.keyframes, first_pts=plan.first_pts)

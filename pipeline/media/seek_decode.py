@@ -1,8 +1,8 @@
 """Decode the spans of a seeking plan in-process (PyAV), handing the decoder only the pictures needed.
 
-For each span the demuxer seeks to the keyframe before it (`seek_plan.decode_starts`) and the packets
-from there to the span's last frame go to a single-thread decoder, except H.264 pictures that nothing
-refers to (every slice with nal_ref_idc 0) and that no output wants: with x264's default B-frames that
+For each span the demuxer seeks to the keyframe at or before it (`seek_plan.decode_starts`) and the
+packets from there to the span's last frame go to a single-thread decoder, except H.264 pictures that
+nothing refers to (every slice with nal_ref_idc 0) and that no output wants: with x264's default B-frames that
 is 45% of the pictures, decoded by ffmpeg for nothing. Each wanted frame then goes through the filters
 the one-pass ffmpeg applies (its autorotation, `scale` with the output's flags, the output's pixel
 format), built from the same libavfilter, so the frames are the one-pass frames
@@ -14,6 +14,7 @@ VideoError, and the caller decodes the video in one pass instead, where ffmpeg n
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -133,12 +134,25 @@ def _decode(path: Path, container: av.container.InputContainer, fps: float,  # n
             done = done or at >= span.first + span.count - 1
         return done
 
+    def packets_from(start: int) -> Iterator[av.Packet]:
+        """The packets from a keyframe at or before frame `start`: the demuxer seeks to it exactly
+        with an index (mp4, mkv); without one (MPEG-TS) it lands by timestamp, on any packet, so this
+        steps back (1 s, 2 s, 4 s ...) until the first keyframe after landing is not past `start`."""
+        target = first_pts + (start + 0.5) / fps
+        back = 0.0
+        while True:
+            container.seek(round((target - back) / base), stream=video, backward=True)
+            packets = container.demux(video)
+            key = next((p for p in packets if p.is_keyframe and p.pts is not None), None)
+            if key is None or index(key.pts) <= start or target - back <= first_pts:
+                return itertools.chain([key] if key is not None else [], packets)
+            back = max(1.0, 2 * back)
+
     decoded = 0
     for span in spans:
         start = int(decode_starts(np.array([span.first]), keyframes)[0])
-        container.seek(round((first_pts + (start + 0.5) / fps) / base), stream=video, backward=True)
         codec.flush_buffers()
-        for packet in container.demux(video):
+        for packet in packets_from(start):
             if packet.size == 0:                       # the end of the file: flush the decoder
                 deliver(codec.decode(None), span)
                 break
