@@ -4,7 +4,8 @@
 #      manager, when not already on PATH;
 #   2. jemalloc (Debian's libjemalloc2), the Dask workers' allocator (pipeline/worker_env.py);
 #   3. Chromium (Debian's `chromium` package), in which the tests render the HTML run report headless;
-#   4. a virtual environment in .venv with this package and its test extra.
+#   4. a virtual environment in .venv with this package and its test extra, every package at the
+#      version scripts/constraints.txt pins.
 # Re-running is cheap: each step is skipped when its result is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,11 +44,12 @@ pip_quiet() {
     .venv/bin/python -m pip "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
     return "${PIPESTATUS[0]}"
 }
-stamp=.venv/.installed-$(sha256sum setup.cfg | cut -c1-16)
+# Every package at the exact version of scripts/constraints.txt (what produced the documented figures).
+stamp=.venv/.installed-$(cat setup.cfg scripts/constraints.txt | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
     echo "bootstrap: installing Python packages into .venv (first time: several minutes, torch is large)"
     pip_quiet install -q --upgrade pip
-    pip_quiet install -q -e '.[test]'
+    pip_quiet install -q -c scripts/constraints.txt -e '.[test]'
     rm -f .venv/.installed-*
     touch "$stamp"
 fi
