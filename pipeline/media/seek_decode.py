@@ -2,11 +2,11 @@
 
 For each span the demuxer seeks to the keyframe at or before it (`seek_plan.decode_starts`) and the
 packets from there to the span's last frame go to a single-thread decoder, except H.264 pictures that
-nothing refers to (every slice with nal_ref_idc 0) and that no output wants: with x264's default B-frames that
-is 45% of the pictures, decoded by ffmpeg for nothing. Each wanted frame then goes through the filters
-the one-pass ffmpeg applies (its autorotation, `scale` with the output's flags, the output's pixel
-format), built from the same libavfilter, so the frames are the one-pass frames
-(`tests/test_decode_seek.py`).
+nothing refers to (every slice with nal_ref_idc 0) and that no output wants: with x264's default
+B-frames, 45% of all pictures are such, and ffmpeg's command line can only decode all of them or skip
+all of them (`-skip_frame`). Each wanted frame then goes through the filters the one-pass ffmpeg
+applies (its autorotation, `scale` with the output's flags, the output's pixel format), built from the
+same libavfilter, so the frames are the one-pass frames (`tests/test_decode_seek.py`).
 
 Anything unexpected (a decoder error, a frame flagged corrupt, a frame without a timestamp) raises
 VideoError, and the caller decodes the video in one pass instead, where ffmpeg names what is wrong.
@@ -108,7 +108,7 @@ def _decode(path: Path, container: av.container.InputContainer, fps: float,  # n
     video = container.streams.video[0]
     video.thread_count = 1          # parts of a plan run side by side, one core each (decode._decode_plan)
     codec = video.codec_context
-    codec.options = {"err_detect": "explode"}
+    codec.options = {"err_detect": "explode"}     # a damaged slice raises, not concealed: the one pass
     base = float(video.time_base)
     length_size = nal_length_size(codec)
     outputs = [(stream, set(stream.frames or ()), _Filter(video, stream, rotation)) for stream in streams]
