@@ -18,7 +18,7 @@ import torchvision
 import torchvision.transforms.v2.functional as TF
 from torch import nn
 
-from pipeline.extractors import vggface_convert
+from pipeline.extractors import vgg, vggface_convert
 from pipeline.extractors.base import get_extractor, sha256_of
 from pipeline.extractors.vgg import (
     IMAGENET_MEAN,
@@ -378,3 +378,24 @@ def test_converter_cli_fails_cleanly_on_a_wrong_file(tmp_path: Path,
     missing = tmp_path / "absent.pth"
     assert vggface_convert.main([str(missing), str(dst)]) == 1
     assert str(missing) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("shape", "crop"), [((3, 256, 256, 3), 224), ((2, 224, 224, 3), None),
+                                             ((2, 240, 320, 3), None), ((2, 240, 320, 3), 200)])
+def test_float_conversion_and_in_place_normalising_equal_the_plain_expression(
+        shape: tuple[int, ...], crop: int | None) -> None:
+    """The fast route (crop the uint8 rows, convert once, normalise in place) gives exactly the values of
+    converting to float, resizing, cropping and normalising out of place."""
+    batch = images(shape, seed=4)
+    size = (224, 224) if crop is None else (256, 256)
+    x = vgg.resize(torch.from_numpy(batch).permute(0, 3, 1, 2).float(), size)
+    if crop is not None:
+        top, left = vgg.crop_offsets(*x.shape[-2:], crop)
+        x = x[..., top:top + crop, left:left + crop]
+    fast = vgg.to_float_nchw(batch, size, crop)
+    assert fast.is_contiguous() and fast.dtype == torch.float32 and torch.equal(fast, x)
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    expected = (x / 255.0 - mean) / std
+    assert torch.equal(vgg.normalise_(fast, IMAGENET_MEAN, IMAGENET_STD, scale=255.0), expected)
+    face_mean = torch.tensor(VGGFACE_MEAN).view(1, 3, 1, 1)
+    assert torch.equal(vgg.normalise_(x.clone(), VGGFACE_MEAN), x - face_mean)

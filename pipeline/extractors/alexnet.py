@@ -39,11 +39,9 @@ from pipeline.extractors.vgg import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     FrozenImageCNN,
-    center_crop,
     check_images,
-    normalise,
-    resize,
-    to_nchw,
+    normalise_,
+    to_float_nchw,
 )
 
 FITS = ("center_crop", "resize")
@@ -92,12 +90,11 @@ class AlexNetFc7(FrozenImageCNN):
     def preprocess(self, batch: np.ndarray) -> torch.Tensor:
         """uint8 (N, H, W, 3) RGB -> float32 (N, 3, 224, 224), ImageNet-normalised (module docstring)."""
         check_images(self.name, batch, self.input_kind)
-        x = to_nchw(batch)
         if self.fit == "center_crop":
-            x = center_crop(resize(x, (PAPER_SIZE, PAPER_SIZE)), INPUT_SIZE)
+            x = to_float_nchw(batch, (PAPER_SIZE, PAPER_SIZE), crop=INPUT_SIZE)
         else:
-            x = resize(x, (INPUT_SIZE, INPUT_SIZE))
-        return normalise(x / 255.0, IMAGENET_MEAN, IMAGENET_STD).contiguous()
+            x = to_float_nchw(batch, (INPUT_SIZE, INPUT_SIZE))
+        return normalise_(x, IMAGENET_MEAN, IMAGENET_STD, scale=255.0)
 
     def head(self, module: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"fc7": alexnet_fc7(module, x)}

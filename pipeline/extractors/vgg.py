@@ -74,9 +74,11 @@ def check_images(name: str, batch: np.ndarray, what: str) -> None:
         raise ValueError(f"{name}: expected uint8 (N, H, W, 3) {what}, got {found}")
 
 
-def to_nchw(batch: np.ndarray) -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> float32 (N, 3, H, W), values 0..255."""
-    return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float()
+def crop_offsets(h: int, w: int, size: int) -> tuple[int, int]:
+    """(top, left) of the centred size x size window of an h x w image (torchvision's CenterCrop)."""
+    if h < size or w < size:
+        raise ValueError(f"cannot centre-crop {size}x{size} from {h}x{w}")
+    return int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
 
 
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -86,18 +88,37 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
 
 
-def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
-    """(N, C, H, W) -> (N, C, size, size) from the centre (offsets rounded as torchvision's CenterCrop)."""
-    h, w = x.shape[-2:]
-    if h < size or w < size:
-        raise ValueError(f"cannot centre-crop {size}x{size} from {h}x{w}")
-    top, left = int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
-    return x[..., top:top + size, left:left + size]
+def to_float_nchw(batch: np.ndarray, size: tuple[int, int], crop: int | None = None) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> contiguous float32 (N, 3, h, w), values 0..255: resized to `size` (antialiased
+    bilinear; a no-op at that size), then centre-cropped to crop x crop if `crop` is given.
+
+    Rows already of `size` (the usual case: keyframes and spectrograms are stored at 256x256, face crops at
+    224x224) are cropped as uint8 and converted in one pass straight into the layout the network takes;
+    element for element the values are those of converting first, so the two routes agree exactly."""
+    x = torch.from_numpy(np.ascontiguousarray(batch))
+    if tuple(x.shape[1:3]) != tuple(size):
+        resized = resize(x.permute(0, 3, 1, 2).float(), size)
+        if crop is not None:
+            top, left = crop_offsets(*size, crop)
+            resized = resized[..., top:top + crop, left:left + crop]
+        return resized.contiguous()
+    if crop is not None:
+        top, left = crop_offsets(*size, crop)
+        x = x[:, top:top + crop, left:left + crop]
+    out = torch.empty((x.shape[0], 3, *x.shape[1:3]), dtype=torch.float32)
+    return out.copy_(x.permute(0, 3, 1, 2))
 
 
-def normalise(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
-    """Per channel (x - mean) / std on (N, 3, H, W), in whatever value range mean and std are given."""
-    return (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+def normalise_(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...] | None = None, *,
+               scale: float | None = None) -> torch.Tensor:
+    """In place on float (N, 3, H, W): ((x / scale) - mean) / std per channel, the same float32 operations
+    in the same order as the out-of-place expression (so the same values); `scale` and `std` are optional."""
+    if scale is not None:
+        x.div_(scale)
+    x.sub_(torch.tensor(mean).view(1, 3, 1, 1))
+    if std is not None:
+        x.div_(torch.tensor(std).view(1, 3, 1, 1))
+    return x
 
 
 def load_state_file(name: str, path: Path) -> dict[str, torch.Tensor]:
@@ -205,8 +226,8 @@ class VGG16Fc6(VGGFc6):
     def preprocess(self, batch: np.ndarray) -> torch.Tensor:
         """uint8 (N, H, W, 3) RGB -> float32 (N, 3, 224, 224): resized whole, (x/255 - mean) / std."""
         check_images(self.name, batch, "frames")
-        x = resize(to_nchw(batch), (VGG_SIZE, VGG_SIZE)) / 255.0
-        return normalise(x, IMAGENET_MEAN, IMAGENET_STD).contiguous()
+        x = to_float_nchw(batch, (VGG_SIZE, VGG_SIZE))
+        return normalise_(x, IMAGENET_MEAN, IMAGENET_STD, scale=255.0)
 
 
 @register_extractor
@@ -242,5 +263,4 @@ class VGGFaceFc6(VGGFc6):
     def preprocess(self, batch: np.ndarray) -> torch.Tensor:
         """uint8 (N, h, w, 3) RGB crops -> float32 (N, 3, 224, 224): resized if needed, minus the RGB mean."""
         check_images(self.name, batch, "face crops")
-        x = resize(to_nchw(batch), (VGG_SIZE, VGG_SIZE))
-        return normalise(x, VGGFACE_MEAN, (1.0, 1.0, 1.0)).contiguous()
+        return normalise_(to_float_nchw(batch, (VGG_SIZE, VGG_SIZE)), VGGFACE_MEAN)
