@@ -67,8 +67,26 @@ def test_reader_pickles_before_and_after_use(tmp_path: Path) -> None:
         w.write("a", {"x": np.ones(5)}, {})
     r = CacheReader(path)
     r.ids()
+    r.read("a", "x")            # the reader now holds an open file and the entry's group
     clone = pickle.loads(pickle.dumps(r))
     np.testing.assert_array_equal(clone.read("a", "x"), np.ones(5))
+
+
+def test_reader_reads_each_video_of_alternating_requests_and_rewrites_after_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "c.h5"
+    with writer(path) as w:
+        w.write("a", {"x": np.full(3, 1.0)}, {"i": 1})
+        w.write("b", {"x": np.full(3, 2.0)}, {"i": 2})
+    r = CacheReader(path)
+    for video_id, value in [("a", 1), ("b", 2), ("b", 2), ("a", 1)]:
+        assert video_id in r and "c" not in r and r.attrs(video_id)["i"] == value
+        np.testing.assert_array_equal(r.read(video_id, "x"), np.full(3, float(value)))
+    r.close()
+    with writer(path) as w:
+        w.write("a", {"x": np.full(3, 5.0)}, {"i": 5})
+    assert r.attrs("a")["i"] == 5 and r.read("a", "x")[0] == 5.0
+    other = CacheReader(path, config_hash="other")
+    assert other.ids() == [] and "a" not in other
 
 
 KILLED_WRITER = textwrap.dedent("""
