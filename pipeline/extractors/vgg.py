@@ -95,13 +95,9 @@ def to_float_nchw(batch: np.ndarray, size: tuple[int, int], crop: int | None = N
     Rows already of `size` (the usual case: keyframes and spectrograms are stored at 256x256, face crops at
     224x224) are cropped as uint8 and converted in one pass straight into the layout the network takes;
     element for element the values are those of converting first, so the two routes agree exactly."""
-    x = torch.from_numpy(np.ascontiguousarray(batch))
+    x = torch.from_numpy(np.ascontiguousarray(batch))          # (N, H, W, 3)
     if tuple(x.shape[1:3]) != tuple(size):
-        resized = resize(x.permute(0, 3, 1, 2).float(), size)
-        if crop is not None:
-            top, left = crop_offsets(*size, crop)
-            resized = resized[..., top:top + crop, left:left + crop]
-        return resized.contiguous()
+        x = resize(x.permute(0, 3, 1, 2).float(), size).permute(0, 2, 3, 1)
     if crop is not None:
         top, left = crop_offsets(*size, crop)
         x = x[:, top:top + crop, left:left + crop]
