@@ -12,21 +12,21 @@ without it, bf16 runs through conversions and is slower.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import warnings
 
 import numpy as np
 import torch
 
 from bench.common import machine_line, table, timed, verdict
+from pipeline.extractors.base import native_cpu_bf16
 from pipeline.features.compute import ExtractorSpec, build_extractor
 
 PRECISIONS = {"cpu": ("fp32", "bf16"), "cuda": ("fp32", "bf16", "fp16")}
 
 
-def native_bf16() -> str:
-    flags = set(Path("/proc/cpuinfo").read_text().split())
-    found = sorted(flags & {"avx512_bf16", "amx_bf16"})
-    return ", ".join(found) if found else "none (no avx512_bf16 / amx_bf16)"
+def native_flags() -> str:
+    found = native_cpu_bf16()
+    return "unknown" if found is None else ", ".join(found) or "none (bf16 runs through conversions)"
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -59,11 +59,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore", ".*without native bfloat16", RuntimeWarning)   # reported below
     n = 1 if args.quick else args.clips
     clips = np.random.default_rng(0).integers(0, 255, (n, 16, 112, 112, 3), dtype=np.uint8)
     rows = rows_for("cpu", clips) + (rows_for("cuda", clips) if torch.cuda.is_available() else [])
     print(f"### 3b. Reduced precision of r3d101_conv5\n\n{machine_line()}; {n} clips, {args.threads} "
-          f"threads, native CPU bf16: {native_bf16()}\n\n    .venv/bin/python -m bench.r3d_precision"
+          f"threads, native CPU bf16: {native_flags()}\n\n    .venv/bin/python -m bench.r3d_precision"
           f"{' --quick' if args.quick else ''}\n")
     print(table(["device", "precision", "ms / clip", "speed-up vs fp32", "min cosine pooled",
                  "min cosine conv5", "target"], rows))

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from pipeline.cache import CacheReader, CacheWriter
-from pipeline.extractors import get_extractor
-from pipeline.extractors.base import check_precision
+from pipeline.extractors import base, get_extractor
+from pipeline.extractors.base import check_precision, native_cpu_bf16
 from pipeline.features import compute
 from pipeline.features.compute import ExtractorSpec
 from pipeline.features.device import check_device_name, choose_device, device_for, worker_index
@@ -62,9 +64,34 @@ def test_this_machine_and_the_driver() -> None:
     assert device_for("auto") == expected
 
 
+def cpuinfo(tmp_path: Path, flags: str) -> Path:
+    path = tmp_path / "cpuinfo"
+    path.write_text(f"processor\t: 0\nflags\t\t: fpu sse2 avx2 {flags}\n\nprocessor\t: 1\n")
+    return path
+
+
+def test_native_bf16_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:
+    assert native_cpu_bf16(cpuinfo(tmp_path, "avx512f amx_bf16 avx512_bf16")) == ["amx_bf16", "avx512_bf16"]
+    assert native_cpu_bf16(cpuinfo(tmp_path, "avx512f")) == []
+    assert native_cpu_bf16(tmp_path / "absent") is None
+
+
+@pytest.mark.parametrize(("flags", "warns"), [("avx512f", True), ("avx512_bf16", False), ("amx_bf16", False)])
+def test_bf16_on_a_cpu_without_native_bfloat16_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      flags: str, warns: bool) -> None:
+    monkeypatch.setattr(base, "CPUINFO", cpuinfo(tmp_path, flags))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_precision("r3d101_conv5", "bf16", CPU)
+        check_precision("r3d101_conv5", "fp32", CPU)
+    messages = [str(w.message) for w in caught if w.category is RuntimeWarning]
+    assert messages == (["r3d101_conv5: precision 'bf16' on a CPU without native bfloat16 (none of amx_bf16, "
+                         f"avx512_bf16, bf16 in {tmp_path / 'cpuinfo'}) runs far slower than fp32; use fp32 "
+                         "on this machine"] if warns else [])
+
+
 def test_fp16_is_for_cuda_only() -> None:
     check_precision("x", "fp16", GPU)
-    check_precision("x", "bf16", CPU)
     with pytest.raises(ValueError, match="fp16 runs on CUDA devices only"):
         check_precision("x", "fp16", CPU)
     with pytest.raises(ValueError, match="alexnet_fc7: precision 'fp16' is not one of"):

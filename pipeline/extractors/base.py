@@ -58,12 +58,32 @@ def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+CPUINFO = Path("/proc/cpuinfo")
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})    # x86 AVX512-BF16 / AMX, Arm BF16
+
+
+def native_cpu_bf16(cpuinfo: Path = CPUINFO) -> list[str] | None:
+    """The CPU flags that give this machine native bfloat16 arithmetic; [] when it has none, None when
+    the flags cannot be read (not Linux)."""
+    try:
+        flags = set(cpuinfo.read_text().split())
+    except OSError:
+        return None
+    return sorted(flags & NATIVE_BF16_FLAGS)
+
+
 def check_precision(name: str, precision: str, device: torch.device) -> None:
-    """Raise unless `precision` runs on `device` (fp16 needs CUDA)."""
+    """Raise unless `precision` runs on `device` (fp16 needs CUDA); warn when bf16 would run on a CPU
+    without native bfloat16, where autocast converts every operand and the 3D ResNet-101 runs about
+    100x slower than in fp32 (bench/README.md, deliverable 3b): the features stay right, the time does not."""
     allowed = PRECISIONS if device.type == "cuda" else CPU_PRECISIONS
     if precision not in allowed:
         hint = " (fp16 runs on CUDA devices only)" if precision == "fp16" else ""
         raise ValueError(f"{name}: precision {precision!r} is not one of {allowed} on {device.type}{hint}")
+    if precision == "bf16" and device.type == "cpu" and native_cpu_bf16(CPUINFO) == []:
+        warnings.warn(f"{name}: precision 'bf16' on a CPU without native bfloat16 (none of "
+                      f"{', '.join(sorted(NATIVE_BF16_FLAGS))} in {CPUINFO}) runs far slower than "
+                      "fp32; use fp32 on this machine", RuntimeWarning, stacklevel=2)
 
 
 def autocast(device: torch.device, precision: str) -> torch.autocast:
