@@ -14,6 +14,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
+K = TypeVar("K")
 
 
 def make_clip(path: Path, *, width: int, height: int, seconds: float, gop: int, fps: int = 25) -> Path:
@@ -39,6 +40,17 @@ def timed(fn: Callable[[], T]) -> tuple[float, T]:
 def best_of(fn: Callable[[], Any], repeats: int) -> float:
     """The fastest of `repeats` calls, seconds (the least disturbed by other processes)."""
     return min(timed(fn)[0] for _ in range(repeats))
+
+
+def fastest_in_turn(fns: dict[K, Callable[[], Any]], repeats: int) -> dict[K, float]:
+    """The fastest of `repeats` calls of each function, seconds, the functions called in turn each
+    round: a burst of load from another tenant of the VM then slows one call of each, not every call
+    of one, so the ratios between them hold."""
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeats):
+        for key, fn in fns.items():
+            best[key] = min(best[key], timed(fn)[0])
+    return best
 
 
 def peak_rss_mib() -> float:

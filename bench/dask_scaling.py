@@ -1,6 +1,6 @@
 """Deliverable 4: decode-stage throughput on a LocalCluster of 1 and of 2 workers (1 thread each).
 
-    .venv/bin/python -m bench.dask_scaling [--quick] [--videos 8] [--seconds 4] [--repeats 2]
+    .venv/bin/python -m bench.dask_scaling [--quick] [--videos 8] [--seconds 4] [--repeats 3]
 
 N distinct test clips (640x360, 25 fps, 2 s GOP, with audio) decoded by the real decode stage
 (`run_decode`, the default DecodeConfig: every output) into a fresh cache, on a LocalCluster started
@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="4 clips of 2 s")
     parser.add_argument("--videos", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     n, seconds, repeats = (4, 2.0, 1) if args.quick else (args.videos, args.seconds, args.repeats)
     with tempfile.TemporaryDirectory(prefix="vemo-bench-") as tmp:

@@ -1,9 +1,10 @@
 """Deliverable 2: decode what the 3D ResNet needs vs the authors' JPEG dump + PIL reload, per video.
 
-    .venv/bin/python -m bench.decode_vs_jpeg [--quick] [--seconds 60] [--repeats 2]
+    .venv/bin/python -m bench.decode_vs_jpeg [--quick] [--seconds 60] [--repeats 3]
 
 Clips: ffmpeg testsrc2 + tone, 25 fps, H.264 (B-frames) with a keyframe every 10 s or every 2 s,
-1280x720 and 640x360. Per clip, each route `--repeats` times (the fastest is kept, the least disturbed):
+1280x720 and 640x360. Per clip, `--repeats` rounds of every route, the routes in turn (each keeps its
+fastest, the least disturbed; a burst of load then slows one run of each route, not all of one):
 
 - floor: every frame decoded once, to nothing, by `ffmpeg -i V -map 0:v -f null -` and by PyAV's
   FFmpeg (the library our seeking route decodes with) on frame threads over every core; the faster
@@ -26,12 +27,14 @@ import argparse
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import av
 import torch
 
-from bench.common import best_of, dir_bytes, machine_line, make_clip, table, verdict
+from bench.common import dir_bytes, fastest_in_turn, machine_line, make_clip, table, verdict
 from bench.head_epoch import load_jpeg_snippets
 from pipeline.cache import CacheWriter
 from pipeline.decode import OUTPUTS, DecodeConfig
@@ -42,25 +45,27 @@ SIZES = ((1280, 720), (640, 360))
 GOPS_S = (10, 2)
 FPS = 25
 GZIP_LEVEL = 1        # the decode stage's default (params.yaml cache.compression_level)
+ROUTES = {"test view": DecodeConfig(outputs=("snippets",), train_views=0),
+          "3 views": DecodeConfig(outputs=("snippets",)), "every output": DecodeConfig(outputs=OUTPUTS)}
 
 
-def ffmpeg_floor_seconds(clip: Path, repeats: int) -> float:
+def ffmpeg_floor(clip: Path) -> Callable[[], Any]:
     cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(clip), "-map", "0:v", "-f", "null", "-"]
-    return best_of(lambda: subprocess.run(cmd, check=True), repeats)
+    return lambda: subprocess.run(cmd, check=True)
 
 
-def pyav_floor_seconds(clip: Path, repeats: int) -> float:
+def pyav_floor(clip: Path) -> Callable[[], Any]:
     def decode_all() -> None:
         with av.open(str(clip)) as container:
             video = container.streams.video[0]
             video.thread_type = "AUTO"             # frame and slice threads, as many as cores
             for _ in container.decode(video):
                 pass
-    return best_of(decode_all, repeats)
+    return decode_all
 
 
-def jpeg_route(clip: Path, out: Path, repeats: int) -> tuple[float, int, int]:
-    """(seconds, bytes, files) of the dump and the reload of the centre snippets."""
+def jpeg_route(clip: Path, out: Path) -> Callable[[], Any]:
+    """The dump into `out` and the reload of the centre snippets."""
     cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(clip), "-vf", "scale=-1:240", str(out / "%06d.jpg")]
 
     def route() -> None:
@@ -68,14 +73,11 @@ def jpeg_route(clip: Path, out: Path, repeats: int) -> tuple[float, int, int]:
         out.mkdir(parents=True)
         subprocess.run(cmd, check=True)
         load_jpeg_snippets(out, snippet_frames(len(list(out.glob("*.jpg"))), 10, 16, None))
-    seconds = best_of(route, repeats)
-    size, files = dir_bytes(out)
-    shutil.rmtree(out)
-    return seconds, size, files
+    return route
 
 
-def ours(clip: Path, out: Path, cfg: DecodeConfig, repeats: int) -> tuple[float, int, int]:
-    """(seconds, bytes, image files) of probing and decoding into a fresh decode cache."""
+def ours(clip: Path, out: Path, cfg: DecodeConfig) -> Callable[[], Any]:
+    """Probing and decoding into a fresh decode cache in `out`."""
 
     def route() -> None:
         shutil.rmtree(out, ignore_errors=True)
@@ -84,48 +86,51 @@ def ours(clip: Path, out: Path, cfg: DecodeConfig, repeats: int) -> tuple[float,
         with CacheWriter(out / "decode.h5", stage="decode", config={}, config_hash="b",
                          level=GZIP_LEVEL) as writer:
             writer.write("v", decoded.arrays, decoded.attrs)
-    seconds = best_of(route, repeats)
-    size, files = dir_bytes(out)
-    shutil.rmtree(out)
-    return seconds, size, files - 1
+    return route
+
+
+def clip_rows(clip: Path, work: Path, label: list[str], gop: int, repeats: int) -> list[list[str]]:
+    """The table rows of one clip: every route timed in turn, `repeats` rounds, fastest kept."""
+    outs = {name: work / f"out {name}" for name in ROUTES}
+    routes = {"ffmpeg": ffmpeg_floor(clip), "PyAV": pyav_floor(clip), "JPEG": jpeg_route(clip, work / "jpeg"),
+              **{name: ours(clip, outs[name], cfg) for name, cfg in ROUTES.items()}}
+    took = fastest_in_turn(routes, repeats)
+    floor = min(took["ffmpeg"], took["PyAV"])
+    jpeg_bytes, jpeg_files = dir_bytes(work / "jpeg")
+    rows = [[*(label if at == 0 else ["", ""]), f"floor: decode every frame ({decoder})",
+             f"{took[decoder]:.2f}", "-", "-", f"{took[decoder] / floor:.2f}", "-", "-"]
+            for at, decoder in enumerate(("ffmpeg", "PyAV"))]
+    rows.append(["", "", "JPEG dump + reload", f"{took['JPEG']:.2f}", f"{jpeg_bytes / 1e6:.1f}", jpeg_files,
+                 f"{took['JPEG'] / floor:.2f}", "1.00x", "-"])
+    for name in ROUTES:
+        size, files = dir_bytes(outs[name])
+        target = "-"
+        if name != "every output":
+            target = (f"<= floor: {verdict(took[name] <= floor)}"
+                      + (f"; >= 3x JPEG: {verdict(took['JPEG'] / took[name] >= 3)}" if gop == 2 else ""))
+        rows.append(["", "", f"ours, {name}", f"{took[name]:.2f}", f"{size / 1e6:.1f}", files - 1,
+                     f"{took[name] / floor:.2f}", f"**{took['JPEG'] / took[name]:.2f}x**", target])
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one 6 s 360p clip per GOP, once")
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     seconds, repeats = (6.0, 1) if args.quick else (args.seconds, args.repeats)
     sizes = SIZES[1:] if args.quick else SIZES
     torch.set_num_threads(1)
-    routes = {"test view": DecodeConfig(outputs=("snippets",), train_views=0),
-              "3 views": DecodeConfig(outputs=("snippets",)), "every output": DecodeConfig(outputs=OUTPUTS)}
     rows = []
     with tempfile.TemporaryDirectory(prefix="vemo-bench-") as tmp:
         work = Path(tmp)
         for (w, h), gop in ((s, g) for s in sizes for g in GOPS_S):
             clip = make_clip(work / f"{h}p_{gop}.mp4", width=w, height=h, seconds=seconds, gop=gop * FPS)
-            floors = {"ffmpeg": ffmpeg_floor_seconds(clip, repeats),
-                      "PyAV": pyav_floor_seconds(clip, repeats)}
-            floor = min(floors.values())
-            jpeg = jpeg_route(clip, work / "jpeg", repeats)
-            for at, (decoder, took) in enumerate(floors.items()):
-                rows.append([f"{h}p" if at == 0 else "", f"{gop} s" if at == 0 else "",
-                             f"floor: decode every frame ({decoder})", f"{took:.2f}", "-", "-",
-                             f"{took / floor:.2f}", "-", "-"])
-            rows.append(["", "", "JPEG dump + reload", f"{jpeg[0]:.2f}", f"{jpeg[1] / 1e6:.1f}", jpeg[2],
-                         f"{jpeg[0] / floor:.2f}", "1.00x", "-"])
-            for name, cfg in routes.items():
-                took, size, files = ours(clip, work / "ours", cfg, repeats)
-                target = "-"
-                if name != "every output":
-                    target = (f"<= floor: {verdict(took <= floor)}"
-                              + (f"; >= 3x JPEG: {verdict(jpeg[0] / took >= 3)}" if gop == 2 else ""))
-                rows.append(["", "", f"ours, {name}", f"{took:.2f}", f"{size / 1e6:.1f}", files,
-                             f"{took / floor:.2f}", f"**{jpeg[0] / took:.2f}x**", target])
+            rows += clip_rows(clip, work, [f"{h}p", f"{gop} s"], gop, repeats)
     print(f"### 2. Decode what is needed vs JPEG dump + reload\n\n{machine_line()}; {seconds:g} s clips at "
-          f"{FPS} fps, seconds per video (probe and cache write included), fastest of {repeats}\n\n"
+          f"{FPS} fps, seconds per video (probe and cache write included), fastest of {repeats} rounds "
+          "(the routes in turn)\n\n"
           f"    .venv/bin/python -m bench.decode_vs_jpeg{' --quick' if args.quick else ''}\n")
     print(table(["size", "keyframe every", "route", "seconds", "MB written", "image files", "/ floor",
                  "JPEG / route", "target"], rows))
