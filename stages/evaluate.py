@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 from pipeline.training.run import evaluate_head
-from stages.common import head_stage
+from stages.head_entry import head_stage
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,7 +34,7 @@ from pipeline.inference.extract import build_caches
 from pipeline.manifests import run_builder
 from pipeline.manifests.format import Manifest
 from pipeline.training.run import evaluate_head, train_head
-from stages.common import head_setup
+from stages.head_entry import head_setup
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = load_params(REPO / "params.yaml")

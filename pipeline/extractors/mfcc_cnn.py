@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torchvision
 from torch import nn
 
 from pipeline.extractors.base import Extractor, autocast, check_precision, register_extractor
@@ -45,6 +44,8 @@ _VAANET_AUDIO_INDEX = {"0": "conv1", "1": "bn1", "4": "layer1", "5": "layer2", "
 
 def build_vaanet_audio_resnet18() -> nn.Module:
     """VAANet's audio ResNet-18: (N, 1, 256, 32) raw MFCC segments -> (N, 512), random weights."""
+    import torchvision  # here, not at the top: the heads import this module, and most never build it (2 s)
+
     net = torchvision.models.resnet18(weights=None)
     net.conv1 = nn.Conv2d(1, 64, kernel_size=(7, 1), stride=(2, 1), padding=(3, 0), bias=False)
     net.avgpool = nn.AvgPool2d(kernel_size=(8, 2))
@@ -54,6 +55,8 @@ def build_vaanet_audio_resnet18() -> nn.Module:
 
 def build_ten_audio_resnet50() -> nn.Module:
     """TEN's audio ResNet-50: (N, 3, 224, 224) -> (N, 2048) pooled, random weights."""
+    import torchvision
+
     net = torchvision.models.resnet50(weights=None)
     net.fc = nn.Identity()
     return net

@@ -11,10 +11,13 @@ pixels (shorter box side), then keep one by the stated policy:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from facenet_pytorch import MTCNN
+
+if TYPE_CHECKING:
+    from facenet_pytorch import MTCNN
 
 POLICIES = ("largest", "confident")
 MTCNN_MIN_SIDE = 12                # pixels: the P-net's window; smaller frames have no pyramid scale
@@ -50,6 +53,10 @@ class FrameFaces:
 
 
 def build_detector(cfg: FaceConfig, device: str = "cpu") -> MTCNN:
+    # imported here, in the workers: facenet-pytorch imports torchvision (3 s), which the faces stage's
+    # driver never needs
+    from facenet_pytorch import MTCNN
+
     return MTCNN(keep_all=True, min_face_size=cfg.min_size, post_process=False, device=device)
 
 
