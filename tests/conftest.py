@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import torch
+
+MAX_TEST_WORKERS = 4    # xdist workers for `-n auto` (setup.cfg): each may hold a torch model, a Dask
+                        # cluster or a DVC run; more than 4 gains little, as the two demo files dominate
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: the cores this process may use (not xdist's physical-core count, which a 2-vCPU VM can
+    report as 1), at most MAX_TEST_WORKERS; PYTEST_XDIST_AUTO_NUM_WORKERS overrides it."""
+    override = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
+    return int(override) if override else min(MAX_TEST_WORKERS, len(os.sched_getaffinity(0)))
+
+
+# Side by side, each worker's torch gets its share of the cores: n workers x all cores of OpenMP threads
+# spin against each other. Tests that spawn processes (Dask workers, DVC stages) set their own.
+_SIDE_BY_SIDE = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _SIDE_BY_SIDE > 1:
+    torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // _SIDE_BY_SIDE))
 
 
 def encode_test_video(path: Path, *, seconds: float = 2.0, fps: str = "25", size: str = "160x120",
