@@ -39,6 +39,10 @@ from pipeline.errors import VideoError
 from pipeline.worker_env import restore_user_environ, spawn_environ
 
 LOCAL_WORKER_ENV = "VEMO_LOCAL_CLUSTER_WORKER"   # set in LocalCluster workers: they may share out the GPUs
+LOCAL_HTTP_ADDRESS = "127.0.0.1:0"   # the scheduler's HTTP routes (health, metrics; no dashboard is built):
+                                     # any free port on this machine only. Dask's default, 8787 on every
+                                     # interface, warned "Port 8787 is already in use" whenever two stages,
+                                     # or a stage and a notebook's cluster, ran at once
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,7 @@ def local_cluster(cfg: ClusterConfig) -> Iterator[LocalCluster]:
     with dask.config.set({**spawn, "distributed.worker.profile.enabled": False}), LocalCluster(
         n_workers=cfg.workers, threads_per_worker=cfg.threads_per_worker, processes=True,
         memory_limit=cfg.memory_limit, dashboard_address=None, silence_logs=logging.ERROR,
+        scheduler_kwargs={"dashboard_address": LOCAL_HTTP_ADDRESS},
         env={"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, LOCAL_WORKER_ENV: "1"},
     ) as cluster:
         restore_user_environ()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -171,6 +173,20 @@ def test_local_workers_run_jemalloc_and_neither_glibc_trim_nor_profiler(
     assert settings_of_workers(ClusterConfig(workers=1, allocator="system")) == [("131072", False, False)]
     with pytest.raises(ValueError, match="allocator"):
         settings_of_workers(ClusterConfig(workers=1, allocator="tcmalloc"))
+
+
+def test_a_local_cluster_needs_no_fixed_port_and_listens_on_this_machine_only() -> None:
+    """Two stages at once (or a notebook's Dask dashboard on 8787) must not collide or warn."""
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind(("", 8787))
+        taken.listen()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with local_cluster(ClusterConfig(workers=1)) as cluster:
+                sockets = cluster.scheduler.http_server._sockets.values()
+                assert {s.getsockname()[0] for s in sockets} == {"127.0.0.1"}
+                assert 8787 not in {s.getsockname()[1] for s in sockets}
 
 
 TRIM_CHECK = """
