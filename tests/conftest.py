@@ -21,6 +21,14 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return int(override) if override else min(MAX_TEST_WORKERS, len(os.sched_getaffinity(0)))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with `slow` tests first (in their order, then the rest in theirs): side by side, the two
+    demo files then start at once, instead of one of them starting minutes in and running on alone
+    while the other workers are done."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 # Side by side, each worker's torch gets its share of the cores: n workers x all cores of OpenMP threads
 # spin against each other. Tests that spawn processes (Dask workers, DVC stages) set their own.
 _SIDE_BY_SIDE = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
