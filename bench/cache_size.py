@@ -23,9 +23,11 @@ import torch
 from bench.common import machine_line, make_clip, table, timed
 from bench.head_epoch import VE8
 from pipeline.cache import CacheWriter
-from pipeline.decode import DecodeConfig, decode_video
+from pipeline.decode.config import DecodeConfig
+from pipeline.decode.video import decode_video
 from pipeline.extractors.base import get_extractor
-from pipeline.features.compute import ExtractorSpec, build_extractor, run_batched
+from pipeline.features.config import ExtractorSpec
+from pipeline.features.worker import build_extractor, run_batched
 from pipeline.heads.base import build_head
 from pipeline.heads.polarity import polarity_for
 from pipeline.media.probe import probe_video

@@ -21,10 +21,10 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 from bench.common import machine_line, make_clip, table, verdict
-from pipeline.decode import DecodeConfig
-from pipeline.decode_run import run_decode
+from pipeline.decode.config import DecodeConfig
+from pipeline.decode.stage import run_decode
+from pipeline.engine.cluster import ClusterConfig, local_cluster
 from pipeline.manifests.format import Manifest, VideoRecord
-from pipeline.runner import ClusterConfig, local_cluster
 
 
 def decode_seconds(work: Path, manifest: Manifest, workers: int, threads: int) -> float:

@@ -37,8 +37,8 @@ import torch
 from bench.common import dir_bytes, fastest_in_turn, machine_line, make_clip, table, verdict
 from bench.head_epoch import load_jpeg_snippets
 from pipeline.cache import CacheWriter
-from pipeline.decode import OUTPUTS, DecodeConfig
-from pipeline.decode_run import probe_and_decode
+from pipeline.decode.config import OUTPUTS, DecodeConfig
+from pipeline.decode.worker import probe_and_decode
 from pipeline.media.sampling import snippet_frames
 
 SIZES = ((1280, 720), (640, 360))

@@ -32,13 +32,15 @@ import torch
 
 from bench.common import machine_line, make_clip, table, timed, verdict
 from pipeline.cache import CacheReader, CacheWriter
-from pipeline.decode import DecodeConfig, decode_video
-from pipeline.features.compute import ExtractorSpec, batches, build_extractor
+from pipeline.decode.config import DecodeConfig
+from pipeline.decode.video import decode_video
+from pipeline.engine.cluster import ClusterConfig, local_cluster
+from pipeline.features.config import ExtractorSpec
 from pipeline.features.inputs import load_inputs
-from pipeline.features.run import run_features
+from pipeline.features.stage import run_features
+from pipeline.features.worker import batches, build_extractor
 from pipeline.manifests.format import Manifest, VideoRecord
 from pipeline.media.probe import probe_video
-from pipeline.runner import ClusterConfig, local_cluster
 
 STAGES = {"r3d101_conv5": (8, 1), "alexnet_fc7": (32, 8)}     # params.yaml: batch_size, videos_per_task
 OUTPUT = {"r3d101_conv5": "snippets", "alexnet_fc7": "keyframes"}

@@ -6,7 +6,7 @@
    `decode_video` (keyframes and 44.1 kHz audio only), and their entries are copied under max(sizes)
    video ids into a decode cache with the real `CacheWriter`: a cheap N-video upstream cache.
 2. For every (extractor, N) a fresh child process starts a LocalCluster of this pipeline
-   (`runner.local_cluster`), runs the real feature stage (`run_features`, random weights, the default
+   (`engine.cluster.local_cluster`), runs the real feature stage (`run_features`, random weights, the default
    `videos_per_task` and a fresh feature cache) over the first N videos, and reports its own peak RSS
    (VmHWM: the driver, which also hosts the scheduler and writes the cache), the workers' peak RSS (read in
    each worker process), and the stage's seconds. A fresh process per row, because VmHWM only grows.
@@ -30,12 +30,13 @@ from pathlib import Path
 import torch
 
 from pipeline.cache import CacheReader, CacheWriter
-from pipeline.decode import DecodeConfig, decode_video
-from pipeline.features.compute import ExtractorSpec
-from pipeline.features.run import run_features
+from pipeline.decode.config import DecodeConfig
+from pipeline.decode.video import decode_video
+from pipeline.engine.cluster import ClusterConfig, dask_client, local_cluster
+from pipeline.features.config import ExtractorSpec
+from pipeline.features.stage import run_features
 from pipeline.manifests.format import Manifest, VideoRecord
 from pipeline.media.probe import probe_video
-from pipeline.runner import ClusterConfig, dask_client, local_cluster
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -19,7 +19,8 @@ import torch
 
 from bench.common import machine_line, table, timed, verdict
 from pipeline.extractors.base import native_cpu_bf16
-from pipeline.features.compute import ExtractorSpec, build_extractor
+from pipeline.features.config import ExtractorSpec
+from pipeline.features.worker import build_extractor
 
 PRECISIONS = {"cpu": ("fp32", "bf16"), "cuda": ("fp32", "bf16", "fp16")}
 

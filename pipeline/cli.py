@@ -51,8 +51,8 @@ def _predict(args: argparse.Namespace) -> int:
     from pipeline.config import load_params
     from pipeline.inference.plan import make_plan
     from pipeline.inference.predict import predict_videos, summary_lines
-    from pipeline.training.run import load_trained
-    from stages.settings import decode_config, extractor_specs, face_config
+    from pipeline.settings import decode_config, extractor_specs, face_config
+    from pipeline.training.stage import load_trained
 
     params = load_params(args.params)
     checkpoint = Path(args.checkpoint or f"models/{params['dataset']['name']}/{args.head}/run_00/best.pt")

@@ -6,7 +6,7 @@ from __future__ import annotations
 class VideoError(Exception):
     """A video cannot be processed; the message names the file and says why.
 
-    Raised inside per-video tasks; the runner records it in the stage's failure list and goes on.
+    Raised inside per-video tasks; the engine records it in the stage's failure list and goes on.
     """
 
     def __init__(self, path: object, reason: str) -> None:

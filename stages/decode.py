@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import sys
 
-from pipeline.decode import DecodeConfig
-from pipeline.decode_run import run_decode
-from stages.common import cluster_config, dataset_paths, load_params, parse_args
+from pipeline.decode.stage import run_decode
+from pipeline.settings import cluster_config, dataset_paths, decode_config, decode_storage
+from stages.common import stage_params
 
 
-def main() -> int:
-    args = parse_args(__doc__)
-    params = load_params(args.params)
+def main(argv: list[str] | None = None) -> int:
+    _, params = stage_params(__doc__, argv)
     paths = dataset_paths(params)
-    section = dict(params["decode"])
-    compression, level = section.pop("compression"), section.pop("compression_level")
-    cfg = DecodeConfig(**{**section, "audio_rates": tuple(section["audio_rates"]),
-                          "outputs": tuple(section["outputs"]), "seed": params["seed"]})
     summary = run_decode(manifest=paths.read_manifest(), root=paths.root,
-                         cache_path=paths.cache / "decode.h5", reports_dir=paths.reports,
-                         cfg=cfg, cluster=cluster_config(params),
-                         compression=compression, compression_level=level)
+                         cache_path=paths.cache_file("decode"), reports_dir=paths.reports,
+                         cfg=decode_config(params), cluster=cluster_config(params),
+                         **decode_storage(params))
     return summary.exit_code()
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from pipeline.training.run import evaluate_head
+from pipeline.training.stage import evaluate_head
 from stages.head_entry import head_stage
 
 

@@ -5,21 +5,20 @@ from __future__ import annotations
 import sys
 
 from pipeline.cache import CacheReader
-from pipeline.faces.detect import FaceConfig
-from pipeline.faces.run import run_faces
-from stages.common import cluster_config, dataset_paths, load_params, parse_args
+from pipeline.faces.stage import run_faces
+from pipeline.settings import cluster_config, dataset_paths, face_config
+from stages.common import stage_params
 
 
-def main() -> int:
-    params = load_params(parse_args(__doc__).params)
+def main(argv: list[str] | None = None) -> int:
+    _, params = stage_params(__doc__, argv)
     paths = dataset_paths(params)
-    decode_path = paths.cache / "decode.h5"
+    decode_path = paths.cache_file("decode")
     with CacheReader(decode_path) as decode:
         decode_hash = decode.metadata["config_hash"]
     summary = run_faces(manifest=paths.read_manifest(), root=paths.root, decode_path=decode_path,
-                        decode_hash=decode_hash, cache_path=paths.cache / "faces.h5",
-                        reports_dir=paths.reports, cfg=FaceConfig(**params["faces"]),
-                        cluster=cluster_config(params))
+                        decode_hash=decode_hash, cache_path=paths.cache_file("faces"),
+                        reports_dir=paths.reports, cfg=face_config(params), cluster=cluster_config(params))
     return summary.exit_code()
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from pipeline.training.run import train_head
+from pipeline.training.stage import train_head
 from stages.head_entry import head_stage
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.decode import DecodeConfig, decode_video
+from pipeline.decode.config import DecodeConfig
+from pipeline.decode.video import decode_video
 from pipeline.errors import VideoError
 from pipeline.media.probe import probe_video
 

@@ -10,9 +10,9 @@ import av
 import numpy as np
 import pytest
 
-import pipeline.decode as decode
-from pipeline.decode import (
-    DecodeConfig,
+import pipeline.decode.video as decode
+from pipeline.decode.config import DecodeConfig
+from pipeline.decode.video import (
     SeekPlan,
     _decode_frames,
     _decode_plan,

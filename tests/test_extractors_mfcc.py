@@ -15,7 +15,8 @@ from pipeline.cache import CacheWriter
 from pipeline.extractors import mfcc as M
 from pipeline.extractors import mfcc_cnn as C
 from pipeline.extractors.base import get_extractor, sha256_of
-from pipeline.features.compute import ExtractorSpec, extract_video
+from pipeline.features.config import ExtractorSpec
+from pipeline.features.worker import extract_video
 
 SR = 44100
 

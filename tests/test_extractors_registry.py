@@ -28,7 +28,7 @@ def test_no_extractor_of_the_package_is_missing_from_the_table() -> None:
 
 
 def test_a_3d_resnet_worker_imports_neither_torchvision_nor_scipy_signal() -> None:
-    code = ("import sys; from pipeline.features.compute import extract_group; "
+    code = ("import sys; from pipeline.features.worker import extract_group; "
             "from pipeline.extractors import get_extractor; get_extractor('r3d101_conv5'); "
             "print([m for m in ('torchvision', 'scipy.signal', 'librosa') if m in sys.modules])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)

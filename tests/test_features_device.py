@@ -11,14 +11,14 @@ import pytest
 import torch
 
 from pipeline.cache import CacheReader, CacheWriter
+from pipeline.engine.cluster import ClusterConfig, dask_client, local_cluster
 from pipeline.extractors import base, get_extractor
 from pipeline.extractors.base import check_precision, native_cpu_bf16
 from pipeline.features import compute
-from pipeline.features.compute import ExtractorSpec
+from pipeline.features.config import ExtractorSpec
 from pipeline.features.device import check_device_name, choose_device, device_for, worker_index
-from pipeline.features.run import run_features
+from pipeline.features.stage import run_features
 from pipeline.manifests.format import Manifest, VideoRecord
-from pipeline.runner import ClusterConfig, dask_client, local_cluster
 
 CPU, GPU = torch.device("cpu"), torch.device("cuda", 0)
 

@@ -17,8 +17,8 @@ import pytest
 
 from pipeline.cache import CacheWriter
 from pipeline.manifests.format import Manifest, VideoRecord
-from pipeline.training.loop import TrainConfig
-from pipeline.training.run import HeadSetup, evaluate_head, train_head
+from pipeline.training.config import HeadSetup, TrainConfig
+from pipeline.training.stage import evaluate_head, train_head
 
 CLASSES = ["anger", "joy", "sadness", "surprise"]  # class c = (scene c // 2, sound c % 2)
 DIM = 16

@@ -33,8 +33,8 @@ from pipeline.demo import generate_demo
 from pipeline.inference.extract import build_caches
 from pipeline.manifests import run_builder
 from pipeline.manifests.format import Manifest
-from pipeline.training.run import evaluate_head, train_head
-from stages.head_entry import head_setup
+from pipeline.training.config import head_setup
+from pipeline.training.stage import evaluate_head, train_head
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = load_params(REPO / "params.yaml")

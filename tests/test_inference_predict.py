@@ -13,7 +13,7 @@ from PIL import Image
 
 from pipeline.cache import CacheWriter
 from pipeline.cli import main
-from pipeline.inference.plan import cache_order, decode_outputs
+from pipeline.graph import cache_order, decode_outputs
 from pipeline.report.pictures import MAX_TILES, draw_picture, picture_size
 
 TOP_KEYS = {"checkpoint", "head", "key", "classes", "features", "random_weights", "config_check", "videos"}

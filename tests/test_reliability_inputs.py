@@ -13,16 +13,17 @@ import pytest
 from corpus import Case, build_corpus, lavfi_video
 
 from pipeline.cache import CacheReader
-from pipeline.decode import DecodeConfig, decode_video
-from pipeline.decode_run import run_decode
+from pipeline.decode.config import DecodeConfig
+from pipeline.decode.stage import run_decode
+from pipeline.decode.video import decode_video
+from pipeline.engine.cluster import ClusterConfig, local_cluster
 from pipeline.errors import VideoError
-from pipeline.faces.detect import FaceConfig
-from pipeline.faces.run import run_faces
-from pipeline.features.compute import ExtractorSpec
-from pipeline.features.run import run_features
+from pipeline.faces.config import FaceConfig
+from pipeline.faces.stage import run_faces
+from pipeline.features.config import ExtractorSpec
+from pipeline.features.stage import run_features
 from pipeline.manifests.format import Manifest, VideoRecord, read_manifest, write_manifest
 from pipeline.media.probe import probe_video
-from pipeline.runner import ClusterConfig, local_cluster
 
 CFG = DecodeConfig(segments=2, frames_per_segment=4, train_views=1, work_max_side=96, keyframe_size=32)
 

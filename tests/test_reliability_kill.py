@@ -25,13 +25,13 @@ from test_training import _manifest, _setup, _write_caches
 import pipeline.training.loop as loop
 from pipeline.cache import CacheReader
 from pipeline.cache.verify import verify_cache
-from pipeline.decode import DecodeConfig
-from pipeline.decode_run import run_decode
+from pipeline.decode.config import DecodeConfig
+from pipeline.decode.stage import run_decode
+from pipeline.engine.cluster import ClusterConfig, local_cluster
 from pipeline.manifests.format import Manifest, VideoRecord, read_manifest, write_manifest
-from pipeline.runner import ClusterConfig, local_cluster
 from pipeline.training.checkpoint import load_checkpoint
-from pipeline.training.loop import TrainConfig
-from pipeline.training.run import train_head
+from pipeline.training.config import TrainConfig
+from pipeline.training.stage import train_head
 
 REPO = Path(__file__).resolve().parents[1]
 N_VIDEOS = 10
@@ -141,8 +141,8 @@ TRAIN_DRIVER = textwrap.dedent("""
     from pathlib import Path
     import pipeline.training.loop as loop
     from test_training import _manifest, _setup
-    from pipeline.training.loop import TrainConfig
-    from pipeline.training.run import train_head
+    from pipeline.training.config import TrainConfig
+    from pipeline.training.stage import train_head
 
     original = loop.train_epoch
     def slow_epoch(*args, **kwargs):

@@ -18,10 +18,11 @@ import pytest
 from corpus import lavfi_video
 
 from pipeline.cache import CacheReader
-from pipeline.decode import DecodeConfig
-from pipeline.decode_run import probe_and_decode, run_decode
+from pipeline.decode.config import DecodeConfig
+from pipeline.decode.stage import run_decode
+from pipeline.decode.worker import probe_and_decode
+from pipeline.engine.cluster import ClusterConfig
 from pipeline.manifests.format import Manifest, VideoRecord
-from pipeline.runner import ClusterConfig
 
 CFG = DecodeConfig(segments=2, frames_per_segment=4, train_views=1, work_max_side=96, keyframe_size=32,
                    audio_rates=(16000,))

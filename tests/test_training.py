@@ -17,10 +17,10 @@ from pipeline.evaluation.metrics import aggregate_runs, classification_metrics
 from pipeline.heads.base import Head, InputSpec, register_head
 from pipeline.manifests.format import Manifest, VideoRecord
 from pipeline.training.checkpoint import load_checkpoint
+from pipeline.training.config import HeadSetup, TrainConfig
 from pipeline.training.data import FeatureNorm, FeatureTable, iter_batches, pad_rows
-from pipeline.training.loop import TrainConfig
 from pipeline.training.protocol import run_splits
-from pipeline.training.run import HeadSetup, evaluate_head, train_head
+from pipeline.training.stage import evaluate_head, train_head
 
 CLASSES = ["anger", "joy", "sadness", "surprise"]
 DIM = 6

@@ -22,9 +22,9 @@ from pipeline.inference.extract import build_caches
 from pipeline.inference.plan import Plan, make_plan
 from pipeline.manifests import run_builder
 from pipeline.manifests.format import Manifest
-from pipeline.training.loop import TrainConfig
-from pipeline.training.run import HeadSetup, evaluate_head, train_head
-from stages.settings import decode_config, extractor_specs, face_config
+from pipeline.settings import decode_config, extractor_specs, face_config
+from pipeline.training.config import HeadSetup, TrainConfig
+from pipeline.training.stage import evaluate_head, train_head
 
 REPO = Path(__file__).resolve().parents[1]
 HEADS = {  # key -> (head, caches, options)

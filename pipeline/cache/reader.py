@@ -14,6 +14,7 @@ import h5py
 import numpy as np
 
 from pipeline.cache.layout import VIDEOS, entry_key
+from pipeline.errors import VideoError
 
 
 class CacheReader:
@@ -96,3 +97,10 @@ class CacheReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def require_entry(reader: CacheReader, video_id: str, what: str) -> dict[str, Any]:
+    """The attributes of `video_id`'s entry, or a VideoError naming the upstream stage that lacks it."""
+    if video_id not in reader:
+        raise VideoError(video_id, f"no {what} entry in {reader.path} (see that stage's failure list)")
+    return reader.attrs(video_id)

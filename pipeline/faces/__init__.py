@@ -1,1 +1,7 @@
-"""Face detection on the decoded frames (MTCNN from facenet-pytorch) and face crops for VGG-Face."""
+"""The faces stage: MTCNN (facenet-pytorch) on the decoded frames, one face per frame, crops for VGG-Face.
+
+    config.py   FaceConfig and the configuration the cache hashes
+    detect.py   MTCNN and the one-face-per-frame policy;  crop.py  the square crop
+    worker.py   worker side: one video (the entry layout is documented there)
+    stage.py    driver side: the cache and the summary
+"""

@@ -16,25 +16,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from pipeline.faces.config import FaceConfig
+
 if TYPE_CHECKING:
     from facenet_pytorch import MTCNN
 
-POLICIES = ("largest", "confident")
 MTCNN_MIN_SIDE = 12                # pixels: the P-net's window; smaller frames have no pyramid scale
-
-
-@dataclass(frozen=True)
-class FaceConfig:
-    min_prob: float = 0.9
-    min_size: int = 20             # pixels, shorter side of the box in the decoded frame
-    select: str = "largest"        # one of POLICIES
-    margin: float = 0.2            # crop side = (1 + margin) * longer box side, centred on the box
-    crop_size: int = 224
-    batch_size: int = 16
-
-    def __post_init__(self) -> None:
-        if self.select not in POLICIES:
-            raise ValueError(f"face selection {self.select!r} is not one of {POLICIES}")
 
 
 @dataclass

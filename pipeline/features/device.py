@@ -19,7 +19,7 @@ import re
 import torch
 from dask.distributed import get_worker
 
-from pipeline.runner import LOCAL_WORKER_ENV
+from pipeline.engine.cluster import LOCAL_WORKER_ENV
 
 _FORM = re.compile(r"auto|cpu|cuda(:\d+)?")
 
@@ -50,7 +50,7 @@ def choose_device(requested: str, *, cuda_available: bool, device_count: int,
 
 
 def worker_index() -> int | None:
-    """This process's index in a LocalCluster started by `runner.local_cluster` (workers are named
+    """This process's index in a LocalCluster started by `engine.cluster.local_cluster` (workers are named
     0..n-1 there), or None: in the driver, and in workers of an external cluster."""
     if os.environ.get(LOCAL_WORKER_ENV) != "1":
         return None

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.cache import CacheReader
+from pipeline.cache.reader import require_entry
 from pipeline.errors import VideoError
+from pipeline.graph import INPUT_SOURCES
 from pipeline.media.spectrogram import spectrogram_images
 
 
@@ -30,13 +32,16 @@ class Inputs:
 
 Loader = Callable[[Mapping[str, CacheReader], str], Inputs]
 _LOADERS: dict[str, Loader] = {}
-SOURCES: dict[str, tuple[str, ...]] = {}
 
 
-def input_loader(kind: str, *sources: str) -> Callable[[Loader], Loader]:
-    """Register the loader of one input kind and the upstream caches it reads."""
+def input_loader(kind: str) -> Callable[[Loader], Loader]:
+    """Register the loader of one input kind of the stage graph (`graph.INPUT_SOURCES`: the caches whose
+    readers it is given)."""
+    if kind not in INPUT_SOURCES:
+        raise ValueError(f"input kind {kind!r} is not in the stage graph (pipeline/graph.py INPUT_SOURCES)")
+
     def register(fn: Loader) -> Loader:
-        _LOADERS[kind], SOURCES[kind] = fn, sources
+        _LOADERS[kind] = fn
         return fn
     return register
 
@@ -45,19 +50,13 @@ def load_inputs(kind: str, readers: Mapping[str, CacheReader], video_id: str) ->
     return _LOADERS[kind](readers, video_id)
 
 
-def require_entry(reader: CacheReader, video_id: str, what: str) -> dict[str, object]:
-    if video_id not in reader:
-        raise VideoError(video_id, f"no {what} entry in {reader.path} (see that stage's failure list)")
-    return reader.attrs(video_id)
-
-
 def _face_rows(readers: Mapping[str, CacheReader], video_id: str) -> tuple[np.ndarray, np.ndarray]:
     faces = readers["faces"]
     require_entry(faces, video_id, "faces")
     return faces.read(video_id, "face_frame_index"), faces.read(video_id, "face_crops_times_ms")
 
 
-@input_loader("snippets", "decode")
+@input_loader("snippets")
 def snippets(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
     decode = readers["decode"]
     attrs = require_entry(decode, video_id, "decode")
@@ -73,19 +72,19 @@ def _rows(reader: CacheReader, video_id: str, stage: str, name: str) -> Inputs:
     return Inputs(rows, rows.shape[:1], reader.read(video_id, f"{name}_times_ms"), attrs)
 
 
-@input_loader("keyframes", "decode")
+@input_loader("keyframes")
 def keyframes(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
     return _rows(readers["decode"], video_id, "decode", "keyframes")
 
 
-@input_loader("face_crops", "faces")
+@input_loader("face_crops")
 def face_crops(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
     _, times = _face_rows(readers, video_id)
     rows = readers["faces"].read(video_id, "face_crops")
     return Inputs(rows, rows.shape[:1], times, readers["faces"].attrs(video_id))
 
 
-@input_loader("frames", "decode", "faces")
+@input_loader("frames")
 def context_frames(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
     """Whole frames, only those with a detected face (CAAN uses the same frames for face and context)."""
     index, times = _face_rows(readers, video_id)
@@ -108,14 +107,14 @@ def _audio(decode: CacheReader, video_id: str) -> tuple[np.ndarray, dict[str, ob
     return decode.read(video_id, name), attrs
 
 
-@input_loader("audio", "decode")
+@input_loader("audio")
 def audio(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
     """The whole soundtrack as one row (1, n); the extractor says how it splits into segments."""
     samples, attrs = _audio(readers["decode"], video_id)
     return Inputs(samples[None], (), np.array([[0, attrs["duration_ms"]]], np.int64), attrs)
 
 
-@input_loader("spectrograms", "decode")
+@input_loader("spectrograms")
 def spectrograms(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
     """One spectrogram image per 1-second slice, paired with the keyframes (same times)."""
     samples, attrs = _audio(readers["decode"], video_id)
@@ -124,6 +123,6 @@ def spectrograms(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
     return Inputs(images, images.shape[:1], times, attrs)
 
 
-@input_loader("mfcc", "mfcc")
+@input_loader("mfcc")
 def mfcc_segments(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
     return _rows(readers["mfcc"], video_id, "mfcc", "mfcc")

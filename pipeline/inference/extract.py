@@ -1,7 +1,7 @@
 """Fill a cache folder for a few video files in this process, with the stages' own per-video functions.
 
 Each cache of the plan is written completely (every video), then closed, before the next one reads it:
-`decode_run.probe_and_decode`, `faces.run.faces_of_video` and `features.compute.extract_video` are the
+`decode.worker.probe_and_decode`, `faces.worker.faces_of_video` and `features.worker.extract_video` are the
 functions the DVC stages map over videos with Dask; here they run one video after another, and the one
 `CacheWriter` per file records the configuration as the stage would. No Dask cluster is started.
 
@@ -23,17 +23,18 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.cache import CacheWriter
-from pipeline.cache.worker_readers import release_readers
-from pipeline.cached_run import source_fingerprint
 from pipeline.config import config_hash
-from pipeline.decode import DecodeConfig
-from pipeline.decode_run import decode_config_dict, probe_and_decode
+from pipeline.decode.config import DecodeConfig, decode_cache_config
+from pipeline.decode.worker import probe_and_decode
+from pipeline.engine.cached import source_fingerprint
+from pipeline.engine.worker_state import release_readers
 from pipeline.errors import VideoError
-from pipeline.faces.detect import FaceConfig
-from pipeline.faces.run import faces_config, faces_of_video
-from pipeline.features.compute import ExtractorSpec, extract_video, extractor_for
-from pipeline.features.run import SPEED_ONLY, feature_config
-from pipeline.inference.plan import STAGE_CACHES, Plan, decode_outputs, sources_of
+from pipeline.faces.config import FaceConfig, faces_cache_config
+from pipeline.faces.worker import faces_of_video
+from pipeline.features.config import SPEED_ONLY, ExtractorSpec, feature_cache_config
+from pipeline.features.worker import extract_video, extractor_for
+from pipeline.graph import STAGE_SOURCES, decode_outputs, sources_of
+from pipeline.inference.plan import Plan
 
 Entry = tuple[dict[str, Any], dict[str, Any]]
 
@@ -98,12 +99,12 @@ def build_caches(plan: Plan, videos: dict[str, Path], cache_dir: Path, *, test_v
             start = time.monotonic()
             if name == "decode":
                 cfg = predict_decode_config(plan, test_view_only=test_view_only)
-                config = decode_config_dict(cfg)
+                config = decode_cache_config(cfg)
                 hashes[name] = config_hash(config)
                 _fill(paths[name], videos, failures, _decoded(cfg), stage="decode", config=config,
                       config_hash=hashes[name], weights="none")
             elif name == "faces":
-                config = faces_config(plan.faces, hashes["decode"])
+                config = faces_cache_config(plan.faces, hashes["decode"])
                 hashes[name] = config_hash(config)
                 _fill(paths[name], videos, failures,
                       partial(_faces, cfg=plan.faces, decode_path=str(paths["decode"])),
@@ -112,12 +113,12 @@ def build_caches(plan: Plan, videos: dict[str, Path], cache_dir: Path, *, test_v
             else:
                 spec = plan.specs[name]
                 sources = {s: str(paths[s]) for s in sources_of(name)}
-                values = feature_config(spec, weights[name], {s: hashes[s] for s in sources})
+                values = feature_cache_config(spec, weights[name], {s: hashes[s] for s in sources})
                 hashes[name] = config_hash(values)
                 config = {**values, **{k: getattr(spec, k) for k in SPEED_ONLY}}
                 _fill(paths[name], videos, failures, partial(_features, spec=spec, sources=sources),
                       stage=f"feat@{name}", config=config, config_hash=hashes[name], weights=weights[name])
-            kind = "stage" if name in STAGE_CACHES else "extractor"
+            kind = "stage" if name in STAGE_SOURCES else "extractor"
             log(f"[predict] {kind} {name}: {len(videos) - len(failures)} video(s) in "
                 f"{time.monotonic() - start:.1f} s")
     finally:

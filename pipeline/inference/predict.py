@@ -36,7 +36,7 @@ from pipeline.report.timeline import POLARITY_WORDS, segments_of
 from pipeline.training.data import FeatureTable, norms_from_saved
 from pipeline.training.loop import resolve_device
 from pipeline.training.predict import predict
-from pipeline.training.run import load_trained, prediction_records
+from pipeline.training.stage import load_trained, prediction_records
 
 
 @dataclass
@@ -69,7 +69,7 @@ def polarity_word(saved: dict[str, Any], index: int) -> str:
 
 
 def describe(record: dict[str, Any], saved: dict[str, Any], top_k: int) -> dict[str, Any]:
-    """A prediction record (`training.run.prediction_records`) as predict reports it."""
+    """A prediction record (`training.stage.prediction_records`) as predict reports it."""
     classes = saved["classes"]
     probs = np.array([record["probabilities"][c] for c in classes])
     order = np.argsort(-probs, kind="stable")

@@ -1,6 +1,6 @@
 """Pairing a head's saved maps with the time spans of the rows they weight.
 
-A prediction record (`training.run.prediction_records`) holds `attention` {map name: array} and `times_ms`
+A prediction record (`training.stage.prediction_records`) holds `attention` {map name: array} and `times_ms`
 {input key: (rows, 2)}. A map belongs to the input whose rows it weights: the first input with as many rows
 as the map's first axis, an input named like the map's modality ("audio" in both names) winning. So VAANet's
 `temporal` goes with `visual` (T segments) and `audio_temporal` with `audio` (16 MFCC segments), TEN's

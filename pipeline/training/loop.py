@@ -25,6 +25,7 @@ from dvclive import Live
 
 from pipeline.heads.base import Head
 from pipeline.training.checkpoint import load_checkpoint, save_checkpoint
+from pipeline.training.config import TrainConfig
 from pipeline.training.data import FeatureTable, iter_batches
 from pipeline.training.predict import predict, to_device
 from pipeline.training.protocol import RunSplit
@@ -34,26 +35,6 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "adamw": torch.optim.AdamW,
     "sgd": torch.optim.SGD,
 }
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 30
-    batch_size: int = 32
-    optimizer: str = "adam"  # adam | adamw | sgd (momentum 0.9)
-    lr: float = 2e-4
-    weight_decay: float = 0.0
-    schedule: str = "none"  # none | step (x gamma every step_size epochs) | cosine
-    step_size: int = 30
-    gamma: float = 0.1
-    early_stopping: int = 0  # patience in epochs without a better val accuracy; 0 = off
-    device: str = "auto"  # auto (CUDA when present) | cpu | cuda | cuda:N
-    # Seconds between resume points (last.pt). Speed only, outside the run's configuration hash: on small
-    # data an epoch takes less time than writing the model and optimiser state, which would dominate.
-    checkpoint_seconds: float = 60.0
-
-
-UNHASHED = ("checkpoint_seconds",)  # TrainConfig fields left out of the run's configuration hash
 
 
 def resolve_device(name: str) -> torch.device:

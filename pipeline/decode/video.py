@@ -48,6 +48,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from pipeline.cache.packed import PackedEntry
+from pipeline.decode.config import DecodeConfig
 from pipeline.errors import VideoError
 from pipeline.media import keyframes as kf
 from pipeline.media import sampling
@@ -57,7 +58,6 @@ from pipeline.media.resize import crop, short_side_size
 from pipeline.media.seek_decode import AUTOROTATE, decode_spans
 from pipeline.media.seek_plan import Span, keyframe_indices, plan_spans, span_cost, split_spans
 
-OUTPUTS = ("snippets", "frames", "keyframes", "audio")
 SHORT_STREAM = 0.9                    # decoded (or counted) frames below this share of duration x fps
 SEEK_COST_FRAMES = 3                  # a new span costs about this many pictures more than it counts: the
                                       # references after its last frame and the decoder's reorder delay (4
@@ -66,34 +66,6 @@ SEEK_COST_FRAMES = 3                  # a new span costs about this many picture
 PART_MIN_FRAMES = 25                  # a seeking plan is split only into parts decoding at least this many
                                       # frames: opening the file and the filters for a part takes about 7 ms,
                                       # 8 pictures of 360p
-
-
-@dataclass(frozen=True)
-class DecodeConfig:
-    fps: float | None = None          # constant output rate; None keeps the stream's average rate
-    segments: int = 10                # T
-    frames_per_segment: int = 16      # k
-    train_views: int = 2
-    short_side: int = 112
-    crop_size: int = 112
-    work_max_side: int = 640          # working size of decoded frames (face detection uses it)
-    face_rate: float = 1.0            # frames per second kept for face detection
-    face_max_frames: int = 64
-    keyframe_size: int = 256
-    audio_rates: tuple[int, ...] = (44100,)
-    outputs: tuple[str, ...] = OUTPUTS
-    seed: int = 0
-    max_seconds: float | None = None  # longer videos are rejected (None: no limit)
-
-    def __post_init__(self) -> None:
-        unknown = set(self.outputs) - set(OUTPUTS)
-        if unknown:
-            raise ValueError(f"unknown decode outputs {sorted(unknown)}; choose from {OUTPUTS}")
-
-    @property
-    def may_seek(self) -> bool:
-        """No output needs every frame (keyframes do), so input seeking may pay: probe the packets too."""
-        return "keyframes" not in self.outputs
 
 
 @dataclass

@@ -15,57 +15,24 @@ A video whose inputs cannot be read (a VideoError) fails alone; the rest of its 
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import torch
 
 from pipeline.cache import CacheReader
 from pipeline.cache.packed import PackedEntry, pack_entry
-from pipeline.cache.worker_readers import reader_for
+from pipeline.engine.dask_map import Outcome, VideoTask, video_outcome
+from pipeline.engine.worker_state import once_per_worker, reader_for
 from pipeline.extractors.base import Extractor, get_extractor
+from pipeline.features.config import ExtractorSpec
 from pipeline.features.device import device_for
-from pipeline.features.inputs import SOURCES, Inputs, load_inputs
-from pipeline.runner import Outcome, VideoTask, video_outcome
-
-
-@dataclass(frozen=True)
-class ExtractorSpec:
-    """What a worker needs to rebuild the same extractor: name, options, weights ("random" or path), and
-    how to run it (batch_size rows per forward pass, videos_per_task per Dask task, device: auto, cpu,
-    cuda or cuda:N); the last three change speed, not values."""
-
-    name: str
-    weights: str = "random"
-    options: dict[str, Any] = field(default_factory=dict)
-    batch_size: int = 16
-    seed: int = 0
-    videos_per_task: int = 8
-    device: str = "auto"
-
-    def key(self) -> tuple[str, str, str, str]:
-        return self.name, self.weights, repr(sorted(self.options.items())), self.device
-
-
-K = TypeVar("K")
-T = TypeVar("T")
+from pipeline.features.inputs import Inputs, load_inputs
+from pipeline.graph import INPUT_SOURCES
 
 _EXTRACTORS: dict[tuple[str, str, str, str], Extractor] = {}
-_BUILDING = threading.Lock()
-
-
-def once_per_worker(store: dict[K, T], key: K, build: Callable[[], T]) -> T:
-    """`store[key]`, built on first use. The lock matters: two tasks on one worker's threads would
-    otherwise build at the same time, and draws from torch's global generator would interleave, so
-    each would get different "seeded" random weights."""
-    with _BUILDING:
-        if key not in store:
-            store[key] = build()
-        return store[key]
 
 
 def build_extractor(spec: ExtractorSpec, device: torch.device | str) -> Extractor:
@@ -150,7 +117,7 @@ def feature_entry(extractor: Extractor, inputs: Inputs,
 
 
 def _readers(extractor: Extractor, sources: dict[str, str]) -> dict[str, CacheReader]:
-    return {name: reader_for(sources[name]) for name in SOURCES[extractor.input_kind]}
+    return {name: reader_for(sources[name]) for name in INPUT_SOURCES[extractor.input_kind]}
 
 
 def packed_entry(extractor: Extractor, inputs: Inputs, features: dict[str, np.ndarray],

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.cache import CacheReader
-from pipeline.decode import DecodeConfig
-from pipeline.decode_run import run_decode
+from pipeline.decode.config import DecodeConfig
+from pipeline.decode.stage import run_decode
+from pipeline.engine.cluster import ClusterConfig
 from pipeline.manifests.format import Manifest, VideoRecord
-from pipeline.runner import ClusterConfig
 
 CFG = DecodeConfig(segments=2, frames_per_segment=4, train_views=1, work_max_side=96, keyframe_size=32)
 
@@ -77,14 +77,14 @@ def test_entries_of_an_older_scaling_method_are_decoded_again(
 ) -> None:
     """The scaling method is part of the configuration hash: a cache written by another method (other
     pixel values for the same parameters) is recomputed, not reused."""
-    import pipeline.decode_run as decode_run
+    import pipeline.decode.config as decode_config
 
     make_video("a.mp4", seconds=1.0, size="64x48")
     manifest = Manifest([VideoRecord("a", "a.mp4", "x")], ["x"])
     cfg = DecodeConfig(segments=2, frames_per_segment=4, train_views=0, outputs=("snippets",))
     kwargs = {"manifest": manifest, "root": tmp_path, "cache_path": tmp_path / "decode.h5",
               "reports_dir": tmp_path / "reports", "cfg": cfg, "cluster": ClusterConfig(workers=1)}
-    monkeypatch.setattr(decode_run, "SCALING", "torch-bilinear")
+    monkeypatch.setattr(decode_config, "SCALING", "torch-bilinear")
     assert run_decode(**kwargs).done == 1
     monkeypatch.undo()
     again = run_decode(**kwargs)

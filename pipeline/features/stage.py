@@ -3,38 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from dask.distributed import Client
 
 from pipeline.cache import CacheWriter
-from pipeline.cached_run import run_into_cache
 from pipeline.config import config_hash
+from pipeline.engine.cached import VideoJob, run_into_cache
+from pipeline.engine.cluster import ClusterConfig, dask_client
+from pipeline.engine.summary import StageSummary
 from pipeline.extractors.base import check_precision
-from pipeline.features.compute import ExtractorSpec, extract_group, worker_weights
+from pipeline.features.config import GZIP_LEVEL, ExtractorSpec, feature_cache_config, recorded_config
 from pipeline.features.device import check_device_name, device_for
+from pipeline.features.worker import extract_group, worker_weights
 from pipeline.manifests.format import Manifest
-from pipeline.runner import ClusterConfig, StageSummary, dask_client
-
-GZIP_LEVEL = 4          # feature caches; the workers compress (pipeline/cache/packed.py)
-SPEED_ONLY = ("batch_size", "videos_per_task", "device")
-"""Recorded in the cache's configuration but not hashed: they change how fast, not which values (reduced
-precision does change values, and is an extractor option, so it is hashed)."""
-
-
-def feature_config(spec: ExtractorSpec, weights_id: str, upstream: dict[str, str]) -> dict[str, Any]:
-    """Everything that changes the cached values: the extractor, its options and weights, the inputs."""
-    return {"extractor": spec.name, "options": spec.options, "weights": weights_id, "seed": spec.seed,
-            "upstream": upstream}
 
 
 def weights_id(client: Client, spec: ExtractorSpec) -> str:
     """What the cache records for `spec.weights` ("random", "none" or the checkpoint's sha256), as the
     workers' extractors have it. Every worker builds its extractor now, as its first task would have, so a
-    wrong checkpoint fails before any video is read, and the driver never imports or builds the network:
-    on AlexNet that was 4 s during which the workers sat idle (bench/README.md, deliverable 3). Workers
-    that disagree (machines of an external cluster holding different files at the checkpoint's path) are
-    an error."""
+    wrong checkpoint fails before any video is read, and the driver never imports or builds the network
+    (seconds during which the workers would sit idle, bench/README.md, deliverable 3). Workers that
+    disagree (machines of an external cluster holding different files at the checkpoint's path) are an
+    error."""
     workers = list(client.scheduler_info()["workers"])
     futures = [client.submit(worker_weights, spec, workers=[w], allow_other_workers=False, pure=False)
                for w in workers] or [client.submit(worker_weights, spec, pure=False)]
@@ -65,15 +55,15 @@ def run_features(*, spec: ExtractorSpec, manifest: Manifest, root: str | Path, s
     check_runnable(spec, cluster)
     with dask_client(cluster) as client:
         weights = weights_id(client, spec)
-        values = feature_config(spec, weights, upstream)
-        config = {**values, **{k: getattr(spec, k) for k in SPEED_ONLY}}
-        with CacheWriter(cache_path, stage=f"feat@{spec.name}", config=config,
+        values = feature_cache_config(spec, weights, upstream)
+        with CacheWriter(cache_path, stage=f"feat@{spec.name}", config=recorded_config(spec, values),
                          config_hash=config_hash(values), weights=weights, compression="gzip",
                          level=GZIP_LEVEL) as writer:
-            summary = run_into_cache(stage=f"feat@{spec.name}", manifest=manifest, root=root, writer=writer,
-                                     group_func=extract_group, videos_per_task=spec.videos_per_task,
-                                     kwargs={"spec": spec, "sources": sources, "gzip_level": GZIP_LEVEL},
-                                     cluster=cluster, release=list(sources.values()), client=client)
+            job = VideoJob(f"feat@{spec.name}", extract_group,
+                           {"spec": spec, "sources": sources, "gzip_level": GZIP_LEVEL},
+                           videos_per_task=spec.videos_per_task, release=list(sources.values()))
+            summary = run_into_cache(job, manifest=manifest, root=root, writer=writer, cluster=cluster,
+                                     client=client)
     if weights == "random":
         print(f"[feat@{spec.name}] NOTE: features computed from RANDOM weights (no checkpoint given); "
               "they are marked as such in the cache and in every report", flush=True)

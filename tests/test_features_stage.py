@@ -11,18 +11,19 @@ from torch import nn
 
 from pipeline.cache import CacheReader
 from pipeline.cache.verify import verify_cache
-from pipeline.decode import DecodeConfig
-from pipeline.decode_run import run_decode
+from pipeline.decode.config import DecodeConfig
+from pipeline.decode.stage import run_decode
 from pipeline.demo import generate_demo
+from pipeline.engine.cluster import ClusterConfig, local_cluster
 from pipeline.extractors.base import Extractor
-from pipeline.faces.detect import FaceConfig
-from pipeline.faces.run import run_faces
+from pipeline.faces.config import FaceConfig
+from pipeline.faces.stage import run_faces
 from pipeline.features import compute
-from pipeline.features.compute import ExtractorSpec, batches, run_across_videos
-from pipeline.features.run import agreed_weights, run_features
+from pipeline.features.config import ExtractorSpec
+from pipeline.features.stage import agreed_weights, run_features
+from pipeline.features.worker import batches, run_across_videos
 from pipeline.manifests import run_builder
 from pipeline.manifests.format import Manifest, VideoRecord
-from pipeline.runner import ClusterConfig, local_cluster
 
 CLUSTER = ClusterConfig(workers=1, threads_per_worker=2)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -28,31 +28,11 @@ from pipeline.heads.base import Head, InputSpec
 from pipeline.heads.polarity import polarity_for
 from pipeline.manifests.format import Manifest
 from pipeline.training.checkpoint import load_checkpoint, save_checkpoint
+from pipeline.training.config import UNHASHED, HeadSetup
 from pipeline.training.data import CacheInfo, FeatureTable, norms_from_saved, norms_to_saved
-from pipeline.training.loop import UNHASHED, TrainConfig, fit, resolve_device
+from pipeline.training.loop import fit, resolve_device
 from pipeline.training.predict import Predictions, predict
 from pipeline.training.protocol import SELECTION_LABELS, RunSplit, run_splits
-
-
-@dataclass(frozen=True)
-class HeadSetup:
-    """One entry of `heads:` in params.yaml, merged with the shared `train:` section."""
-
-    key: str  # the entry's name: models/<dataset>/<key>, train@<key>
-    head: str  # registered head (pipeline.heads.list_heads())
-    caches: tuple[str, ...]  # caches the stage depends on (must cover the head's inputs)
-    options: dict[str, Any] = field(default_factory=dict)
-    train: TrainConfig = TrainConfig()
-    protocol: str = "fixed"
-    runs: int = 1
-    selection: str = "val-best"
-    val_fraction: float = 0.15
-    preload: bool = True
-    detection_ground_truth: str | None = None  # CSV video_id,start_s,end_s: evaluate adds mAP at tIoU (TEN)
-    feature_scale: str = "rms"  # rms | standard | none: FeatureTable.fit_norms
-    target: str = "label"  # "label" or an extra manifest column (e.g. valence)
-    polarity: dict[str, int] = field(default_factory=dict)  # overrides for classes without a known one
-    seed: int = 0
 
 
 def targets(manifest: Manifest, target: str) -> tuple[list[str], dict[str, int]]:

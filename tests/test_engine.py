@@ -1,4 +1,4 @@
-"""The Dask runner on a real LocalCluster, and on a scheduler and a worker started as separate processes."""
+"""The engine's Dask map on a LocalCluster, and on a scheduler and a worker started as separate processes."""
 
 from __future__ import annotations
 
@@ -13,21 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import runner, worker_env
+from pipeline.engine import dask_map, worker_env
+from pipeline.engine.cluster import ClusterConfig, dask_client, local_cluster
+from pipeline.engine.dask_map import Outcome, VideoTask, chunk, map_groups, per_video, video_outcome
+from pipeline.engine.summary import StageSummary
+from pipeline.engine.worker_env import PRELOAD_ENV, TRIM_ENV
 from pipeline.errors import VideoError
-from pipeline.runner import (
-    ClusterConfig,
-    Outcome,
-    StageSummary,
-    VideoTask,
-    chunk,
-    dask_client,
-    local_cluster,
-    map_groups,
-    map_videos,
-    video_outcome,
-)
-from pipeline.worker_env import PRELOAD_ENV, TRIM_ENV
 
 
 def square_or_fail(video_id: str, path: str, *, offset: int) -> int:
@@ -50,7 +41,7 @@ def run(client, tasks=TASKS) -> tuple[StageSummary, dict[str, int]]:
         results[task.video_id] = value
 
     summary = StageSummary("test", total=len(tasks))
-    map_videos(client, square_or_fail, tasks, store, summary, kwargs={"offset": 1}, retries=1,
+    map_groups(client, per_video(square_or_fail), tasks, store, summary, kwargs={"offset": 1}, retries=1,
                max_in_flight=3)
     return summary, results
 
@@ -162,7 +153,7 @@ def settings_of_workers(cfg: ClusterConfig) -> list[tuple[str | None, bool, bool
 def test_local_workers_run_jemalloc_and_neither_glibc_trim_nor_profiler(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Dask's MALLOC_TRIM_THRESHOLD_ slows every forward pass and glibc's heap grows task after task
-    (pipeline.worker_env): our workers preload jemalloc (scripts/bootstrap.sh installs it) and do not get
+    (engine.worker_env): our workers preload jemalloc (scripts/bootstrap.sh installs it) and do not get
     the threshold, not even from a second cluster of the same process (the Nanny writes into this
     process's environment, which is put back each time), while a value of the user's is passed on."""
     assert worker_env.jemalloc_library() is not None
@@ -193,7 +184,7 @@ def test_a_local_cluster_needs_no_fixed_port_and_listens_on_this_machine_only() 
 
 TRIM_CHECK = """
 import numpy as np
-from pipeline.runner import TrimWhenGrown
+from pipeline.engine.dask_map import TrimWhenGrown
 
 calls = []
 trimmer = TrimWhenGrown(slack=64 << 20, trim=calls.append)
@@ -213,4 +204,4 @@ def test_freed_memory_goes_back_only_once_a_worker_has_grown_past_the_slack() ->
 
 
 def test_glibc_trim_is_the_real_one_here() -> None:
-    assert runner._glibc_trim()(0) in (0, 1)
+    assert dask_map._glibc_trim()(0) in (0, 1)

@@ -1,4 +1,4 @@
-"""The faces stage: MTCNN on every video's decoded frames, one face per frame, crops for VGG-Face.
+"""Worker side of the faces stage: MTCNN on one video's decoded frames, one face per frame, crops.
 
 Entry layout (cache/<dataset>/faces.h5, per video):
     boxes              float32 (F, 4)        x1 y1 x2 y2 in decoded-frame pixels, NaN where no face
@@ -16,21 +16,15 @@ need faces report it by name.
 from __future__ import annotations
 
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pipeline.cache import CacheWriter
-from pipeline.cache.worker_readers import reader_for
-from pipeline.cached_run import run_into_cache
-from pipeline.config import config_hash
+from pipeline.cache.reader import require_entry
+from pipeline.engine.worker_state import once_per_worker, reader_for
+from pipeline.faces.config import FaceConfig
 from pipeline.faces.crop import crop_face
-from pipeline.faces.detect import FaceConfig, build_detector, detect_faces
-from pipeline.features.compute import once_per_worker
-from pipeline.features.inputs import require_entry
-from pipeline.manifests.format import Manifest
-from pipeline.runner import ClusterConfig, StageSummary
+from pipeline.faces.detect import build_detector, detect_faces
 
 _DETECTORS: dict[FaceConfig, Any] = {}
 
@@ -52,24 +46,3 @@ def faces_of_video(video_id: str, path: str, *, cfg: FaceConfig,
         "face_frame_index": index, "face_crops": crops, "face_crops_times_ms": times[index],
     }
     return arrays, {"source_fps": attrs["source_fps"], "fps": attrs["fps"], "n_face_frames": int(index.size)}
-
-
-def faces_config(cfg: FaceConfig, decode_hash: str) -> dict[str, Any]:
-    """What the faces cache records (and hashes): the detector settings and the decode cache's hash;
-    `batch_size` changes speed only and is left out."""
-    config = {**asdict(cfg), "detector": "facenet-pytorch MTCNN", "upstream": {"decode": decode_hash}}
-    config.pop("batch_size")
-    return config
-
-
-def run_faces(*, manifest: Manifest, root: str | Path, decode_path: Path, decode_hash: str,
-              cache_path: Path, reports_dir: Path, cfg: FaceConfig, cluster: ClusterConfig) -> StageSummary:
-    config = faces_config(cfg, decode_hash)
-    with CacheWriter(cache_path, stage="faces", config=config, config_hash=config_hash(config),
-                     weights="facenet-pytorch bundled MTCNN") as writer:
-        summary = run_into_cache(stage="faces", manifest=manifest, root=root, writer=writer,
-                                 func=faces_of_video,
-                                 kwargs={"cfg": cfg, "decode_path": str(decode_path)}, cluster=cluster,
-                                 release=[str(decode_path)])
-    summary.write(reports_dir / "faces_summary.json", reports_dir / "faces_failures.csv")
-    return summary

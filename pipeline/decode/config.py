@@ -1,0 +1,48 @@
+"""What the decode stage is asked to produce, and the configuration its cache records and hashes."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+OUTPUTS = ("snippets", "frames", "keyframes", "audio")
+SCALING = "ffmpeg-area"   # how snippets and keyframes are scaled: entries scaled another way hold other
+                          # pixel values, so the name enters the configuration hash
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    fps: float | None = None          # constant output rate; None keeps the stream's average rate
+    segments: int = 10                # T
+    frames_per_segment: int = 16      # k
+    train_views: int = 2
+    short_side: int = 112
+    crop_size: int = 112
+    work_max_side: int = 640          # working size of decoded frames (face detection uses it)
+    face_rate: float = 1.0            # frames per second kept for face detection
+    face_max_frames: int = 64
+    keyframe_size: int = 256
+    audio_rates: tuple[int, ...] = (44100,)
+    outputs: tuple[str, ...] = OUTPUTS
+    seed: int = 0
+    max_seconds: float | None = None  # longer videos are rejected (None: no limit)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.outputs) - set(OUTPUTS)
+        if unknown:
+            raise ValueError(f"unknown decode outputs {sorted(unknown)}; choose from {OUTPUTS}")
+
+    @property
+    def may_seek(self) -> bool:
+        """No output needs every frame (keyframes do), so input seeking may pay: probe the packets too."""
+        return "keyframes" not in self.outputs
+
+
+
+def decode_cache_config(cfg: DecodeConfig) -> dict[str, Any]:
+    """The hashed configuration; `max_seconds` only when set, so caches made before it existed stay valid."""
+    config = {**asdict(cfg), "audio_rates": list(cfg.audio_rates), "outputs": list(cfg.outputs),
+              "scaling": SCALING}
+    if config["max_seconds"] is None:
+        del config["max_seconds"]
+    return config

@@ -1,0 +1,88 @@
+"""Run a per-video stage over a manifest into its cache file, skipping the videos already cached.
+
+A video is skipped when its cache holds a complete entry of the stage's current configuration, made from
+the file as it is now (`source_fingerprint`); everything else is mapped over the cluster (`dask_map`), and
+the driver, the cache's only writer, stores each result as it arrives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dask.distributed import Client
+
+from pipeline.cache import CacheWriter
+from pipeline.engine.cluster import ClusterConfig, dask_client
+from pipeline.engine.dask_map import Outcome, VideoTask, map_groups
+from pipeline.engine.summary import StageSummary
+from pipeline.engine.worker_state import release_readers
+from pipeline.manifests.format import Manifest
+
+Store = Callable[[VideoTask, Any], str | None]
+"""Driver side: store one video's result; returns a failure reason, or None when stored."""
+
+
+def source_fingerprint(path: str | Path, block: int = 1 << 16) -> str:
+    """Size and a hash of the first and last 64 KiB of a video file ("" when it cannot be read): an entry
+    made from another version of the file is recomputed. Not the mtime, which `dvc checkout`, a copy or a
+    regenerated demo change without changing the video; not a full hash, which would read the dataset."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            digest = hashlib.sha256(f.read(block))
+            f.seek(max(0, size - block))
+            digest.update(f.read(block))
+    except OSError:
+        return ""
+    return f"{size}:{digest.hexdigest()[:16]}"
+
+
+def pending_tasks(manifest: Manifest, root: str | Path, writer: CacheWriter) -> list[VideoTask]:
+    """Videos of the manifest without a complete entry of the current configuration made from the file
+    as it is now."""
+    done = writer.complete_sources()
+    tasks = [VideoTask(r.video_id, str(r.resolve(root))) for r in manifest.records]
+    return [t for t in tasks if t.video_id not in done or done[t.video_id] != source_fingerprint(t.path)]
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    """What a stage maps over its videos: `func(group, **kwargs)` returns one Outcome per video of a group
+    of up to `videos_per_task` (`dask_map.per_video` turns a per-video function into one). The workers'
+    readers of the cache files `release` are closed when the stage ends."""
+
+    stage: str
+    func: Callable[..., list[Outcome]]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    videos_per_task: int = 1
+    release: Sequence[str] = ()
+
+
+def run_into_cache(job: VideoJob, *, manifest: Manifest, root: str | Path, writer: CacheWriter,
+                   cluster: ClusterConfig, client: Client | None = None,
+                   store: Store | None = None) -> StageSummary:
+    """Run `job` over the videos still missing from `writer`'s cache. By default each result is an
+    (arrays, attrs) pair written as the video's entry; `store` replaces that (and may return a failure).
+    With an open `client` the job runs on it (the caller has used its workers already); else on a client
+    of `cluster`, started only when something is missing."""
+
+    def write_entry(task: VideoTask, result: tuple[dict[str, Any], dict[str, Any]]) -> None:
+        arrays, attrs = result
+        writer.write(task.video_id, arrays, {**attrs, "source": source_fingerprint(task.path)})
+
+    tasks = pending_tasks(manifest, root, writer)
+    summary = StageSummary(job.stage, total=len(manifest), skipped=len(manifest) - len(tasks))
+    if tasks:
+        with nullcontext(client) if client is not None else dask_client(cluster) as running:
+            map_groups(running, job.func, tasks, store or write_entry, summary,
+                       videos_per_task=job.videos_per_task, kwargs=job.kwargs, retries=cluster.retries)
+            if job.release:
+                running.run(release_readers, list(job.release))
+    print(summary.line(), flush=True)
+    return summary

@@ -1,0 +1,40 @@
+"""What a feature stage runs (`ExtractorSpec`) and the configuration its cache records and hashes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+GZIP_LEVEL = 4          # feature caches; the workers compress (pipeline/cache/packed.py)
+SPEED_ONLY = ("batch_size", "videos_per_task", "device")
+"""Recorded in the cache's configuration but not hashed: they change how fast, not which values (reduced
+precision does change values, and is an extractor option, so it is hashed)."""
+
+
+@dataclass(frozen=True)
+class ExtractorSpec:
+    """What a worker needs to rebuild the same extractor: name, options, weights ("random" or path), and
+    how to run it (batch_size rows per forward pass, videos_per_task per Dask task, device: auto, cpu,
+    cuda or cuda:N); the last three change speed, not values."""
+
+    name: str
+    weights: str = "random"
+    options: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 16
+    seed: int = 0
+    videos_per_task: int = 8
+    device: str = "auto"
+
+    def key(self) -> tuple[str, str, str, str]:
+        return self.name, self.weights, repr(sorted(self.options.items())), self.device
+
+
+def feature_cache_config(spec: ExtractorSpec, weights_id: str, upstream: dict[str, str]) -> dict[str, Any]:
+    """Everything that changes the cached values: the extractor, its options and weights, the inputs."""
+    return {"extractor": spec.name, "options": spec.options, "weights": weights_id, "seed": spec.seed,
+            "upstream": upstream}
+
+
+def recorded_config(spec: ExtractorSpec, values: dict[str, Any]) -> dict[str, Any]:
+    """What the cache records: the hashed `values` and the speed-only settings beside them."""
+    return {**values, **{k: getattr(spec, k) for k in SPEED_ONLY}}

@@ -1,0 +1,80 @@
+"""One head entry of params.yaml (`heads.<key>`), merged with the shared `train:` section."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from pipeline.heads import head_accepts
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 32
+    optimizer: str = "adam"  # adam | adamw | sgd (momentum 0.9)
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    schedule: str = "none"  # none | step (x gamma every step_size epochs) | cosine
+    step_size: int = 30
+    gamma: float = 0.1
+    early_stopping: int = 0  # patience in epochs without a better val accuracy; 0 = off
+    device: str = "auto"  # auto (CUDA when present) | cpu | cuda | cuda:N
+    # Seconds between resume points (last.pt). Speed only, outside the run's configuration hash: on small
+    # data an epoch takes less time than writing the model and optimiser state, which would dominate.
+    checkpoint_seconds: float = 60.0
+
+
+UNHASHED = ("checkpoint_seconds",)  # TrainConfig fields left out of the run's configuration hash
+
+
+@dataclass(frozen=True)
+class HeadSetup:
+    """One entry of `heads:` in params.yaml, merged with the shared `train:` section."""
+
+    key: str  # the entry's name: models/<dataset>/<key>, train@<key>
+    head: str  # registered head (pipeline.heads.list_heads())
+    caches: tuple[str, ...]  # caches the stage depends on (must cover the head's inputs)
+    options: dict[str, Any] = field(default_factory=dict)
+    train: TrainConfig = TrainConfig()
+    protocol: str = "fixed"
+    runs: int = 1
+    selection: str = "val-best"
+    val_fraction: float = 0.15
+    preload: bool = True
+    detection_ground_truth: str | None = None  # CSV video_id,start_s,end_s: evaluate adds mAP at tIoU (TEN)
+    feature_scale: str = "rms"  # rms | standard | none: FeatureTable.fit_norms
+    target: str = "label"  # "label" or an extra manifest column (e.g. valence)
+    polarity: dict[str, int] = field(default_factory=dict)  # overrides for classes without a known one
+    seed: int = 0
+
+
+_LOOP_KEYS = frozenset(f.name for f in fields(TrainConfig))
+_IDENTITY = {"key", "head", "caches", "options", "train", "seed"}
+_SETUP_KEYS = frozenset(f.name for f in fields(HeadSetup)) - _IDENTITY
+"""The keys of a `train:` section: the loop's own, and the protocol's (HeadSetup's fields that are not
+the entry's identity)."""
+
+
+def head_setup(params: dict[str, Any], key: str) -> HeadSetup:
+    """`heads.<key>` of params.yaml, its `train:` overrides merged over the shared `train:` section. A head
+    that takes `segments` (T of the cached snippets sizes its temporal layers) gets `decode.segments`."""
+    if key not in params.get("heads", {}):
+        raise KeyError(f"no entry heads.{key} in params.yaml; entries: {sorted(params.get('heads', {}))}")
+    entry = params["heads"][key]
+    merged = {**params["train"], **(entry.get("train") or {})}
+    unknown = sorted(set(merged) - _LOOP_KEYS - _SETUP_KEYS)
+    if unknown:
+        raise KeyError(f"heads.{key}: unknown train keys {unknown}")
+    options = dict(entry.get("options") or {})
+    if head_accepts(entry["head"], "segments"):
+        options.setdefault("segments", int(params["decode"]["segments"]))
+    return HeadSetup(
+        key=key,
+        head=entry["head"],
+        caches=tuple(entry["caches"]),
+        options=options,
+        train=TrainConfig(**{k: v for k, v in merged.items() if k in _LOOP_KEYS}),
+        seed=int(params["seed"]),
+        **{k: v for k, v in merged.items() if k in _SETUP_KEYS},
+    )
