@@ -5,6 +5,7 @@
     vemo weights list|fetch ...     the official checkpoints: where to get them, download and verify
     vemo cache verify CACHE.h5...   read every entry, check its configuration hash and sha256
     vemo predict VIDEO...           a trained head's top classes and attention for new videos (no DVC)
+    vemo graph [--check]            write stage_graph.yaml (the caches each feat@ and head stage reads)
 """
 
 from __future__ import annotations
@@ -67,6 +68,26 @@ def _predict(args: argparse.Namespace) -> int:
     return 1 if any(v["status"] != "ok" for v in summary["videos"]) else 0
 
 
+def _graph(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pipeline.config import load_params
+    from pipeline.graph import STAGE_GRAPH_FILE, stage_graph_text
+
+    text = stage_graph_text(load_params(args.params))
+    out = Path(args.params).parent / STAGE_GRAPH_FILE
+    if args.check:
+        current = out.read_text(encoding="utf-8") if out.is_file() else ""
+        if current != text:
+            print(f"{out} is out of date with {args.params}: run `vemo graph`", file=sys.stderr)
+            return 1
+        print(f"{out} is up to date")
+        return 0
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out}")
+    return 0
+
+
 def _cache_verify(args: argparse.Namespace) -> int:
     from pipeline.cache.verify import verify_cache
 
@@ -81,6 +102,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "manifest": (_manifest, "list the manifest builders (--list)"),
     "probe": (_probe, "probe video files as the decode stage does, one JSON line each"),
     "weights": (_weights, "official checkpoints: list, fetch and verify"),
+    "graph": (_graph, "write stage_graph.yaml, the caches each feat@ and head stage of dvc.yaml reads"),
     "predict": (_predict, "predict new videos with a trained head: top classes, attention JSON and pictures"),
 }
 
@@ -109,6 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--strict", action="store_true",
                    help="refuse (instead of warn) when the cache configuration differs from the checkpoint's")
     r.add_argument("--keep-cache", help="write the videos' caches to this folder instead of a temporary one")
+    g = sub.add_parser("graph", help=COMMANDS["graph"][1],
+                       description="Write stage_graph.yaml beside the params file, from its `features:` and "
+                       "`heads:` entries and the library's stage graph; dvc.yaml reads it. Run it after "
+                       "adding or removing an entry.")
+    g.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
+    g.add_argument("--check", action="store_true", help="exit 1 when the file is out of date, write nothing")
     c = sub.add_parser("cache", help=COMMANDS["cache"][1])
     c.add_argument("action", choices=["verify"])
     c.add_argument("caches", nargs="+", help="cache .h5 files")

@@ -6,10 +6,11 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from pipeline.cache import CacheReader
 from pipeline.features.stage import run_features
-from pipeline.graph import sources_of
+from pipeline.graph import STAGE_GRAPH_FILE, sources_of, unlisted
 from pipeline.settings import cluster_config, dataset_paths, extractor_spec
 from stages.common import stage_params
 
@@ -18,6 +19,10 @@ def main(argv: list[str] | None = None) -> int:
     args, params = stage_params(__doc__.splitlines()[0], argv,
                                 positional=("extractor", "an entry of `features:` in params.yaml"))
     paths = dataset_paths(params)
+    problem = unlisted(Path(args.params).parent / STAGE_GRAPH_FILE, "feature_stages", args.extractor,
+                       sources_of(args.extractor))
+    if problem:
+        raise SystemExit(f"features.{problem}")
     sources = {name: str(paths.cache_file(name)) for name in sources_of(args.extractor)}
     upstream = {}
     for name, path in sources.items():

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import load_params
+from pipeline.graph import STAGE_GRAPH_FILE, unlisted
 from pipeline.settings import DatasetPaths, dataset_paths
 from pipeline.training.config import HeadSetup, head_setup
 
@@ -34,4 +35,8 @@ def head_stage(description: str, argv: list[str] | None = None) -> HeadStage:
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    return HeadStage(head_setup(params, args.key), dataset_paths(params))
+    setup = head_setup(params, args.key)
+    problem = unlisted(Path(args.params).parent / STAGE_GRAPH_FILE, "head_stages", setup.key, setup.caches)
+    if problem:
+        raise SystemExit(f"heads.{problem}")
+    return HeadStage(setup, dataset_paths(params))

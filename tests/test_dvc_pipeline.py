@@ -73,6 +73,7 @@ def demo_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run(["git", "init", "-q"], repo)
     set_params(repo, SMALL)
     keep_heads(repo, HEADS)
+    run([sys.executable, "-m", "pipeline.cli", "graph"], repo)
     # a clone has commits; dvclive (the heads' curves) needs one to name its experiment
     run(["git", "add", "-A"], repo)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"], repo)

@@ -76,7 +76,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
                   no_face_every=d["no_face_every"], cues=d["cues"], seed=PARAMS["seed"], workers=2)
     manifest = run_builder("ucf", root / "videos", root / "lists").manifest
     params = tiny_params(root / "params.yaml", segments=4)
-    caches = {c for entry in params["heads"].values() for c in entry["caches"]}
+    caches = {c for key in params["heads"] for c in head_setup(params, key).caches}
     videos = {r.video_id: r.resolve(root / "videos") for r in manifest.records}
     failures = build_caches(plan_for(params, caches), videos, root / "cache", test_view_only=False)
     assert not failures, failures
@@ -85,7 +85,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
 
 def test_the_demo_is_the_shipped_complementary_one_with_four_classes() -> None:
     assert PARAMS["demo"]["cues"] == "complementary" and len(PARAMS["demo"]["classes"]) == 2 * N_SOUND
-    shown = {c for entry in PARAMS["heads"].values() for c in entry["caches"]}
+    shown = {c for key in PARAMS["heads"] for c in head_setup(PARAMS, key).caches}
     assert shown <= WHOLE_FRAME | SOUND_ONLY, shown - WHOLE_FRAME - SOUND_ONLY
 
 
@@ -95,7 +95,7 @@ def test_every_head_reads_its_cue_far_above_chance(demo: Demo, key: str, tmp_pat
     metrics, predictions = demo.train_and_evaluate(key, tmp_path)
     classes = demo.manifest.classes
     assert len(predictions) == 16
-    caches = set(PARAMS["heads"][key]["caches"])
+    caches = set(head_setup(PARAMS, key).caches)
     if caches & WHOLE_FRAME and caches & SOUND_ONLY:
         assert metrics["accuracy"] >= CLASS_MIN, (key, metrics["accuracy"])
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from pipeline.heads import head_accepts
+from pipeline.graph import head_caches, head_options
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,8 @@ the entry's identity)."""
 
 
 def head_setup(params: dict[str, Any], key: str) -> HeadSetup:
-    """`heads.<key>` of params.yaml, its `train:` overrides merged over the shared `train:` section. A head
-    that takes `segments` (T of the cached snippets sizes its temporal layers) gets `decode.segments`."""
+    """`heads.<key>` of params.yaml, its `train:` overrides merged over the shared `train:` section; the
+    caches are those the head declares (`graph.head_caches`)."""
     if key not in params.get("heads", {}):
         raise KeyError(f"no entry heads.{key} in params.yaml; entries: {sorted(params.get('heads', {}))}")
     entry = params["heads"][key]
@@ -66,13 +66,11 @@ def head_setup(params: dict[str, Any], key: str) -> HeadSetup:
     unknown = sorted(set(merged) - _LOOP_KEYS - _SETUP_KEYS)
     if unknown:
         raise KeyError(f"heads.{key}: unknown train keys {unknown}")
-    options = dict(entry.get("options") or {})
-    if head_accepts(entry["head"], "segments"):
-        options.setdefault("segments", int(params["decode"]["segments"]))
+    options = head_options(params, key)
     return HeadSetup(
         key=key,
         head=entry["head"],
-        caches=tuple(entry["caches"]),
+        caches=head_caches(entry["head"], options),
         options=options,
         train=TrainConfig(**{k: v for k, v in merged.items() if k in _LOOP_KEYS}),
         seed=int(params["seed"]),
