@@ -18,7 +18,7 @@ threads at every seek (bench/README.md, deliverable 2).
 Memory: snippets and face frames are bounded whatever the video length (only selected frames, already
 downscaled, and one second of 256x256 frames are held); keyframes (one per second, 196 kB each at 256x256)
 and audio (88 kB per second per rate) grow with the duration, about 1 GB an hour at the defaults, so
-`max_seconds` rejects longer videos before anything decodes (RELIABILITY.md: 2 hours decode in seconds).
+`max_seconds` rejects longer videos before anything decodes (docs/reliability.md: 2 hours decode in seconds).
 
 Warnings recorded in the entry (`warnings` attribute) and the probe table: no audio stream, a variable
 frame rate (resampled), fewer frames than the duration promises (a cut or damaged stream), anything ffmpeg

@@ -1,6 +1,6 @@
 """Which frames each extractor needs, as index arithmetic on a constant-rate frame sequence.
 
-Facts from the papers and the authors' code (SPEC section 3):
+Facts from the papers and the authors' code:
 - snippets: T equal segments, k successive frames from each: a random position for training views, the
   centre for the test view; a segment shorter than k frames is loop-padded;
 - keyframes: one per 1-second slice, the frame whose RGB histogram is nearest (L1) to the slice's mean;
