@@ -1,5 +1,6 @@
 """The `vemo` command: helpers around the DVC pipeline that a researcher runs by hand.
 
+    vemo list [KIND]                every registered part by name: extractors, heads, losses, ...
     vemo manifest --list            the manifest builders and their options
     vemo probe VIDEO...             what the decode stage will see in each file
     vemo weights list|fetch ...     the official checkpoints: where to get them, download and verify
@@ -26,6 +27,45 @@ def _manifest(args: argparse.Namespace) -> int:
                    if p.kind is inspect.Parameter.KEYWORD_ONLY]
         doc = (inspect.getdoc(builder) or inspect.getdoc(inspect.getmodule(builder)) or "").splitlines()
         print(f"{name:15s} {doc[0] if doc else ''}  options: {', '.join(options) or 'none'}")
+    return 0
+
+
+LIST_KINDS = ("extractor", "head", "loss", "dataset builder", "input kind", "report picture")
+
+
+def _list_kind(text: str) -> str:
+    """A registry kind from the command line: "extractors", "dataset-builder" and "dataset builder" alike."""
+    words = text.strip().lower().replace("-", " ").replace("_", " ")
+    for kind in LIST_KINDS:
+        if words in (kind, f"{kind}s", f"{kind}es"):
+            return kind
+    raise argparse.ArgumentTypeError(f"unknown kind {text!r}; choose one of {', '.join(LIST_KINDS)}")
+
+
+def _list(args: argparse.Namespace) -> int:
+    import pipeline.heads  # noqa: F401  (registers every head)
+    import pipeline.manifests  # noqa: F401  (registers every builder)
+    from pipeline.extractors import EXTRACTORS, get_extractor
+    from pipeline.features.inputs import LOADERS
+    from pipeline.heads.base import HEADS
+    from pipeline.heads.losses import LOSSES
+    from pipeline.manifests.registry import BUILDERS
+    from pipeline.report.pictures import STRIPS
+
+    registries = {r.kind: r for r in (EXTRACTORS, HEADS, LOSSES, BUILDERS, LOADERS, STRIPS)}
+    for kind in [args.kind] if args.kind else LIST_KINDS:
+        names = registries[kind].names()
+        print(f"{kind}{'es' if kind.endswith('s') else 's'} ({len(names)}):")
+        for name in names:
+            detail = ""
+            if kind == "extractor":
+                # Listing extractors imports every backbone module; one that fails to import is reported
+                # on its line, so the rest of the listing still prints.
+                try:
+                    detail = f"input: {get_extractor(name).input_kind}"
+                except Exception as e:
+                    detail = f"cannot import: {type(e).__name__}: {e}"
+            print(f"  {name:18s} {detail}".rstrip())
     return 0
 
 
@@ -99,6 +139,7 @@ def _cache_verify(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "cache": (_cache_verify, "verify cache files entry by entry (exit 1 naming the bad entries)"),
+    "list": (_list, "list every registered part by kind: extractors, heads, losses, dataset builders, ..."),
     "manifest": (_manifest, "list the manifest builders (--list)"),
     "probe": (_probe, "probe video files as the decode stage does, one JSON line each"),
     "weights": (_weights, "official checkpoints: list, fetch and verify"),
@@ -110,6 +151,9 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vemo", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    lst = sub.add_parser("list", help=COMMANDS["list"][1])
+    lst.add_argument("kind", nargs="?", type=_list_kind, metavar="KIND",
+                     help=f"one kind only: {', '.join(k.replace(' ', '-') for k in LIST_KINDS)}")
     m = sub.add_parser("manifest", help=COMMANDS["manifest"][1])
     m.add_argument("--list", action="store_true", required=True)
     p = sub.add_parser("probe", help=COMMANDS["probe"][1])

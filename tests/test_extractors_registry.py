@@ -8,23 +8,27 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import pipeline.extractors
-from pipeline.extractors.base import _EXTRACTORS, MODULES, get_extractor
+from pipeline.extractors import EXTRACTORS, get_extractor, list_extractors
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_every_built_in_extractor_is_defined_in_the_module_the_table_names() -> None:
-    for name, module in MODULES.items():
-        cls = get_extractor(name)
-        assert cls.name == name and cls.__module__ == f"pipeline.extractors.{module}"
+@pytest.mark.parametrize("name", list_extractors())
+def test_every_extractor_is_defined_in_the_module_its_lazy_entry_names(name: str) -> None:
+    cls = get_extractor(name)
+    assert cls.name == name and cls.__module__ == EXTRACTORS.lazy_modules()[name]
+    assert cls.outputs and all(isinstance(n, int) and n > 0 for shape in cls.outputs.values() for n in shape)
 
 
-def test_no_extractor_of_the_package_is_missing_from_the_table() -> None:
+def test_no_extractor_of_the_package_is_missing_a_lazy_entry() -> None:
     for info in pkgutil.iter_modules(pipeline.extractors.__path__):
         importlib.import_module(f"pipeline.extractors.{info.name}")
-    built_in = {n for n, cls in _EXTRACTORS.items() if cls.__module__.startswith("pipeline.extractors.")}
-    assert built_in == set(MODULES)
+    built_in = {n for n in list_extractors()
+                if get_extractor(n).__module__.startswith("pipeline.extractors.")}
+    assert built_in == set(EXTRACTORS.lazy_modules())
 
 
 def test_a_3d_resnet_worker_imports_neither_torchvision_nor_scipy_signal() -> None:

@@ -20,13 +20,14 @@ def test_registry_lists_ce_and_pcce_and_names_unknown() -> None:
         build_loss("focal")
 
 
-def test_duplicate_registration_warns() -> None:
+def test_registering_the_same_loss_again_is_harmless_and_another_raises() -> None:
     register_loss("test-duplicate")(losses.build_ce)
     try:
-        with pytest.warns(UserWarning, match="test-duplicate"):
-            register_loss("test-duplicate")(losses.build_ce)
+        assert register_loss("test-duplicate")(losses.build_ce) is losses.build_ce
+        with pytest.raises(ValueError, match="'test-duplicate' is already registered by .*build_ce"):
+            register_loss("test-duplicate")(losses.build_pcce)
     finally:
-        losses._LOSSES.remove("test-duplicate")
+        losses.LOSSES.remove("test-duplicate")
 
 
 def test_ce_is_mean_cross_entropy_and_ignores_polarity() -> None:

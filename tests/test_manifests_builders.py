@@ -117,7 +117,7 @@ def test_registering_the_same_builder_again_is_harmless() -> None:
 
 
 def test_unknown_builder_names_the_choices() -> None:
-    with pytest.raises(ManifestError, match="unknown manifest builder 'nope'.*caer, csv"):
+    with pytest.raises(ManifestError, match="unknown dataset builder 'nope'.*caer, csv"):
         get_builder("nope")
 
 

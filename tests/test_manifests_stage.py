@@ -105,7 +105,7 @@ def test_stage_splits_a_dataset_without_split_with_the_seed(tmp_path: Path) -> N
 
 def test_stage_rejects_an_unknown_builder(tmp_path: Path) -> None:
     proc = run_stage(tmp_path, {"builder": "nope", "root": str(tmp_path)})
-    assert proc.returncode != 0 and "unknown manifest builder 'nope'" in proc.stderr
+    assert proc.returncode != 0 and "unknown dataset builder 'nope'" in proc.stderr
 
 
 def test_stage_names_missing_dataset_keys(tmp_path: Path) -> None:

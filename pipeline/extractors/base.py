@@ -26,7 +26,6 @@ bfloat16, channels-last) or, on CUDA only, "fp16" (autocast to float16).
 from __future__ import annotations
 
 import hashlib
-import importlib
 import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -36,18 +35,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from pipeline.registry import Registry
+
 PRECISIONS = ("fp32", "bf16", "fp16")
 CPU_PRECISIONS = ("fp32", "bf16")           # CPU autocast has no useful float16 path
 _AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 INPUT_KINDS = ("snippets", "frames", "face_crops", "keyframes", "audio", "mfcc", "spectrograms")
-_EXTRACTORS: dict[str, type[Extractor]] = {}
-MODULES = {
-    "alexnet_fc7": "alexnet", "alexnet_fc7_spec": "alexnet", "mfcc": "mfcc", "mfcc_resnet18": "mfcc_cnn",
-    "mfcc_resnet50": "mfcc_cnn", "r3d101_conv5": "r3d", "vgg16_fc6": "vgg", "vggface_fc6": "vgg",
-}
-"""The module of `pipeline.extractors` that defines each built-in extractor, imported on first use: a
-stage's workers import only what they run (torchvision alone takes a worker about 2 s to import, and
-the 3D ResNet and MFCC do not need it)."""
+"""The keys of `pipeline.graph.INPUT_SOURCES` (tests/test_registry.py keeps them equal): graph is downstream
+of extractors in the layer order (tests/test_layout.py), so this module cannot import it."""
+EXTRACTORS: Registry[type[Extractor]] = Registry("extractor")
+"""Built-in extractors are lazy entries (pipeline/extractors/__init__.py): a stage's workers import only the
+module of the one they run (torchvision alone takes a worker about 2 s to import, and the 3D ResNet and
+MFCC do not need it)."""
 
 
 def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -150,22 +149,14 @@ class Extractor(ABC):
 
 
 def register_extractor(cls: type[Extractor]) -> type[Extractor]:
-    if cls.name in _EXTRACTORS:
-        warnings.warn(f"extractor {cls.name!r} registered twice; the later one wins", stacklevel=2)
     if cls.input_kind not in INPUT_KINDS:
         raise ValueError(f"{cls.name}: input_kind {cls.input_kind!r} is not one of {INPUT_KINDS}")
-    _EXTRACTORS[cls.name] = cls
-    return cls
+    return EXTRACTORS.add(cls.name, cls)
 
 
 def get_extractor(name: str) -> type[Extractor]:
-    if name not in _EXTRACTORS and name in MODULES:
-        importlib.import_module(f"pipeline.extractors.{MODULES[name]}")
-    try:
-        return _EXTRACTORS[name]
-    except KeyError:
-        raise KeyError(f"unknown extractor {name!r}; known: {list_extractors()}") from None
+    return EXTRACTORS.get(name)
 
 
 def list_extractors() -> list[str]:
-    return sorted(set(MODULES) | set(_EXTRACTORS))
+    return EXTRACTORS.names()

@@ -20,6 +20,7 @@ from pipeline.cache.reader import require_entry
 from pipeline.errors import VideoError
 from pipeline.graph import INPUT_SOURCES
 from pipeline.media.spectrogram import spectrogram_images
+from pipeline.registry import Registry
 
 
 @dataclass
@@ -31,7 +32,7 @@ class Inputs:
 
 
 Loader = Callable[[Mapping[str, CacheReader], str], Inputs]
-_LOADERS: dict[str, Loader] = {}
+LOADERS: Registry[Loader] = Registry("input kind")
 
 
 def input_loader(kind: str) -> Callable[[Loader], Loader]:
@@ -39,15 +40,11 @@ def input_loader(kind: str) -> Callable[[Loader], Loader]:
     readers it is given)."""
     if kind not in INPUT_SOURCES:
         raise ValueError(f"input kind {kind!r} is not in the stage graph (pipeline/graph.py INPUT_SOURCES)")
-
-    def register(fn: Loader) -> Loader:
-        _LOADERS[kind] = fn
-        return fn
-    return register
+    return LOADERS.register(kind)
 
 
 def load_inputs(kind: str, readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
-    return _LOADERS[kind](readers, video_id)
+    return LOADERS.get(kind)(readers, video_id)
 
 
 def _face_rows(readers: Mapping[str, CacheReader], video_id: str) -> tuple[np.ndarray, np.ndarray]:

@@ -59,22 +59,22 @@ class Head(nn.Module):
 
 
 HeadBuilder = Callable[..., Head]
-_HEADS: Registry[HeadBuilder] = Registry("head")
+HEADS: Registry[HeadBuilder] = Registry("head")
 
 
 def register_head(name: str) -> Callable[[HeadBuilder], HeadBuilder]:
     """Register a builder `(*, num_classes, polarity, **options) -> Head` under `name`."""
-    return _HEADS.register(name)
+    return HEADS.register(name)
 
 
 def build_head(name: str, **kwargs: object) -> Head:
-    return _HEADS.get(name)(**kwargs)
+    return HEADS.get(name)(**kwargs)
 
 
 def head_accepts(name: str, option: str) -> bool:
     """Whether the builder of head `name` takes the keyword `option` (e.g. "segments")."""
-    return option in inspect.signature(_HEADS.get(name)).parameters
+    return option in inspect.signature(HEADS.get(name)).parameters
 
 
 def list_heads() -> list[str]:
-    return _HEADS.names()
+    return HEADS.names()

@@ -30,20 +30,20 @@ from torch.nn import functional as F
 from pipeline.registry import Registry
 
 LossBuilder = Callable[..., nn.Module]
-_LOSSES: Registry[LossBuilder] = Registry("loss")
+LOSSES: Registry[LossBuilder] = Registry("loss")
 
 
 def register_loss(name: str) -> Callable[[LossBuilder], LossBuilder]:
     """Register a builder `(*, polarity=None, **options) -> nn.Module` under `name`."""
-    return _LOSSES.register(name)
+    return LOSSES.register(name)
 
 
 def build_loss(name: str, **kwargs: object) -> nn.Module:
-    return _LOSSES.get(name)(**kwargs)
+    return LOSSES.get(name)(**kwargs)
 
 
 def list_losses() -> list[str]:
-    return _LOSSES.names()
+    return LOSSES.names()
 
 
 class PolarityConsistentCE(nn.Module):

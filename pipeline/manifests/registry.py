@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.manifests.format import Manifest
+from pipeline.registry import Registry
 
 
 class ManifestError(ValueError):
@@ -34,34 +35,21 @@ class BuildResult:
 
 
 Builder = Callable[..., BuildResult]
-_BUILDERS: dict[str, Builder] = {}
-
-
-def _qualname(fn: Builder) -> str:
-    return f"{fn.__module__}.{fn.__qualname__}"
+# An unknown builder is a ManifestError: the manifest stage reports those as a bad dataset section.
+BUILDERS: Registry[Builder] = Registry("dataset builder", missing=ManifestError)
 
 
 def register_builder(name: str) -> Callable[[Builder], Builder]:
     """Decorator adding a builder under ``name``; a second, different builder under one name raises."""
-
-    def add(fn: Builder) -> Builder:
-        old = _BUILDERS.get(name)
-        if old is not None and _qualname(old) != _qualname(fn):
-            raise ValueError(f"manifest builder {name!r} is already registered by {_qualname(old)}")
-        _BUILDERS[name] = fn
-        return fn
-
-    return add
+    return BUILDERS.register(name)
 
 
 def list_builders() -> list[str]:
-    return sorted(_BUILDERS)
+    return BUILDERS.names()
 
 
 def get_builder(name: str) -> Builder:
-    if name not in _BUILDERS:
-        raise ManifestError(f"unknown manifest builder {name!r}; choose one of {', '.join(list_builders())}")
-    return _BUILDERS[name]
+    return BUILDERS.get(name)
 
 
 def run_builder(

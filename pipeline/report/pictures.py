@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from pipeline.cache import CacheReader  # noqa: E402
+from pipeline.registry import Registry  # noqa: E402
 
 MAX_TILES = 16
 DPI = 100
@@ -53,13 +54,14 @@ class Strip:
 
 
 StripBuilder = Callable[[dict[str, Any], CacheReader, CacheReader | None], Strip]
-_STRIPS: dict[str, StripBuilder] = {}
+STRIPS: Registry[StripBuilder] = Registry("report picture")
+"""Keyed by the registered name of the head whose records the builder draws; other heads get `frames_only`."""
 
 
 def register_strip(*heads: str) -> Callable[[StripBuilder], StripBuilder]:
     def add(builder: StripBuilder) -> StripBuilder:
         for head in heads:
-            _STRIPS[head] = builder
+            STRIPS.add(head, builder)
         return builder
 
     return add
@@ -204,7 +206,7 @@ def render(strip: Strip, path: Path, title: str) -> Path:
 
 
 def build_strip(head: str, record: dict[str, Any], decode: CacheReader, faces: CacheReader | None) -> Strip:
-    return _STRIPS.get(head, frames_only)(record, decode, faces)
+    return (STRIPS.get(head) if head in STRIPS else frames_only)(record, decode, faces)
 
 
 def draw_picture(head: str, record: dict[str, Any], decode: CacheReader, faces: CacheReader | None,
