@@ -45,9 +45,14 @@ DECODE_OUTPUTS: dict[str, tuple[str, ...]] = {
 
 
 def input_kind(extractor: str) -> str:
+    """The input kind of a registered extractor, one of `INPUT_SOURCES`."""
     from pipeline.extractors import get_extractor
 
-    return get_extractor(extractor).input_kind
+    kind = get_extractor(extractor).input_kind
+    if kind not in INPUT_SOURCES:
+        raise ValueError(f"extractor {extractor!r} reads input kind {kind!r}, which the stage graph does not "
+                         f"know (pipeline/graph.py INPUT_SOURCES: {', '.join(INPUT_SOURCES)})")
+    return kind
 
 
 def sources_of(cache: str) -> tuple[str, ...]:

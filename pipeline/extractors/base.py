@@ -7,7 +7,7 @@ An extractor is a frozen network plus its preprocessing:
     @register_extractor
     class AlexNetFc7(Extractor):
         name = "alexnet_fc7"
-        input_kind = "keyframes"               # which cached array it reads (see INPUT_KINDS)
+        input_kind = "keyframes"               # what it reads (pipeline/graph.py, INPUT_SOURCES)
         outputs = {"features": (4096,)}        # per input row; stored as float16
         def build(self) -> nn.Module: ...      # the architecture, random weights
         def load_state(self, module, state) -> None: ...   # official checkpoint -> module (strict)
@@ -40,7 +40,6 @@ from pipeline.registry import Registry
 PRECISIONS = ("fp32", "bf16", "fp16")
 CPU_PRECISIONS = ("fp32", "bf16")           # CPU autocast has no useful float16 path
 _AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
-INPUT_KINDS = ("snippets", "frames", "face_crops", "keyframes", "audio", "mfcc", "spectrograms")
 """The keys of `pipeline.graph.INPUT_SOURCES` (tests/test_registry.py keeps them equal): graph is downstream
 of extractors in the layer order (tests/test_layout.py), so this module cannot import it."""
 EXTRACTORS: Registry[type[Extractor]] = Registry("extractor")
@@ -149,8 +148,8 @@ class Extractor(ABC):
 
 
 def register_extractor(cls: type[Extractor]) -> type[Extractor]:
-    if cls.input_kind not in INPUT_KINDS:
-        raise ValueError(f"{cls.name}: input_kind {cls.input_kind!r} is not one of {INPUT_KINDS}")
+    """Register `cls` under `cls.name`; its `input_kind` must be one of the stage graph's
+    (`pipeline.graph.INPUT_SOURCES`, which says where its rows come from; tests/test_graph.py checks)."""
     return EXTRACTORS.add(cls.name, cls)
 
 
