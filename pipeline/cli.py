@@ -93,11 +93,11 @@ def _predict(args: argparse.Namespace) -> int:
     from pipeline.inference.plan import make_plan
     from pipeline.inference.predict import predict_videos, summary_lines
     from pipeline.settings import decode_config, extractor_specs, face_config
-    from pipeline.training.stage import load_trained
+    from pipeline.training.trained import load_trained
 
     params = load_params(args.params)
     checkpoint = Path(args.checkpoint or f"models/{params['dataset']['name']}/{args.head}/run_00/best.pt")
-    head, _ = load_trained(checkpoint)
+    head = load_trained(checkpoint).build()
     plan = make_plan({s.cache for s in head.inputs().values()}, decode=decode_config(params),
                      faces=face_config(params), specs=extractor_specs(params))
     summary = predict_videos([Path(v) for v in args.videos], checkpoint=checkpoint, plan=plan,

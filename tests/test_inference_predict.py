@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import yaml
 from PIL import Image
 
@@ -15,6 +14,7 @@ from pipeline.cache import CacheWriter
 from pipeline.cli import main
 from pipeline.graph import cache_order, decode_outputs
 from pipeline.report.pictures import MAX_TILES, draw_picture, picture_size
+from pipeline.training.trained import load_trained
 
 TOP_KEYS = {"checkpoint", "head", "key", "classes", "features", "random_weights", "config_check", "videos"}
 VIDEO_KEYS = {"video", "video_id", "status", "predicted", "probability", "polarity", "top", "probabilities",
@@ -83,7 +83,7 @@ def test_caan_scores_a_video_without_a_face_by_the_prior_and_boxes_faces(tiny_ru
     plain, bare, failed = summary["videos"]
     assert failed["status"] == "failed" and str(bad) in failed["error"]
     assert plain["valid"] and sum(plain["attention"]["frame_scores"]) == pytest.approx(1, abs=1e-5)
-    prior = torch.load(tiny_run.checkpoint("caan"), weights_only=True)["log_prior"].softmax(0).tolist()
+    prior = load_trained(tiny_run.checkpoint("caan")).log_prior.softmax(0).tolist()
     assert not bare["valid"] and list(bare["probabilities"].values()) == pytest.approx(prior, abs=1e-5)
     with Image.open(tmp_path / "out" / plain["picture"]) as picture:
         assert picture.size == picture_size(len(plain["attention"]["frame_scores"]), 1)

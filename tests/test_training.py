@@ -21,6 +21,7 @@ from pipeline.training.config import HeadSetup, TrainConfig
 from pipeline.training.data import FeatureNorm, FeatureTable, iter_batches, pad_rows
 from pipeline.training.protocol import run_splits
 from pipeline.training.stage import evaluate_head, train_head
+from pipeline.training.trained import load_trained
 
 CLASSES = ["anger", "joy", "sadness", "surprise"]
 DIM = 6
@@ -257,9 +258,9 @@ def test_resumed_training_ends_with_the_same_weights(
     monkeypatch.setattr(loop, "train_epoch", counted)
     cut = train_head(setup, m, cache_dir=cache, model_dir=tmp_path / "cut", live_dir=tmp_path / "l2")
     assert calls["n"] == resumed_epochs
-    a, b = torch.load(whole[0], weights_only=True), torch.load(cut[0], weights_only=True)
-    for k in a["state_dict"]:
-        torch.testing.assert_close(a["state_dict"][k], b["state_dict"][k], rtol=0, atol=0)
+    a, b = load_trained(whole[0]), load_trained(cut[0])
+    for k in a.state_dict:
+        torch.testing.assert_close(a.state_dict[k], b.state_dict[k], rtol=0, atol=0)
     assert load_checkpoint(tmp_path / "cut" / "run_00" / "last.pt")["state"]["epoch"] == 6
 
 
@@ -334,13 +335,13 @@ def test_new_cache_entries_mean_a_new_training_not_a_resumed_one(tmp_path: Path)
         "model_dir": tmp_path / "models",
         "live_dir": tmp_path / "live",
     }
-    first = torch.load(train_head(setup, m, **kwargs)[0], weights_only=True)
-    again = torch.load(train_head(setup, m, **kwargs)[0], weights_only=True)
-    assert again["config_hash"] == first["config_hash"]  # nothing changed: resumed, same run
+    first = load_trained(train_head(setup, m, **kwargs)[0])
+    again = load_trained(train_head(setup, m, **kwargs)[0])
+    assert again.config_hash == first.config_hash  # nothing changed: resumed, same run
     time.sleep(1.1)  # the cache's "updated" stamp has one-second resolution
     _write_caches(tmp_path / "cache", m, skip="joy/v1")
-    fresh = torch.load(train_head(setup, m, **kwargs)[0], weights_only=True)
-    assert fresh["config_hash"] != first["config_hash"]
+    fresh = load_trained(train_head(setup, m, **kwargs)[0])
+    assert fresh.config_hash != first.config_hash
     steps = (
         (tmp_path / "live" / "run_00" / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()
     )

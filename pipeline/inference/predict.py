@@ -1,6 +1,7 @@
 """`vemo predict`: a trained head's prediction for new video files, with what it attended to.
 
-    best.pt ─load_trained─> head + description (classes, polarity, prior, feature scales, caches' hashes)
+    best.pt ─load_trained─> TrainedHead (classes, polarity, prior, feature scales, caches' hashes)
+            ─build─> head
     VIDEO... ─build_caches (temporary folder)─> FeatureTable ─training.predict─> one record per video
 
 The JSON written (`predictions.json`) holds, besides the checkpoint, head, classes and the features'
@@ -33,10 +34,11 @@ from pipeline.inference.extract import build_caches, extractor_weights
 from pipeline.inference.plan import Plan, expected_hashes
 from pipeline.report.pictures import draw_picture
 from pipeline.report.timeline import POLARITY_WORDS, segments_of
-from pipeline.training.data import FeatureTable, norms_from_saved
+from pipeline.training.data import FeatureTable
 from pipeline.training.loop import resolve_device
 from pipeline.training.predict import predict
-from pipeline.training.stage import load_trained, prediction_records
+from pipeline.training.stage import prediction_records
+from pipeline.training.trained import TrainedHead, load_trained
 
 
 @dataclass
@@ -63,17 +65,17 @@ def video_ids(videos: list[Path]) -> dict[str, Path]:
     return ids
 
 
-def polarity_word(saved: dict[str, Any], index: int) -> str:
-    polarity = saved.get("polarity")
+def polarity_word(trained: TrainedHead, index: int) -> str:
+    polarity = trained.polarity
     return "unknown" if polarity is None else POLARITY_WORDS[int(polarity[index])]
 
 
-def describe(record: dict[str, Any], saved: dict[str, Any], top_k: int) -> dict[str, Any]:
+def describe(record: dict[str, Any], trained: TrainedHead, top_k: int) -> dict[str, Any]:
     """A prediction record (`training.stage.prediction_records`) as predict reports it."""
-    classes = saved["classes"]
+    classes = trained.classes
     probs = np.array([record["probabilities"][c] for c in classes])
     order = np.argsort(-probs, kind="stable")
-    top = [{"class": classes[i], "probability": float(probs[i]), "polarity": polarity_word(saved, int(i))}
+    top = [{"class": classes[i], "probability": float(probs[i]), "polarity": polarity_word(trained, int(i))}
            for i in order[:top_k]]
     return {
         "predicted": top[0]["class"], "probability": top[0]["probability"], "polarity": top[0]["polarity"],
@@ -87,14 +89,14 @@ def features_used(weights: dict[str, str], needed: list[str]) -> dict[str, str]:
     return {k: "RANDOM WEIGHTS" if weights[k] == "random" else weights[k] for k in needed}
 
 
-def run_head(head: torch.nn.Module, saved: dict[str, Any], cache_dir: Path, ids: list[str],
+def run_head(head: torch.nn.Module, trained: TrainedHead, cache_dir: Path, ids: list[str],
              device: str) -> tuple[dict[str, dict[str, Any]], dict[str, bool]]:
     """Records of the head on the videos `ids` of `cache_dir`, and whether each has audio."""
     with FeatureTable(head.inputs(), cache_dir, ids, preload=False) as table:
-        table.norms = norms_from_saved(saved["feature_scales"])
+        table.norms = trained.norms()
         pred = predict(head, table, table.ids, dict.fromkeys(table.ids, 0), batch_size=8,
-                       device=resolve_device(device), log_prior=saved["log_prior"], keep_maps=True)
-        records = {r["video_id"]: r for r in prediction_records(pred, saved["classes"], table)}
+                       device=resolve_device(device), log_prior=trained.log_prior, keep_maps=True)
+        records = {r["video_id"]: r for r in prediction_records(pred, trained.classes, table)}
         return records, dict(table.audio_present)
 
 
@@ -104,10 +106,11 @@ def predict_videos(videos: list[Path], *, checkpoint: Path, plan: Plan, out_dir:
     """Predict every file of `videos` with the head of `checkpoint`; write `out_dir/predictions.json` and
     one picture per video; return what the JSON holds. `plan` must cover the caches the head reads.
     With `strict`, a cache configuration that differs from the checkpoint's is an error, else a warning."""
-    head, saved = load_trained(checkpoint)
+    trained = load_trained(checkpoint)
+    head = trained.build()
     needed = sorted({s.cache for s in head.inputs().values()})
     recomputed = expected_hashes(plan, extractor_weights(plan))
-    check = ConfigCheck({k: saved["caches"][k]["config_hash"] for k in needed if k in saved["caches"]},
+    check = ConfigCheck({k: trained.caches[k].config_hash for k in needed if k in trained.caches},
                         {k: v for k, v in recomputed.items() if k in needed})
     if check.differing:
         message = (f"the cache configuration for {check.differing} differs from the one {checkpoint} was "
@@ -122,8 +125,8 @@ def predict_videos(videos: list[Path], *, checkpoint: Path, plan: Plan, out_dir:
         cache_dir = keep_cache or Path(tmp)
         failures = build_caches(plan, ids, cache_dir, log=log)
         ok = [v for v in ids if v not in failures]
-        records, audio = run_head(head, saved, cache_dir, ok, device) if ok else ({}, {})
-        weights = {k: v["weights"] for k, v in saved["caches"].items()}
+        records, audio = run_head(head, trained, cache_dir, ok, device) if ok else ({}, {})
+        weights = {k: v.weights for k, v in trained.caches.items()}
         now = extractor_weights(plan)
         # the head learnt from random-weight features, or the features computed here are from random weights
         random_weights = any(weights[k] == "random" or now.get(k) == "random" for k in needed)
@@ -137,16 +140,16 @@ def predict_videos(videos: list[Path], *, checkpoint: Path, plan: Plan, out_dir:
                     results.append({**row, "status": "failed", "error": reason})
                     continue
                 row |= {"status": "ok", "has_audio": audio[video_id],
-                        **describe(records[video_id], saved, top_k)}
+                        **describe(records[video_id], trained, top_k)}
                 picture = out_dir / f"{video_id}.png"
-                draw_picture(saved["head"], records[video_id], decode, faces, picture,
+                draw_picture(trained.head, records[video_id], decode, faces, picture,
                              title=_title(row, random_weights))
                 results.append({**row, "picture": picture.name})
             if faces is not None:
                 faces.close()
     summary = {
-        "checkpoint": str(checkpoint), "head": saved["head"], "key": saved.get("key", saved["head"]),
-        "classes": saved["classes"], "features": features_used(weights, needed),
+        "checkpoint": str(checkpoint), "head": trained.head, "key": trained.key,
+        "classes": trained.classes, "features": features_used(weights, needed),
         "random_weights": random_weights,
         "config_check": {k: {"trained": check.trained[k], "recomputed": check.recomputed.get(k, ""),
                              "match": k not in check.differing} for k in check.trained},

@@ -5,8 +5,8 @@
     reports/<dataset>/<key>/{metrics.json, runs.json, confusion.json,
                              predictions/run_XX.json, missing.csv}        written by evaluate
 
-best.pt is self-describing (head, options, classes, polarity, prior, inputs, caches and their weights), so
-evaluation and `vemo predict` rebuild the head from it alone.
+best.pt is a `trained.TrainedHead`: self-describing (head, options, classes, polarity, prior, inputs, caches
+and their weights), so evaluation and `vemo predict` rebuild the head from it alone.
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ from pipeline.heads import build_head
 from pipeline.heads.base import Head, InputSpec
 from pipeline.heads.polarity import polarity_for
 from pipeline.manifests.format import Manifest
-from pipeline.training.checkpoint import load_checkpoint, save_checkpoint
 from pipeline.training.config import UNHASHED, HeadSetup
-from pipeline.training.data import CacheInfo, FeatureTable, norms_from_saved, norms_to_saved
+from pipeline.training.data import CacheInfo, FeatureTable, norms_to_saved
 from pipeline.training.loop import fit, resolve_device
 from pipeline.training.predict import Predictions, predict
 from pipeline.training.protocol import SELECTION_LABELS, RunSplit, run_splits
+from pipeline.training.trained import TrainedHead, load_trained, save_trained
 
 
 def targets(manifest: Manifest, target: str) -> tuple[list[str], dict[str, int]]:
@@ -138,24 +138,24 @@ def train_head(
                 live_dir=live_dir / f"run_{split.run:02d}",
                 log_prior=prior,
             )
-            save_checkpoint(
+            save_trained(
                 out / "best.pt",
-                {
-                    "head": setup.head,
-                    "key": setup.key,
-                    "options": setup.options,
-                    "classes": classes,
-                    "polarity": None if polarity is None else polarity.tolist(),
-                    "log_prior": prior,
-                    "inputs": {k: asdict(s) for k, s in specs.items()},
-                    "caches": {k: asdict(v) for k, v in caches.items()},
-                    "feature_scales": norms_to_saved(table.norms),
-                    "selection": setup.selection,
-                    "epoch": state.best_epoch,
-                    "score": list(state.best_score),
-                    "config_hash": run_hash,
-                    "state_dict": state.best_state,
-                },
+                TrainedHead(
+                    head=setup.head,
+                    key=setup.key,
+                    options=setup.options,
+                    classes=classes,
+                    polarity=None if polarity is None else polarity.tolist(),
+                    log_prior=prior,
+                    inputs=specs,
+                    caches=caches,
+                    feature_scales=norms_to_saved(table.norms),
+                    selection=setup.selection,
+                    epoch=state.best_epoch,
+                    score=list(state.best_score),
+                    config_hash=run_hash,
+                    state_dict=state.best_state,
+                ),
             )
             written.append(out / "best.pt")
     if table.missing:
@@ -176,15 +176,6 @@ def _warn_random(key: str, caches: dict[str, CacheInfo]) -> None:
             "its numbers say nothing about the published method",
             flush=True,
         )
-
-
-def load_trained(path: Path) -> tuple[Head, dict[str, Any]]:
-    """The head of a best.pt, with its weights, in eval mode, and the checkpoint's description."""
-    saved = load_checkpoint(path)
-    polarity = None if saved["polarity"] is None else torch.as_tensor(saved["polarity"], dtype=torch.long)
-    head = make_head(saved["head"], saved["options"], saved["classes"], polarity)
-    head.load_state_dict(saved["state_dict"])
-    return head.eval(), saved
 
 
 def prediction_records(pred: Predictions, classes: list[str], table: FeatureTable) -> list[dict[str, Any]]:
@@ -216,9 +207,10 @@ def evaluate_head(
     caches: dict[str, CacheInfo] = {}
     for path in sorted(model_dir.glob("run_*/best.pt")):
         split = RunSplit.read(path.with_name("split.json"))
-        head, saved = load_trained(path)
+        trained = load_trained(path)
+        head = trained.build()
         with FeatureTable(head.inputs(), cache_dir, split.test, preload=False) as table:
-            table.norms = norms_from_saved(saved["feature_scales"])
+            table.norms = trained.norms()
             caches = table.caches()
             missing |= table.missing
             pred = predict(
@@ -228,14 +220,14 @@ def evaluate_head(
                 labels,
                 batch_size=setup.train.batch_size,
                 device=resolve_device(setup.train.device),
-                log_prior=saved["log_prior"],
+                log_prior=trained.log_prior,
                 keep_maps=True,
             )
             metrics = classification_metrics(pred.labels, pred.predicted, classes)
             runs.append(
                 {
                     "run": split.run,
-                    "epoch": saved["epoch"],
+                    "epoch": trained.epoch,
                     **metrics,
                     "n_missing": len(table.missing),
                     "n_scored_by_prior": int((~pred.valid).sum()),
