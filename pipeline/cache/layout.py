@@ -32,9 +32,9 @@ def chunk_shape(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
     """The chunks of a compressed (non-empty) array: `(1,) * (k - 1) + (c,) + shape[k:]`, for the smallest
     k whose trailing block `shape[k:]` fits in 1 MiB and as many (c) of those blocks as fit. An array of up
     to 1 MiB is one chunk, a multi-view array is chunked per view (or per snippet of a view), and a slice
-    along the leading axes reads only its own chunks. h5py's own guess cut image arrays into 16-64 KiB
-    tiles across rows: reading 4 keyframes (786 KB) took 11 ms, 5 ms of it HDF5's work per chunk
-    (bench/README.md, deliverable 3)."""
+    along the leading axes reads only its own chunks. h5py's own guess cuts image arrays into 16-64 KiB
+    tiles across rows, and reading 4 keyframes (786 KB) then spends 5 of its 11 ms on HDF5's work per
+    chunk (bench/README.md, deliverable 3)."""
     k = next(k for k in range(len(shape) + 1) if math.prod(shape[k:]) * itemsize <= CHUNK_BYTES)
     if k == 0:
         return tuple(shape)

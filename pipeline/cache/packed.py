@@ -1,9 +1,9 @@
 """Cache entries compressed where they are computed.
 
 The stage's driver is the single writer of a cache file, and gzip-compressing a decode entry there (the
-snippets, frames and keyframes of a 60 s video are about 30 MB) took 0.35-0.45 s a video, serially,
-while the Dask workers waited: the decode stage stopped scaling with workers (bench/README.md,
-deliverable 4). A worker now splits each array into the writer's chunks (`layout.chunk_shape`) and
+snippets, frames and keyframes of a 60 s video are about 30 MB) takes 0.35-0.45 s a video, serially,
+while the Dask workers wait: the decode stage would stop scaling with workers (bench/README.md,
+deliverable 4). So a worker splits each array into the writer's chunks (`layout.chunk_shape`) and
 deflates them (byte-shuffled first when an element is wider than a byte, as HDF5's shuffle filter
 does); the driver copies the bytes into the file with `write_direct_chunk`. Readers see ordinary gzip
 (+ shuffle) datasets with the same values, chunks and checksum as a plain write. Given threads, a worker

@@ -14,7 +14,7 @@ An extractor is a frozen network plus its preprocessing:
         def preprocess(self, batch: np.ndarray) -> torch.Tensor: ...
         def forward(self, module, x: torch.Tensor) -> dict[str, torch.Tensor]: ...
 
-`load_weights(spec)` takes "random" or a checkpoint path and returns what the cache records:
+`load_weights(weights)` takes "random" or a checkpoint path and returns what the cache records:
 "random" or the file's sha256.
 
 Every extractor takes `device` (keyword, default the CPU): the module is built on the CPU (so seeded random
@@ -128,12 +128,12 @@ class Extractor(ABC):
         """The state dict inside an official checkpoint file (override for wrapped formats)."""
         return torch.load(path, map_location="cpu", weights_only=True)
 
-    def load_weights(self, spec: str) -> str:
-        """`spec` is "random" or a path; returns "random" or the checkpoint's sha256."""
-        if spec == "random":
+    def load_weights(self, weights: str) -> str:
+        """`weights` is "random" or a path; returns "random" or the checkpoint's sha256."""
+        if weights == "random":
             self.weights = "random"
             return self.weights
-        path = Path(spec)
+        path = Path(weights)
         if not path.is_file():
             raise FileNotFoundError(f"{self.name}: weights file {path} not found (see `vemo weights --help`)")
         self.load_state(self.module, self.read_checkpoint(path))

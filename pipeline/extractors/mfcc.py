@@ -157,8 +157,8 @@ class Mfcc(Extractor):
     def build(self) -> nn.Module:
         return nn.Identity()
 
-    def load_weights(self, spec: str) -> str:
-        """MFCC has no weights, whatever `spec` says."""
+    def load_weights(self, weights: str) -> str:
+        """MFCC has no weights, whatever `weights` says."""
         self.weights = "none"
         return self.weights
 

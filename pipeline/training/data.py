@@ -80,15 +80,16 @@ def norms_to_saved(norms: Mapping[str, FeatureNorm]) -> dict[str, dict[str, Any]
 
 
 class FeatureTable:
-    """The arrays of `specs` for the videos `ids`, read from `cache_dir`; in memory when `preload`."""
+    """The arrays of the head's `inputs` for the videos `ids`, read from `cache_dir`; in memory when
+    `preload`."""
 
     def __init__(
-        self, specs: dict[str, InputSpec], cache_dir: Path, ids: Sequence[str], *, preload: bool = True
+        self, inputs: dict[str, InputSpec], cache_dir: Path, ids: Sequence[str], *, preload: bool = True
     ) -> None:
-        self.specs = specs
+        self.inputs = inputs
         self.readers = {
             name: CacheReader(Path(cache_dir) / f"{name}.h5")
-            for name in sorted({s.cache for s in specs.values()})
+            for name in sorted({s.cache for s in inputs.values()})
         }
         for name, reader in self.readers.items():
             if not reader.path.is_file():
@@ -96,8 +97,8 @@ class FeatureTable:
         self.missing = self._find_missing(ids)
         self.ids = [v for v in ids if v not in self.missing]
         self.audio_present = {v: self._has_audio(v) for v in self.ids}
-        self.norms: dict[str, FeatureNorm] = {k: FeatureNorm.identity() for k in specs}
-        self._memory = {(v, k): self._read(v, k, ()) for v in self.ids for k in specs} if preload else None
+        self.norms: dict[str, FeatureNorm] = {k: FeatureNorm.identity() for k in inputs}
+        self._memory = {(v, k): self._read(v, k, ()) for v in self.ids for k in inputs} if preload else None
 
     def close(self) -> None:
         """Release the cache files (a reader reopens on its next read), so a stage may write them again."""
@@ -124,7 +125,7 @@ class FeatureTable:
         return all(bool(f) for f in flags if f is not None)
 
     def _read(self, video_id: str, key: str, index: tuple) -> np.ndarray:
-        spec = self.specs[key]
+        spec = self.inputs[key]
         return self.readers[spec.cache].read(video_id, spec.array, index)
 
     def caches(self) -> dict[str, CacheInfo]:
@@ -141,7 +142,7 @@ class FeatureTable:
     def rows(self, video_id: str, key: str) -> np.ndarray:
         """(rows, *row shape) float64 of one video's input: every view's rows for a "views" input."""
         x = self.get(video_id, key).astype(np.float64)
-        lead = 2 if self.specs[key].kind == "views" else 1
+        lead = 2 if self.inputs[key].kind == "views" else 1
         return x.reshape(-1, *x.shape[lead:])
 
     def fit_norms(self, ids: Sequence[str], rule: str) -> dict[str, FeatureNorm]:
@@ -160,7 +161,7 @@ class FeatureTable:
         if rule not in ("rms", "standard", "none"):
             raise ValueError(f"train.feature_scale {rule!r} is not one of rms, standard, none")
         norms = {}
-        for key in self.specs:
+        for key in self.inputs:
             if rule == "none":
                 norms[key] = FeatureNorm.identity()
                 continue
@@ -182,7 +183,7 @@ class FeatureTable:
 
     def times_ms(self, video_id: str, key: str) -> np.ndarray:
         """(rows, 2) start and end of each row of a video's input (the test view's, for "views")."""
-        spec = self.specs[key]
+        spec = self.inputs[key]
         times = self.readers[spec.cache].read(video_id, f"{spec.array}_times_ms")
         return times[0] if spec.kind == "views" else times
 
@@ -219,7 +220,7 @@ def collate(
         "label": torch.as_tensor(np.asarray(labels), dtype=torch.long),
         "audio_present": torch.as_tensor([table.audio_present[v] for v in ids], dtype=torch.bool),
     }
-    for key, spec in table.specs.items():
+    for key, spec in table.inputs.items():
         norm = table.norms[key]
         rows = [
             norm.apply(table.get(v, key, view if spec.kind == "views" else None))
@@ -237,7 +238,7 @@ def collate(
 def training_views(table: FeatureTable, n: int, rng: np.random.Generator) -> np.ndarray:
     """A training view per video: one of the cached training views 1..V-1 (view 0 when only the test
     view is cached). Heads without a "views" input get zeros, which nothing reads."""
-    keys = [k for k, s in table.specs.items() if s.kind == "views"]
+    keys = [k for k, s in table.inputs.items() if s.kind == "views"]
     n_views = table.n_views(keys[0]) if keys and table.ids else 1
     return rng.integers(1, n_views, size=n) if n_views > 1 else np.zeros(n, np.int64)
 

@@ -40,7 +40,7 @@ def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str,
 
 def _row_count(table: FeatureTable, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
     """Real rows per video of the first sequence input, to trim padded per-row maps; None without one."""
-    keys = [k for k, s in table.specs.items() if s.kind == "sequence"]
+    keys = [k for k, s in table.inputs.items() if s.kind == "sequence"]
     return batch[f"{keys[0]}_mask"].sum(dim=1) if keys else None
 
 
@@ -89,7 +89,7 @@ def predict(
         if keep_maps:
             rows = _row_count(table, batch)
             padded = next(
-                (batch[f"{k}_mask"].shape[1] for k, s in table.specs.items() if s.kind == "sequence"), 0
+                (batch[f"{k}_mask"].shape[1] for k, s in table.inputs.items() if s.kind == "sequence"), 0
             )
             maps.update(_maps(head, out, chunk, rows, padded))
     return Predictions(

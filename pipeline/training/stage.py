@@ -60,8 +60,8 @@ def make_head(
     return build_head(setup_head, num_classes=len(classes), polarity=polarity, **options)
 
 
-def check_caches(setup: HeadSetup, specs: dict[str, InputSpec]) -> None:
-    missing = sorted({s.cache for s in specs.values()} - set(setup.caches))
+def check_caches(setup: HeadSetup, inputs: dict[str, InputSpec]) -> None:
+    missing = sorted({s.cache for s in inputs.values()} - set(setup.caches))
     if missing:
         raise ValueError(
             f"heads.{setup.key}.caches must list {missing}: the head reads them, and the list is "
@@ -94,10 +94,10 @@ def train_head(
         val_fraction=setup.val_fraction,
         seed=setup.seed,
     )
-    specs = make_head(setup.head, setup.options, classes, polarity).inputs()
-    check_caches(setup, specs)
+    inputs = make_head(setup.head, setup.options, classes, polarity).inputs()
+    check_caches(setup, inputs)
     all_ids = [r.video_id for r in manifest.records]
-    with FeatureTable(specs, cache_dir, all_ids, preload=setup.preload) as table:
+    with FeatureTable(inputs, cache_dir, all_ids, preload=setup.preload) as table:
         caches, usable = table.caches(), set(table.ids)
         written = []
         for split in splits:
@@ -147,7 +147,7 @@ def train_head(
                     classes=classes,
                     polarity=None if polarity is None else polarity.tolist(),
                     log_prior=prior,
-                    inputs=specs,
+                    inputs=inputs,
                     caches=caches,
                     feature_scales=norms_to_saved(table.norms),
                     selection=setup.selection,
@@ -192,7 +192,7 @@ def prediction_records(pred: Predictions, classes: list[str], table: FeatureTabl
                 "valid": bool(pred.valid[i]),
                 "probabilities": {c: round(float(p), 6) for c, p in zip(classes, probs[i], strict=True)},
                 "attention": {k: np.round(v, 6).tolist() for k, v in pred.maps.get(video_id, {}).items()},
-                "times_ms": {k: table.times_ms(video_id, k).tolist() for k in table.specs},
+                "times_ms": {k: table.times_ms(video_id, k).tolist() for k in table.inputs},
             }
         )
     return out
