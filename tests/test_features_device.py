@@ -14,7 +14,7 @@ from pipeline.cache import CacheReader, CacheWriter
 from pipeline.engine.cluster import ClusterConfig, dask_client, local_cluster
 from pipeline.extractors import base, get_extractor
 from pipeline.extractors.base import check_precision, native_cpu_bf16
-from pipeline.features import compute
+from pipeline.features import worker as feature_worker
 from pipeline.features.config import ExtractorSpec
 from pipeline.features.device import check_device_name, choose_device, device_for, worker_index
 from pipeline.features.stage import run_features
@@ -130,7 +130,7 @@ def keyframes(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def alexnet_on(keyframes: dict, cluster: ClusterConfig, device: str, out: str) -> tuple:
-    compute._EXTRACTORS.clear()
+    feature_worker._EXTRACTORS.clear()
     root = keyframes["root"]
     spec = ExtractorSpec(name="alexnet_fc7", batch_size=2, device=device)
     summary = run_features(spec=spec, manifest=keyframes["manifest"], root=root,

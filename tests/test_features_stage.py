@@ -18,7 +18,7 @@ from pipeline.engine.cluster import ClusterConfig, local_cluster
 from pipeline.extractors.base import Extractor
 from pipeline.faces.config import FaceConfig
 from pipeline.faces.stage import run_faces
-from pipeline.features import compute
+from pipeline.features import worker as feature_worker
 from pipeline.features.config import ExtractorSpec
 from pipeline.features.stage import agreed_weights, run_features
 from pipeline.features.worker import batches, run_across_videos
@@ -54,7 +54,7 @@ def shared() -> Iterator[ClusterConfig]:
 
 def features(decoded: dict, name: str, out: str, *, videos_per_task: int = 8,
              manifest: Manifest | None = None, cluster: ClusterConfig = CLUSTER) -> tuple:
-    compute._EXTRACTORS.clear()
+    feature_worker._EXTRACTORS.clear()
     root = decoded["root"]
     spec = ExtractorSpec(name=name, batch_size=3, seed=0, videos_per_task=videos_per_task, device="cpu")
     summary = run_features(spec=spec, manifest=manifest or decoded["manifest"], root=root / "videos",
