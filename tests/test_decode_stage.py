@@ -72,11 +72,11 @@ def test_a_video_replaced_under_the_same_name_is_decoded_again(
         assert cache.attrs("a")["duration_ms"] >= 1900
 
 
-def test_entries_of_an_older_scaling_method_are_decoded_again(
+def test_entries_of_an_older_code_version_are_decoded_again(
     tmp_path: Path, make_video: Callable[..., Path], monkeypatch
 ) -> None:
-    """The scaling method is part of the configuration hash: a cache written by another method (other
-    pixel values for the same parameters) is recomputed, not reused."""
+    """The decode code's version is part of the configuration hash: a cache written by other code (other
+    values for the same parameters) is recomputed, not reused."""
     import pipeline.decode.config as decode_config
 
     make_video("a.mp4", seconds=1.0, size="64x48")
@@ -84,7 +84,7 @@ def test_entries_of_an_older_scaling_method_are_decoded_again(
     cfg = DecodeConfig(segments=2, frames_per_segment=4, train_views=0, outputs=("snippets",))
     kwargs = {"manifest": manifest, "root": tmp_path, "cache_path": tmp_path / "decode.h5",
               "reports_dir": tmp_path / "reports", "cfg": cfg, "cluster": ClusterConfig(workers=1)}
-    monkeypatch.setattr(decode_config, "SCALING", "torch-bilinear")
+    monkeypatch.setattr(decode_config, "CODE_VERSION", decode_config.CODE_VERSION - 1)
     assert run_decode(**kwargs).done == 1
     monkeypatch.undo()
     again = run_decode(**kwargs)

@@ -6,8 +6,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 OUTPUTS = ("snippets", "frames", "keyframes", "audio")
-SCALING = "ffmpeg-area"   # how snippets and keyframes are scaled: entries scaled another way hold other
-                          # pixel values, so the name enters the configuration hash
+CODE_VERSION = 2
+"""Bump when the decoded values change for the same configuration (the sampling, the scaling, which
+stream is read): it enters the configuration hash, so entries of the older code are decoded again instead
+of being mixed with new ones. tests/test_golden.py fails when the values change and this did not.
+1: snippets and keyframes scaled by ffmpeg (area); 2: one audio track (never every track interleaved)."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class DecodeConfig:
     outputs: tuple[str, ...] = OUTPUTS
     seed: int = 0
     max_seconds: float | None = None  # longer videos are rejected (None: no limit)
+    audio_stream: int | None = None   # which audio track (0-based among them); None: the default one
 
     def __post_init__(self) -> None:
         unknown = set(self.outputs) - set(OUTPUTS)
@@ -40,9 +44,6 @@ class DecodeConfig:
 
 
 def decode_cache_config(cfg: DecodeConfig) -> dict[str, Any]:
-    """The hashed configuration; `max_seconds` only when set, so caches made before it existed stay valid."""
-    config = {**asdict(cfg), "audio_rates": list(cfg.audio_rates), "outputs": list(cfg.outputs),
-              "scaling": SCALING}
-    if config["max_seconds"] is None:
-        del config["max_seconds"]
-    return config
+    """The hashed configuration, with the code's version."""
+    return {**asdict(cfg), "audio_rates": list(cfg.audio_rates), "outputs": list(cfg.outputs),
+            "code_version": CODE_VERSION}

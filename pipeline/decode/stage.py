@@ -15,10 +15,10 @@ from typing import Any
 from pipeline.cache import CacheReader, CacheWriter
 from pipeline.config import config_hash
 from pipeline.decode.config import DecodeConfig, decode_cache_config
-from pipeline.decode.worker import DecodeOutcome, probe_and_decode
-from pipeline.engine.cached import VideoJob, run_into_cache, source_fingerprint
+from pipeline.decode.worker import DecodeOutcome, decode_group
+from pipeline.engine.cached import VideoJob, run_into_cache
 from pipeline.engine.cluster import ClusterConfig
-from pipeline.engine.dask_map import VideoTask, per_video
+from pipeline.engine.dask_map import VideoTask
 from pipeline.engine.summary import StageSummary
 from pipeline.manifests.format import Manifest
 from pipeline.media.probe import VideoInfo
@@ -35,13 +35,13 @@ def run_decode(*, manifest: Manifest, root: str | Path, cache_path: Path, report
         if outcome.decoded is None:
             return outcome.error
         attrs = {**outcome.decoded.attrs, "probe": json.dumps(outcome.info.as_row()),
-                 "source": source_fingerprint(task.path)}
+                 "source": outcome.source}
         writer.write(task.video_id, outcome.decoded.arrays, attrs)
         return None
 
     with CacheWriter(cache_path, stage="decode", config=config, config_hash=config_hash(config),
                      weights="none", compression=compression, level=compression_level) as writer:
-        job = VideoJob("decode", per_video(probe_and_decode),
+        job = VideoJob("decode", decode_group,
                        {"cfg": cfg, "threads": cluster.threads_per_worker,
                         "gzip_level": compression_level if compression == "gzip" else None})
         summary = run_into_cache(job, manifest=manifest, root=root, writer=writer, cluster=cluster,

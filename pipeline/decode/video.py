@@ -254,7 +254,8 @@ def _decode_frames(path: Path, info: VideoInfo, cfg: DecodeConfig, fps: float, n
                 return sink.finish(n_expected), n_expected
         sink = _FrameSink(*rng_args, video_rng(cfg.seed, video_id), work_size)
     heard: list[str] = []
-    decode_streams(path, fps=fps, streams=sink.streams(count=True), threads=threads, messages=heard)
+    decode_streams(path, fps=fps, streams=sink.streams(count=True), threads=threads, messages=heard,
+                   video_stream=info.video_stream)
     n = sink.counted
     if n == 0:
         raise VideoError(path, "no frame could be decoded")
@@ -284,11 +285,11 @@ def _frame_warnings(info: VideoInfo, cfg: DecodeConfig, fps: float, n_frames: in
     return warnings
 
 
-def _decode_audio(path: Path, cfg: DecodeConfig, warnings: list[str]) -> dict[str, np.ndarray]:
+def _decode_audio(path: Path, cfg: DecodeConfig, stream: int, warnings: list[str]) -> dict[str, np.ndarray]:
     arrays = {}
     for rate in cfg.audio_rates:
         try:
-            samples = read_audio(path, rate)
+            samples = read_audio(path, rate, stream)
         except VideoError as exc:
             warnings.append(exc.reason)
             return {}
@@ -318,13 +319,14 @@ def decode_video(path: str | Path, video_id: str, info: VideoInfo, cfg: DecodeCo
                                       threads=threads)
     warnings = _frame_warnings(info, cfg, fps, n_frames, messages)
     if "audio" in cfg.outputs and info.has_audio:
-        arrays.update(_decode_audio(path, cfg, warnings))
+        arrays.update(_decode_audio(path, cfg, info.audio_stream, warnings))
     has_audio = any(name.startswith("audio_") for name in arrays)
-    if not info.has_audio:
+    if not info.audio_streams:
         warnings.append("no audio stream")
     attrs = {
         "source_fps": info.fps, "fps": fps, "n_frames": n_frames,
         "duration_ms": round(n_frames * 1000 / fps), "width": info.width, "height": info.height,
-        "rotation": info.rotation, "has_audio": has_audio, "warnings": "; ".join(warnings),
+        "rotation": info.rotation, "has_audio": has_audio, "audio_stream": info.audio_stream,
+        "warnings": "; ".join(warnings),
     }
     return Decoded(arrays, attrs)

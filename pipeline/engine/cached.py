@@ -45,10 +45,11 @@ def source_fingerprint(path: str | Path, block: int = 1 << 16) -> str:
 
 def pending_tasks(manifest: Manifest, root: str | Path, writer: CacheWriter) -> list[VideoTask]:
     """Videos of the manifest without a complete entry of the current configuration made from the file
-    as it is now."""
+    as it is now, each with the file's fingerprint."""
     done = writer.complete_sources()
-    tasks = [VideoTask(r.video_id, str(r.resolve(root))) for r in manifest.records]
-    return [t for t in tasks if t.video_id not in done or done[t.video_id] != source_fingerprint(t.path)]
+    tasks = [VideoTask(r.video_id, path, source_fingerprint(path))
+             for r in manifest.records for path in [str(r.resolve(root))]]
+    return [t for t in tasks if done.get(t.video_id) != t.source or not t.source]
 
 
 @dataclass(frozen=True)
@@ -68,13 +69,16 @@ def run_into_cache(job: VideoJob, *, manifest: Manifest, root: str | Path, write
                    cluster: ClusterConfig, client: Client | None = None,
                    store: Store | None = None) -> StageSummary:
     """Run `job` over the videos still missing from `writer`'s cache. By default each result is an
-    (arrays, attrs) pair written as the video's entry; `store` replaces that (and may return a failure).
+    (arrays, attrs) pair written as the video's entry, recorded as made from the file as listed; a stage
+    computed from an upstream cache returns the upstream entry's `source` in its attrs instead, so that
+    its entry is recomputed with the upstream one when the file changes. `store` replaces that (and may
+    return a failure).
     With an open `client` the job runs on it (the caller has used its workers already); else on a client
     of `cluster`, started only when something is missing."""
 
     def write_entry(task: VideoTask, result: tuple[dict[str, Any], dict[str, Any]]) -> None:
         arrays, attrs = result
-        writer.write(task.video_id, arrays, {**attrs, "source": source_fingerprint(task.path)})
+        writer.write(task.video_id, arrays, {"source": task.source, **attrs})
 
     tasks = pending_tasks(manifest, root, writer)
     summary = StageSummary(job.stage, total=len(manifest), skipped=len(manifest) - len(tasks))

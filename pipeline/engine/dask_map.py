@@ -37,6 +37,7 @@ from pipeline.errors import VideoError
 class VideoTask:
     video_id: str
     path: str
+    source: str = ""    # the file's fingerprint when the stage listed it (`cached.source_fingerprint`)
 
 
 Outcome = tuple[str, Any]

@@ -45,4 +45,5 @@ def faces_of_video(video_id: str, path: str, *, cfg: FaceConfig,
         **asdict(found), "frames_times_ms": times,
         "face_frame_index": index, "face_crops": crops, "face_crops_times_ms": times[index],
     }
-    return arrays, {"source_fps": attrs["source_fps"], "fps": attrs["fps"], "n_face_frames": int(index.size)}
+    kept = {k: attrs[k] for k in ("source_fps", "fps", "source") if k in attrs}
+    return arrays, {**kept, "n_face_frames": int(index.size)}

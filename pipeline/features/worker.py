@@ -111,7 +111,7 @@ def feature_entry(extractor: Extractor, inputs: Inputs,
         arrays[name] = values
         # rows of `times` where the output has them; a per-video output (a flag) spans the whole video
         arrays[f"{name}_times_ms"] = times if values.shape[: times.ndim - 1] == times.shape[:-1] else whole
-    kept = ("source_fps", "fps", "duration_ms", "has_audio")
+    kept = ("source_fps", "fps", "duration_ms", "has_audio", "source")   # source: the upstream entry's file
     attrs = {k: inputs.attrs[k] for k in kept if k in inputs.attrs}
     return arrays, {**attrs, "input_kind": extractor.input_kind}
 

@@ -64,7 +64,7 @@ def _fill(path: Path, videos: dict[str, Path], failures: dict[str, str], make: C
             except VideoError as exc:
                 failures[video_id] = f"{video}: {exc.reason}"
                 continue
-            writer.write(video_id, arrays, {**attrs, "source": source_fingerprint(video)})
+            writer.write(video_id, arrays, {"source": source_fingerprint(video), **attrs})
 
 
 def _decoded(cfg: DecodeConfig) -> Callable[[str, Path], Entry]:
@@ -72,7 +72,8 @@ def _decoded(cfg: DecodeConfig) -> Callable[[str, Path], Entry]:
         outcome = probe_and_decode(video_id, str(video), cfg)
         if outcome.decoded is None:
             raise VideoError(video, outcome.error)
-        return outcome.decoded.arrays, {**outcome.decoded.attrs, "probe": json.dumps(outcome.info.as_row())}
+        return outcome.decoded.arrays, {**outcome.decoded.attrs, "probe": json.dumps(outcome.info.as_row()),
+                                        "source": outcome.source}
 
     return make
 

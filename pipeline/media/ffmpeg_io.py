@@ -67,8 +67,9 @@ def _select_expression(frames: Sequence[int]) -> str:
 
 
 def _command(path: Path, fps: float, streams: Sequence[FrameStream], fds: Sequence[int],
-             threads: int) -> list[str]:
-    source = ffmpeg.input(str(path), **({"threads": threads} if threads else {})).video
+             threads: int, video_stream: int) -> list[str]:
+    source = ffmpeg.input(str(path), **({"threads": threads} if threads else {}))
+    source = source.video if video_stream < 0 else source[str(video_stream)]
     source = source.filter("fps", fps=f"{fps:.6f}")
     branches = [source]
     if len(streams) > 1:
@@ -105,15 +106,16 @@ def _read(pipe: BinaryIO, stream: FrameStream, errors: list[BaseException]) -> N
 
 
 def decode_streams(path: str | Path, *, fps: float, streams: Sequence[FrameStream], threads: int = 0,
-                   messages: list[str] | None = None) -> None:
+                   messages: list[str] | None = None, video_stream: int = -1) -> None:
     """Run one ffmpeg writing every stream to its own pipe; each stream's `delivered` counts its frames.
 
-    Every frame is decoded in order, resampled to `fps`. Raises VideoError if ffmpeg fails; when it
-    succeeds but complains (a damaged or cut stream), its error lines go into `messages`.
+    Every frame of the file's stream `video_stream` (its index; -1: ffmpeg's first video stream) is decoded
+    in order, resampled to `fps`. Raises VideoError if ffmpeg fails; when it succeeds but complains (a
+    damaged or cut stream), its error lines go into `messages`.
     """
     path = Path(path)
     pipes = [os.pipe() for _ in streams]
-    cmd = _command(path, fps, streams, [w for _, w in pipes], threads)
+    cmd = _command(path, fps, streams, [w for _, w in pipes], threads, video_stream)
     errors: list[BaseException] = []
     with tempfile.TemporaryFile() as err:
         try:
@@ -139,15 +141,16 @@ def decode_streams(path: str | Path, *, fps: float, streams: Sequence[FrameStrea
         messages.extend(text.decode("utf-8", "replace").strip().splitlines())
 
 
-def read_audio(path: str | Path, rate: int) -> np.ndarray:
-    """Mono int16 PCM at `rate` Hz of the first audio stream. Raises VideoError if ffmpeg fails."""
-    stream = (
-        ffmpeg.input(str(path)).audio
+def read_audio(path: str | Path, rate: int, stream: int) -> np.ndarray:
+    """Mono int16 PCM at `rate` Hz of the file's audio stream `stream` (its index: one track, never every
+    track interleaved). Raises VideoError if ffmpeg fails."""
+    command = (
+        ffmpeg.input(str(path))[str(stream)]
         .output("pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=rate)
         .global_args(*QUIET)
     )
     try:
-        out, _ = stream.run(capture_stdout=True, capture_stderr=True)
+        out, _ = command.run(capture_stdout=True, capture_stderr=True)
     except ffmpeg.Error as exc:
         raise VideoError(path, f"ffmpeg could not decode the audio stream: {last_line(exc.stderr)}") from exc
     return np.frombuffer(out, np.int16).copy()

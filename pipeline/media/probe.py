@@ -49,7 +49,10 @@ class VideoInfo:
     rotation: int = 0             # degrees, from the display matrix (what ffmpeg's autorotate applies)
     vcodec: str = ""
     pix_fmt: str = ""
-    has_audio: bool = False
+    has_audio: bool = False       # the chosen audio stream exists
+    audio_stream: int = -1        # its index in the file (what ffmpeg maps), -1 without one
+    audio_streams: int = 0        # audio streams in the file
+    video_stream: int = -1        # index in the file of the video stream decoded (not a cover picture)
     acodec: str = ""
     audio_rate: int = 0
     audio_channels: int = 0
@@ -84,10 +87,34 @@ def _seconds(value: float | np.ndarray) -> float | np.ndarray:
     return np.round(value, 6) if isinstance(value, np.ndarray) else round(float(value), 6)
 
 
-def _video_stream(container: av.container.InputContainer) -> av.VideoStream | None:
-    """The first video stream that is not a cover picture."""
+def video_stream(container: av.container.InputContainer) -> av.VideoStream | None:
+    """The first video stream that is not a cover picture: the one every decode route reads."""
     return next((s for s in container.streams.video
                  if not s.disposition & av.stream.Disposition.attached_pic), None)
+
+
+def audio_stream(container: av.container.InputContainer, wanted: int | None) -> av.AudioStream | None:
+    """The audio stream to decode: the `wanted`-th audio stream (0-based, None when absent), or by
+    default the one marked default, else the first."""
+    streams = list(container.streams.audio)
+    if wanted is not None:
+        return streams[wanted] if 0 <= wanted < len(streams) else None
+    return next((s for s in streams if s.disposition & av.stream.Disposition.default), None) or \
+        next(iter(streams), None)
+
+
+def _audio_warning(streams: list[av.AudioStream], chosen: av.AudioStream | None, wanted: int | None) -> str:
+    """Say which of several audio tracks is decoded (they are never mixed), or that the wanted one is
+    missing."""
+    if wanted is not None and chosen is None:
+        return (f"no audio stream #{wanted} (decode.audio_stream) among the file's {len(streams)}: "
+                "decoded without audio")
+    if len(streams) < 2 or chosen is None:
+        return ""
+    names = ", ".join(f"#{i} {s.metadata.get('language', '') or s.codec.canonical_name}"
+                      for i, s in enumerate(streams))
+    return (f"{len(streams)} audio streams ({names}): decoded #{streams.index(chosen)} only; "
+            "decode.audio_stream picks another")
 
 
 def _demux(container: av.container.InputContainer, stream: av.VideoStream, rotation: bool) -> _Demuxed:
@@ -144,12 +171,14 @@ def _duration(container: av.container.InputContainer, stream: av.VideoStream, n_
     return n_frames / fps if fps > 0 else 0.0
 
 
-def _info(path: Path, container: av.container.InputContainer, packets: bool) -> VideoInfo:
+def _info(path: Path, container: av.container.InputContainer, packets: bool,
+          wanted_audio: int | None) -> VideoInfo:
     size = path.stat().st_size
-    video = _video_stream(container)
+    video = video_stream(container)
     if video is None:
         return VideoInfo(path=str(path), size_bytes=size, error="no video stream")
-    audio = next(iter(container.streams.audio), None)
+    audio = audio_stream(container, wanted_audio)
+    audios = list(container.streams.audio)
     demuxed = _demux(container, video, rotation=True)
     fps = _rate(video.average_rate) or _rate(video.base_rate)
     rotation = demuxed.rotation or 0
@@ -160,11 +189,13 @@ def _info(path: Path, container: av.container.InputContainer, packets: bool) -> 
         path=str(path), size_bytes=size, fps=fps, n_frames=demuxed.count,
         duration_s=_duration(container, video, demuxed.count, fps), width=w, height=h, rotation=rotation,
         vcodec=video.codec.canonical_name, pix_fmt=video.codec_context.pix_fmt or "",
-        has_audio=audio is not None,
+        has_audio=audio is not None, audio_stream=audio.index if audio else -1, audio_streams=len(audios),
+        video_stream=video.index,
         acodec=audio.codec.canonical_name if audio else "",
         audio_rate=audio.codec_context.sample_rate if audio else 0,
         audio_channels=audio.codec_context.channels if audio else 0,
-        warnings=_rate_warning(_rate(video.base_rate), fps),
+        warnings="; ".join(w for w in (_rate_warning(_rate(video.base_rate), fps),
+                                       _audio_warning(audios, audio, wanted_audio)) if w),
         packets=_packets(video, demuxed) if packets else None,
     )
     return _validated(info)
@@ -197,10 +228,11 @@ def _reason(exc: Exception) -> str:
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
-def probe_video(path: str | os.PathLike[str], packets: bool = False) -> VideoInfo:
+def probe_video(path: str | os.PathLike[str], packets: bool = False, audio: int | None = None) -> VideoInfo:
     """Probe one file. Counting packets reads the container (no decoding), so it is cheap and exact.
 
-    `packets` also fills `VideoInfo.packets` (None when no video packet has a timestamp).
+    `packets` also fills `VideoInfo.packets` (None when no video packet has a timestamp); `audio` picks the
+    audio stream (`audio_stream`).
     """
     path = Path(path)
     if not path.is_file():
@@ -210,7 +242,7 @@ def probe_video(path: str | os.PathLike[str], packets: bool = False) -> VideoInf
         return VideoInfo(path=str(path), error="empty file (0 bytes)")
     try:
         with av.open(str(path)) as container:
-            return _info(path, container, packets)
+            return _info(path, container, packets, audio)
     except (av.FFmpegError, OSError) as exc:
         return VideoInfo(path=str(path), size_bytes=path.stat().st_size, error=f"unreadable: {_reason(exc)}")
 
@@ -222,7 +254,7 @@ def video_packets(path: str | os.PathLike[str]) -> VideoPackets | None:
     """
     try:
         with av.open(str(path)) as container:
-            video = _video_stream(container)
+            video = video_stream(container)
             return _packets(video, _demux(container, video, rotation=False)) if video else None
     except (av.FFmpegError, OSError) as exc:
         raise VideoError(Path(path), f"could not list the packets: {_reason(exc)}") from exc

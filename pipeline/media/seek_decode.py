@@ -23,6 +23,7 @@ import numpy as np
 
 from pipeline.errors import VideoError
 from pipeline.media.ffmpeg_io import CHANNELS, FrameStream
+from pipeline.media.probe import video_stream
 from pipeline.media.seek_plan import Span, decode_starts
 
 H264_SLICES = (1, 2, 5)    # NAL unit types of a coded slice, a slice data partition A, an IDR slice
@@ -105,7 +106,7 @@ def decode_spans(path: str | Path, *, fps: float, streams: Sequence[FrameStream]
 def _decode(path: Path, container: av.container.InputContainer, fps: float,  # noqa: PLR0913
             streams: Sequence[FrameStream], spans: Sequence[Span], keyframes: np.ndarray,
             first_pts: float, rotation: int) -> int:
-    video = container.streams.video[0]
+    video = video_stream(container)
     video.thread_count = 1          # parts of a plan run side by side, one core each (decode._decode_plan)
     codec = video.codec_context
     codec.options = {"err_detect": "explode"}     # a damaged slice raises, not concealed: the one pass
