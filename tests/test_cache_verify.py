@@ -12,7 +12,7 @@ from pipeline.cache import CacheReader, CacheWriter, StaleCacheError
 from pipeline.cache.verify import verify_cache
 from pipeline.cli import main
 from pipeline.config import config_hash
-from pipeline.features.config import ExtractorSpec, feature_cache_config
+from pipeline.features.config import ExtractorIdentity, ExtractorSpec, feature_cache_config
 
 
 def filled(path: Path, hash_: str = "h1") -> Path:
@@ -63,9 +63,10 @@ def test_features_of_other_weights_are_recomputed_or_refused(tmp_path: Path) -> 
     read as one of a checkpoint (the writer recomputes, or refuses with on_mismatch=error; readers that
     expect the hash see no entries)."""
     spec = ExtractorSpec(name="alexnet_fc7")
-    random_hash = config_hash(feature_cache_config(spec, "random", {"decode": "d"}))
-    trained_hash = config_hash(feature_cache_config(spec, "sha256:" + "0" * 64, {"decode": "d"}))
-    other_decode = config_hash(feature_cache_config(spec, "random", {"decode": "e"}))
+    random_hash = config_hash(feature_cache_config(spec, ExtractorIdentity("random"), {"decode": "d"}))
+    trained = ExtractorIdentity("sha256:" + "0" * 64)
+    trained_hash = config_hash(feature_cache_config(spec, trained, {"decode": "d"}))
+    other_decode = config_hash(feature_cache_config(spec, ExtractorIdentity("random"), {"decode": "e"}))
     assert len({random_hash, trained_hash, other_decode}) == 3
     path = filled(tmp_path / "f.h5", random_hash)
     with CacheWriter(path, stage="t", config={}, config_hash=trained_hash) as w:

@@ -19,8 +19,8 @@ from pipeline.extractors.base import Extractor
 from pipeline.faces.config import FaceConfig
 from pipeline.faces.stage import run_faces
 from pipeline.features import worker as feature_worker
-from pipeline.features.config import ExtractorSpec
-from pipeline.features.stage import agreed_weights, run_features
+from pipeline.features.config import ExtractorIdentity, ExtractorSpec
+from pipeline.features.stage import agreed_identity, run_features
 from pipeline.features.worker import batches, run_across_videos
 from pipeline.manifests import run_builder
 from pipeline.manifests.format import Manifest, VideoRecord
@@ -191,9 +191,12 @@ def test_a_missing_checkpoint_stops_the_stage_before_any_video(decoded: dict, sh
     assert not (tmp_path / "never.h5").exists() and not list(tmp_path.glob("*failures.csv"))
 
 
-def test_workers_must_agree_on_the_weights() -> None:
+def test_workers_must_agree_on_the_weights_and_the_code() -> None:
     spec = ExtractorSpec(name="alexnet_fc7", weights="/ckpt/alexnet.pth")
-    assert agreed_weights(spec, ["ab12", "ab12"]) == "ab12"
+    ab, cd = ExtractorIdentity("ab12", (("extractor", 1),)), ExtractorIdentity("cd34", (("extractor", 1),))
+    assert agreed_identity(spec, [ab, ab]) == ab
     disagree = r"different weights from /ckpt/alexnet.pth \(sha256 \['ab12', 'cd34'\]"
     with pytest.raises(RuntimeError, match=disagree):
-        agreed_weights(spec, ["ab12", "cd34", "ab12"])
+        agreed_identity(spec, [ab, cd, ab])
+    with pytest.raises(RuntimeError, match="different versions of the extractor's code"):
+        agreed_identity(spec, [ab, ExtractorIdentity("ab12", (("extractor", 2),))])

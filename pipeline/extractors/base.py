@@ -95,6 +95,10 @@ class Extractor(ABC):
     input_kind: ClassVar[str]
     outputs: ClassVar[dict[str, tuple[int, ...]]]
     store_dtype: ClassVar[type] = np.float16       # cache precision; float32 where fp16 loses too much
+    version: ClassVar[int] = 1
+    """Bump when the values change for the same options and weights (preprocessing, network, output
+    layout): it enters the cache's configuration hash, so older entries are recomputed, not mixed in;
+    tests/test_golden.py fails when the values change and this did not."""
 
     def __init__(self, *, device: str | torch.device = "cpu", **options: Any) -> None:
         self.options = options

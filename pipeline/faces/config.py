@@ -7,6 +7,9 @@ from typing import Any
 
 POLICIES = ("largest", "confident")
 DETECTOR = "facenet-pytorch MTCNN"
+CODE_VERSION = 1
+"""Bump when the boxes or crops change for the same configuration (selection, crop geometry): it enters
+the configuration hash; tests/test_golden.py fails when they change and this did not."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class FaceConfig:
 def faces_cache_config(cfg: FaceConfig, decode_hash: str) -> dict[str, Any]:
     """What the faces cache records (and hashes): the detector settings and the decode cache's hash;
     `batch_size` changes speed only and is left out."""
-    config = {**asdict(cfg), "detector": DETECTOR, "upstream": {"decode": decode_hash}}
+    config = {**asdict(cfg), "detector": DETECTOR, "code_version": CODE_VERSION,
+              "upstream": {"decode": decode_hash}}
     config.pop("batch_size")
     return config

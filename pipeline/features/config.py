@@ -29,10 +29,22 @@ class ExtractorSpec:
         return self.name, self.weights, repr(sorted(self.options.items())), self.device
 
 
-def feature_cache_config(spec: ExtractorSpec, weights_id: str, upstream: dict[str, str]) -> dict[str, Any]:
-    """Everything that changes the cached values: the extractor, its options and weights, the inputs."""
-    return {"extractor": spec.name, "options": spec.options, "weights": weights_id, "seed": spec.seed,
-            "upstream": upstream}
+@dataclass(frozen=True)
+class ExtractorIdentity:
+    """What an extractor built on a worker is, beyond its name and options: the weights it loaded
+    ("random", "none" or the checkpoint's sha256) and the versions of the code that computes its values
+    (`code`: (part, version) pairs, the network with its preprocessing and the input loader)."""
+
+    weights: str
+    code: tuple[tuple[str, int], ...] = ()
+
+
+def feature_cache_config(spec: ExtractorSpec, identity: ExtractorIdentity,
+                         upstream: dict[str, str]) -> dict[str, Any]:
+    """Everything that changes the cached values: the extractor, its options, weights and code, the
+    inputs."""
+    return {"extractor": spec.name, "options": spec.options, "weights": identity.weights,
+            "code": dict(identity.code), "seed": spec.seed, "upstream": upstream}
 
 
 def recorded_config(spec: ExtractorSpec, values: dict[str, Any]) -> dict[str, Any]:

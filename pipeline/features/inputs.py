@@ -32,15 +32,23 @@ class Inputs:
 
 
 Loader = Callable[[Mapping[str, CacheReader], str], Inputs]
+_VERSIONS: dict[str, int] = {}
 LOADERS: Registry[Loader] = Registry("input kind")
 
 
-def input_loader(kind: str) -> Callable[[Loader], Loader]:
+def input_loader(kind: str, *, version: int = 1) -> Callable[[Loader], Loader]:
     """Register the loader of one input kind of the stage graph (`graph.INPUT_SOURCES`: the caches whose
-    readers it is given)."""
+    readers it is given). `version`: bump it when the rows it gives change for the same caches (it enters
+    the feature caches' configuration hash; tests/test_golden.py fails when they change and it did not)."""
     if kind not in INPUT_SOURCES:
         raise ValueError(f"input kind {kind!r} is not in the stage graph (pipeline/graph.py INPUT_SOURCES)")
+    _VERSIONS[kind] = version
     return LOADERS.register(kind)
+
+
+def input_version(kind: str) -> int:
+    LOADERS.get(kind)
+    return _VERSIONS[kind]
 
 
 def load_inputs(kind: str, readers: Mapping[str, CacheReader], video_id: str) -> Inputs:

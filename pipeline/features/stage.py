@@ -12,30 +12,41 @@ from pipeline.engine.cached import VideoJob, run_into_cache
 from pipeline.engine.cluster import ClusterConfig, dask_client
 from pipeline.engine.summary import StageSummary
 from pipeline.extractors.base import check_precision
-from pipeline.features.config import GZIP_LEVEL, ExtractorSpec, feature_cache_config, recorded_config
+from pipeline.features.config import (
+    GZIP_LEVEL,
+    ExtractorIdentity,
+    ExtractorSpec,
+    feature_cache_config,
+    recorded_config,
+)
 from pipeline.features.device import check_device_name, device_for
-from pipeline.features.worker import extract_group, worker_weights
+from pipeline.features.worker import extract_group, worker_identity
 from pipeline.manifests.format import Manifest
 
 
-def weights_id(client: Client, spec: ExtractorSpec) -> str:
-    """What the cache records for `spec.weights` ("random", "none" or the checkpoint's sha256), as the
-    workers' extractors have it. Every worker builds its extractor now, as its first task would have, so a
+def extractor_identity(client: Client, spec: ExtractorSpec) -> ExtractorIdentity:
+    """The weights and code versions of `spec`'s extractor, as the workers have it. Every worker builds
+    its extractor now, as its first task would have, so a
     wrong checkpoint fails before any video is read, and the driver never imports or builds the network
     (seconds during which the workers would sit idle, bench/README.md, deliverable 3). Workers that
     disagree (machines of an external cluster holding different files at the checkpoint's path) are an
     error."""
     workers = list(client.scheduler_info()["workers"])
-    futures = [client.submit(worker_weights, spec, workers=[w], allow_other_workers=False, pure=False)
-               for w in workers] or [client.submit(worker_weights, spec, pure=False)]
-    return agreed_weights(spec, client.gather(futures))
+    futures = [client.submit(worker_identity, spec, workers=[w], allow_other_workers=False, pure=False)
+               for w in workers] or [client.submit(worker_identity, spec, pure=False)]
+    return agreed_identity(spec, client.gather(futures))
 
 
-def agreed_weights(spec: ExtractorSpec, found: list[str]) -> str:
-    """The one weights id every worker reported, or RuntimeError naming them all."""
-    if len(set(found)) != 1:
+def agreed_identity(spec: ExtractorSpec, found: list[ExtractorIdentity]) -> ExtractorIdentity:
+    """The one identity every worker reported, or RuntimeError naming what differs."""
+    weights = sorted({f.weights for f in found})
+    if len(weights) != 1:
         raise RuntimeError(f"{spec.name}: the workers loaded different weights from {spec.weights} "
-                           f"(sha256 {sorted(set(found))}); give every worker the same checkpoint")
+                           f"(sha256 {weights}); give every worker the same checkpoint")
+    codes = sorted({f.code for f in found})
+    if len(codes) != 1:
+        raise RuntimeError(f"{spec.name}: the workers run different versions of the extractor's code "
+                           f"({codes}); install the same release of vemo on every worker")
     return found[0]
 
 
@@ -54,8 +65,9 @@ def run_features(*, spec: ExtractorSpec, manifest: Manifest, root: str | Path, s
     Workers take `spec.videos_per_task` videos per task and batch across them (`compute.extract_group`)."""
     check_runnable(spec, cluster)
     with dask_client(cluster) as client:
-        weights = weights_id(client, spec)
-        values = feature_cache_config(spec, weights, upstream)
+        identity = extractor_identity(client, spec)
+        weights = identity.weights
+        values = feature_cache_config(spec, identity, upstream)
         with CacheWriter(cache_path, stage=f"feat@{spec.name}", config=recorded_config(spec, values),
                          config_hash=config_hash(values), weights=weights, compression="gzip",
                          level=GZIP_LEVEL) as writer:

@@ -27,9 +27,9 @@ from pipeline.cache.packed import PackedEntry, pack_entry
 from pipeline.engine.dask_map import Outcome, VideoTask, video_outcome
 from pipeline.engine.worker_state import once_per_worker, reader_for
 from pipeline.extractors.base import Extractor, get_extractor
-from pipeline.features.config import ExtractorSpec
+from pipeline.features.config import ExtractorIdentity, ExtractorSpec
 from pipeline.features.device import device_for
-from pipeline.features.inputs import Inputs, load_inputs
+from pipeline.features.inputs import Inputs, input_version, load_inputs
 from pipeline.graph import INPUT_SOURCES
 
 _EXTRACTORS: dict[tuple[str, str, str, str], Extractor] = {}
@@ -49,9 +49,14 @@ def extractor_for(spec: ExtractorSpec) -> Extractor:
     return once_per_worker(_EXTRACTORS, spec.key(), lambda: build_extractor(spec, device_for(spec.device)))
 
 
-def worker_weights(spec: ExtractorSpec) -> str:
-    """Worker side: what this worker's extractor for `spec` records as its weights (built now if need be)."""
-    return extractor_for(spec).weights
+def identity_of(extractor: Extractor) -> ExtractorIdentity:
+    return ExtractorIdentity(extractor.weights, (("extractor", extractor.version),
+                                                 ("inputs", input_version(extractor.input_kind))))
+
+
+def worker_identity(spec: ExtractorSpec) -> ExtractorIdentity:
+    """Worker side: this worker's extractor for `spec` (built now if need be), as its cache records it."""
+    return identity_of(extractor_for(spec))
 
 
 def batches(parts: Sequence[np.ndarray], batch_size: int) -> Iterator[np.ndarray]:

@@ -31,8 +31,8 @@ from pipeline.engine.worker_state import release_readers
 from pipeline.errors import VideoError
 from pipeline.faces.config import FaceConfig, faces_cache_config
 from pipeline.faces.worker import faces_of_video
-from pipeline.features.config import SPEED_ONLY, ExtractorSpec, feature_cache_config
-from pipeline.features.worker import extract_video, extractor_for
+from pipeline.features.config import SPEED_ONLY, ExtractorIdentity, ExtractorSpec, feature_cache_config
+from pipeline.features.worker import extract_video, extractor_for, identity_of
 from pipeline.graph import STAGE_SOURCES, decode_outputs, sources_of
 from pipeline.inference.plan import Plan
 
@@ -47,10 +47,10 @@ def predict_decode_config(plan: Plan, *, test_view_only: bool = True) -> DecodeC
     return replace(plan.decode, outputs=decode_outputs(plan.order), train_views=0)
 
 
-def extractor_weights(plan: Plan) -> dict[str, str]:
-    """Extractor -> what its cache records for the weights ("random", "none" or sha256); builds (once per
-    process) each extractor, so a missing or wrong checkpoint fails here, before any video is decoded."""
-    return {name: extractor_for(spec).weights for name, spec in plan.specs.items()}
+def extractor_identities(plan: Plan) -> dict[str, ExtractorIdentity]:
+    """Extractor -> its weights and code versions, as its cache records them; builds (once per process)
+    each extractor, so a missing or wrong checkpoint fails here, before any video is decoded."""
+    return {name: identity_of(extractor_for(spec)) for name, spec in plan.specs.items()}
 
 
 def _fill(path: Path, videos: dict[str, Path], failures: dict[str, str], make: Callable[[str, Path], Entry],
@@ -93,7 +93,7 @@ def build_caches(plan: Plan, videos: dict[str, Path], cache_dir: Path, *, test_v
     cache_dir.mkdir(parents=True, exist_ok=True)
     failures: dict[str, str] = {}
     hashes: dict[str, str] = {}
-    weights = extractor_weights(plan)
+    identities = extractor_identities(plan)
     paths = {name: cache_dir / f"{name}.h5" for name in plan.order}
     try:
         for name in plan.order:
@@ -114,11 +114,12 @@ def build_caches(plan: Plan, videos: dict[str, Path], cache_dir: Path, *, test_v
             else:
                 spec = plan.specs[name]
                 sources = {s: str(paths[s]) for s in sources_of(name)}
-                values = feature_cache_config(spec, weights[name], {s: hashes[s] for s in sources})
+                values = feature_cache_config(spec, identities[name], {s: hashes[s] for s in sources})
                 hashes[name] = config_hash(values)
                 config = {**values, **{k: getattr(spec, k) for k in SPEED_ONLY}}
                 _fill(paths[name], videos, failures, partial(_features, spec=spec, sources=sources),
-                      stage=f"feat@{name}", config=config, config_hash=hashes[name], weights=weights[name])
+                      stage=f"feat@{name}", config=config, config_hash=hashes[name],
+                      weights=identities[name].weights)
             kind = "stage" if name in STAGE_SOURCES else "extractor"
             log(f"[predict] {kind} {name}: {len(videos) - len(failures)} video(s) in "
                 f"{time.monotonic() - start:.1f} s")

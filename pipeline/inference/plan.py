@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pipeline.config import config_hash
 from pipeline.decode.config import DecodeConfig, decode_cache_config
 from pipeline.faces.config import FaceConfig, faces_cache_config
-from pipeline.features.config import ExtractorSpec, feature_cache_config
+from pipeline.features.config import ExtractorIdentity, ExtractorSpec, feature_cache_config
 from pipeline.graph import STAGE_SOURCES, cache_order, sources_of
 
 
@@ -43,9 +43,9 @@ def make_plan(needed: set[str], *, decode: DecodeConfig, faces: FaceConfig,
     return Plan(order, decode, faces, {n: specs[n] for n in order if n not in STAGE_SOURCES})
 
 
-def expected_hashes(plan: Plan, weights: dict[str, str]) -> dict[str, str]:
+def expected_hashes(plan: Plan, identities: dict[str, ExtractorIdentity]) -> dict[str, str]:
     """Cache name -> the configuration hash the DVC stages would record for it with `plan`'s configurations
-    (`weights`: extractor -> "random", "none" or sha256, as the cache records it)."""
+    (`identities`: extractor -> its weights and code versions, as the cache records them)."""
     hashes: dict[str, str] = {}
     for name in plan.order:
         if name == "decode":
@@ -54,5 +54,5 @@ def expected_hashes(plan: Plan, weights: dict[str, str]) -> dict[str, str]:
             hashes[name] = config_hash(faces_cache_config(plan.faces, hashes["decode"]))
         else:
             upstream = {s: hashes[s] for s in sources_of(name)}
-            hashes[name] = config_hash(feature_cache_config(plan.specs[name], weights[name], upstream))
+            hashes[name] = config_hash(feature_cache_config(plan.specs[name], identities[name], upstream))
     return hashes

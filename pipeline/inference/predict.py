@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from pipeline.cache import CacheReader
-from pipeline.inference.extract import build_caches, extractor_weights
+from pipeline.inference.extract import build_caches, extractor_identities
 from pipeline.inference.plan import Plan, expected_hashes
 from pipeline.report.pictures import draw_picture
 from pipeline.report.timeline import POLARITY_WORDS, segments_of
@@ -109,7 +109,7 @@ def predict_videos(videos: list[Path], *, checkpoint: Path, plan: Plan, out_dir:
     trained = load_trained(checkpoint)
     head = trained.build()
     needed = sorted({s.cache for s in head.inputs().values()})
-    recomputed = expected_hashes(plan, extractor_weights(plan))
+    recomputed = expected_hashes(plan, extractor_identities(plan))
     check = ConfigCheck({k: trained.caches[k].config_hash for k in needed if k in trained.caches},
                         {k: v for k, v in recomputed.items() if k in needed})
     if check.differing:
@@ -127,7 +127,7 @@ def predict_videos(videos: list[Path], *, checkpoint: Path, plan: Plan, out_dir:
         ok = [v for v in ids if v not in failures]
         records, audio = run_head(head, trained, cache_dir, ok, device) if ok else ({}, {})
         weights = {k: v.weights for k, v in trained.caches.items()}
-        now = extractor_weights(plan)
+        now = {k: v.weights for k, v in extractor_identities(plan).items()}
         # the head learnt from random-weight features, or the features computed here are from random weights
         random_weights = any(weights[k] == "random" or now.get(k) == "random" for k in needed)
         results = []
