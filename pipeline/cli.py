@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 
 def _manifest(args: argparse.Namespace) -> int:
-    from pipeline.manifests import get_builder, list_builders
+    from pipeline.manifests.registry import get_builder, list_builders
 
     for name in list_builders():
         builder = get_builder(name)
@@ -44,7 +44,6 @@ def _list_kind(text: str) -> str:
 
 def _list(args: argparse.Namespace) -> int:
     import pipeline.heads  # noqa: F401  (registers every head)
-    import pipeline.manifests  # noqa: F401  (registers every builder)
     from pipeline.extractors import EXTRACTORS, get_extractor
     from pipeline.features.inputs import LOADERS
     from pipeline.heads.base import HEADS
@@ -90,9 +89,11 @@ def _predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pipeline.config import load_params
+    from pipeline.decode.config import decode_config
+    from pipeline.faces.config import face_config
+    from pipeline.features.config import extractor_specs
     from pipeline.inference.plan import make_plan
     from pipeline.inference.predict import predict_videos, summary_lines
-    from pipeline.settings import decode_config, extractor_specs, face_config
     from pipeline.training.trained import load_trained
 
     params = load_params(args.params)
@@ -112,7 +113,8 @@ def _graph(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pipeline.config import load_params
-    from pipeline.graph import STAGE_GRAPH_FILE, stage_graph_text
+    from pipeline.dvc_graph import stage_graph_text
+    from pipeline.graph import STAGE_GRAPH_FILE
 
     text = stage_graph_text(load_params(args.params))
     out = Path(args.params).parent / STAGE_GRAPH_FILE

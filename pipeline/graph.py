@@ -1,4 +1,4 @@
-"""The stage graph: which caches each cache is computed from, and which caches each head reads.
+"""The stage graph: which caches each cache is computed from; a head declares the caches it reads.
 
     decode ─┬─> faces ─┬─> face_crops extractors (vggface_fc6)
             │          └─> frames extractors (vgg16_fc6: whole frames, those with a face)  <─ decode
@@ -7,15 +7,14 @@
     feature caches ─> heads (each declares the caches it reads: `Head.inputs()`)
 
 An extractor's sources follow from its input kind (`INPUT_SOURCES`); a head's caches from its options
-(`head_caches`). The feature stages, the head stages and `vemo predict`'s plan read them here, and so does
-DVC: dvc.yaml takes the per-entry dependency lists from `stage_graph.yaml` (`STAGE_GRAPH_FILE`), which
-`vemo graph` writes from params.yaml and this module; a test keeps the committed file in step.
+(`heads.head_caches`). The feature stages, the head stages and `vemo predict`'s plan read them here, and
+so does DVC: dvc.yaml takes the per-entry dependency lists from `stage_graph.yaml` (`STAGE_GRAPH_FILE`),
+which `vemo graph` writes from params.yaml (`pipeline.dvc_graph`); a test keeps the committed file in step.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -82,51 +81,6 @@ def decode_outputs(order: tuple[str, ...]) -> tuple[str, ...]:
     """The decode outputs the extractors of `order` read (a subset of `decode.config.OUTPUTS`, in order)."""
     wanted = {o for n in order if n not in STAGE_SOURCES for o in DECODE_OUTPUTS[input_kind(n)]}
     return tuple(o for o in OUTPUTS if o in wanted)
-
-
-def head_caches(head: str, options: dict[str, Any]) -> tuple[str, ...]:
-    """The caches head `head` reads with `options`, in the order of its inputs (each once). The head is
-    built to ask it (`Head.inputs()`): two classes of opposite polarity satisfy every head's builder."""
-    import torch
-
-    from pipeline.heads import build_head
-
-    built = build_head(head, num_classes=2, polarity=torch.tensor([1, -1]), **options)
-    return tuple(dict.fromkeys(spec.cache for spec in built.inputs().values()))
-
-
-def head_options(params: dict[str, Any], key: str) -> dict[str, Any]:
-    """`heads.<key>.options`, with `segments` from `decode.segments` for a head that takes it (T of the
-    cached snippets sizes its temporal layers)."""
-    from pipeline.heads import head_accepts
-
-    entry = params["heads"][key]
-    options = dict(entry.get("options") or {})
-    if head_accepts(entry["head"], "segments"):
-        options.setdefault("segments", int(params["decode"]["segments"]))
-    return options
-
-
-def _slots(lists: dict[str, tuple[str, ...]], field: str) -> dict[str, dict[str, list[str]]]:
-    """Each list padded to the longest by repeating its last name: a DVC foreach stage lists a fixed number
-    of dependencies, and a file listed twice is one dependency."""
-    width = max((len(v) for v in lists.values()), default=1)
-    return {k: {field: [*v, *[v[-1]] * (width - len(v))]} for k, v in lists.items()}
-
-
-def stage_graph(params: dict[str, Any]) -> dict[str, Any]:
-    """What dvc.yaml's foreach stages iterate over: per extractor of `features:` the caches it reads
-    (`sources`), per entry of `heads:` the caches the head reads (`caches`)."""
-    sources = {name: sources_of(name) for name in params.get("features", {})}
-    caches = {key: head_caches(entry["head"], head_options(params, key))
-              for key, entry in params.get("heads", {}).items()}
-    return {"feature_stages": _slots(sources, "sources"), "head_stages": _slots(caches, "caches")}
-
-
-def stage_graph_text(params: dict[str, Any]) -> str:
-    header = ("# Written by `vemo graph` from params.yaml (`features:`, `heads:`) and pipeline/graph.py; do\n"
-              "# not edit. dvc.yaml's feat@, train@, evaluate@ and report@ stages take their deps from it.\n")
-    return header + yaml.safe_dump(stage_graph(params), sort_keys=True, default_flow_style=None, width=110)
 
 
 def unlisted(graph_file: Path, section: str, key: str, caches: tuple[str, ...]) -> str | None:

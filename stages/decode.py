@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 
+from pipeline.decode.config import decode_config, decode_storage
 from pipeline.decode.stage import run_decode
-from pipeline.settings import cluster_config, dataset_paths, decode_config, decode_storage
+from pipeline.engine.cluster import cluster_config
+from pipeline.paths import dataset_paths
 from stages.common import stage_params
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import sys
 
 from pipeline.cache import CacheReader
+from pipeline.engine.cluster import cluster_config
+from pipeline.faces.config import face_config
 from pipeline.faces.stage import run_faces
-from pipeline.settings import cluster_config, dataset_paths, face_config
+from pipeline.paths import dataset_paths
 from stages.common import stage_params
 
 

@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 from pipeline.cache import CacheReader
+from pipeline.engine.cluster import cluster_config
+from pipeline.features.config import extractor_spec
 from pipeline.features.stage import run_features
 from pipeline.graph import STAGE_GRAPH_FILE, sources_of, unlisted
-from pipeline.settings import cluster_config, dataset_paths, extractor_spec
+from pipeline.paths import dataset_paths
 from stages.common import stage_params
 
 

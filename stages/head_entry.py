@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pipeline.config import load_params
 from pipeline.graph import STAGE_GRAPH_FILE, unlisted
-from pipeline.settings import DatasetPaths, dataset_paths
+from pipeline.paths import DatasetPaths, dataset_paths
 from pipeline.training.config import HeadSetup, head_setup
 
 

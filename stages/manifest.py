@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import load_params
-from pipeline.manifests import BuildResult, ManifestError, run_builder
 from pipeline.manifests.protocols import ensure_split
+from pipeline.manifests.registry import run_builder
 from pipeline.manifests.report import format_summary, write_outputs
+from pipeline.manifests.result import BuildResult, ManifestError
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

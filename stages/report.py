@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import sys
 
+from pipeline.paths import dataset_paths
 from pipeline.report.build import build_report
-from pipeline.settings import dataset_paths
 from stages.common import stage_params
 
 

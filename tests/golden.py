@@ -81,10 +81,10 @@ def compute(folder: Path) -> tuple[dict[str, int], dict[str, dict[str, Any]]]:
     from pipeline.extractors import get_extractor, list_extractors
     from pipeline.faces import config as faces_config
     from pipeline.faces.worker import faces_of_video
+    from pipeline.features.config import extractor_spec
     from pipeline.features.inputs import input_version, load_inputs
     from pipeline.features.worker import extract_video
     from pipeline.graph import INPUT_SOURCES, sources_of
-    from pipeline.settings import extractor_spec
 
     torch.set_num_threads(1)
     clip = make_clip(folder)

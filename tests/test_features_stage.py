@@ -22,8 +22,8 @@ from pipeline.features import worker as feature_worker
 from pipeline.features.config import ExtractorIdentity, ExtractorSpec
 from pipeline.features.stage import agreed_identity, run_features
 from pipeline.features.worker import batches, run_across_videos
-from pipeline.manifests import run_builder
 from pipeline.manifests.format import Manifest, VideoRecord
+from pipeline.manifests.registry import run_builder
 
 CLUSTER = ClusterConfig(workers=1, threads_per_worker=2)
 

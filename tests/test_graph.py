@@ -12,17 +12,10 @@ import pytest
 import yaml
 
 from pipeline.config import load_params
+from pipeline.dvc_graph import stage_graph
 from pipeline.extractors import get_extractor, list_extractors
-from pipeline.graph import (
-    INPUT_SOURCES,
-    STAGE_GRAPH_FILE,
-    STAGE_SOURCES,
-    cache_order,
-    head_caches,
-    sources_of,
-    stage_graph,
-)
-from pipeline.heads import list_heads
+from pipeline.graph import INPUT_SOURCES, STAGE_GRAPH_FILE, STAGE_SOURCES, cache_order, sources_of
+from pipeline.heads import head_caches, list_heads
 from pipeline.training.config import head_setup
 
 REPO = Path(__file__).resolve().parents[1]

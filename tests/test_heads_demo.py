@@ -31,8 +31,8 @@ from tiny_run import plan_for, tiny_params
 from pipeline.config import load_params
 from pipeline.demo import generate_demo
 from pipeline.inference.extract import build_caches
-from pipeline.manifests import run_builder
 from pipeline.manifests.format import Manifest
+from pipeline.manifests.registry import run_builder
 from pipeline.training.config import head_setup
 from pipeline.training.stage import evaluate_head, train_head
 

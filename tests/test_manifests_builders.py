@@ -7,9 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.manifests import ManifestError, get_builder, list_builders, register_builder, run_builder
 from pipeline.manifests.folders import CAER_CLASSES, HEIV_CLASSES
 from pipeline.manifests.format import read_manifest, write_manifest
+from pipeline.manifests.registry import (
+    ManifestError,
+    get_builder,
+    list_builders,
+    register_builder,
+    run_builder,
+)
 from pipeline.manifests.ucf import VE8_CLASSES
 
 

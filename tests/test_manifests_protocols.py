@@ -6,10 +6,10 @@ from collections import Counter
 
 import pytest
 
-from pipeline.manifests import BuildResult, ManifestError
 from pipeline.manifests.format import Manifest, VideoRecord
 from pipeline.manifests.official import OFFICIAL_LISTS
 from pipeline.manifests.protocols import caer_split, carve_validation, ensure_split, fixed_split, ve8_runs
+from pipeline.manifests.result import BuildResult, ManifestError
 from pipeline.manifests.ucf import VE8_CLASSES, official_manifest
 
 

@@ -14,7 +14,6 @@ import pytest
 import torch
 
 import pipeline.heads  # noqa: F401  (registers every head)
-import pipeline.manifests  # noqa: F401  (registers every builder)
 from pipeline.decode.config import DecodeConfig
 from pipeline.extractors import EXTRACTORS, get_extractor, list_extractors
 from pipeline.extractors.mfcc import SEGMENTS as MFCC_SEGMENTS
@@ -22,8 +21,7 @@ from pipeline.features.inputs import LOADERS, load_inputs
 from pipeline.graph import INPUT_SOURCES
 from pipeline.heads.base import HEADS, Head, InputSpec, build_head, list_heads, register_head
 from pipeline.heads.losses import LOSSES, build_loss, list_losses
-from pipeline.manifests import ManifestError, get_builder, list_builders
-from pipeline.manifests.registry import BUILDERS
+from pipeline.manifests.registry import BUILDERS, ManifestError, get_builder, list_builders
 from pipeline.registry import Registry
 from pipeline.report.pictures import STRIPS
 

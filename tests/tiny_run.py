@@ -17,12 +17,14 @@ from typing import Any
 import yaml
 
 from pipeline.config import load_params
+from pipeline.decode.config import decode_config
 from pipeline.demo import generate_demo
+from pipeline.faces.config import face_config
+from pipeline.features.config import extractor_specs
 from pipeline.inference.extract import build_caches
 from pipeline.inference.plan import Plan, make_plan
-from pipeline.manifests import run_builder
 from pipeline.manifests.format import Manifest
-from pipeline.settings import decode_config, extractor_specs, face_config
+from pipeline.manifests.registry import run_builder
 from pipeline.training.config import HeadSetup, TrainConfig
 from pipeline.training.stage import evaluate_head, train_head
 

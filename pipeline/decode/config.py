@@ -47,3 +47,18 @@ def decode_cache_config(cfg: DecodeConfig) -> dict[str, Any]:
     """The hashed configuration, with the code's version."""
     return {**asdict(cfg), "audio_rates": list(cfg.audio_rates), "outputs": list(cfg.outputs),
             "code_version": CODE_VERSION}
+
+
+DECODE_STORAGE = ("compression", "compression_level")   # how the decode cache is stored, not what it holds
+
+
+def decode_config(params: dict[str, Any]) -> DecodeConfig:
+    """The `decode` section of parsed params.yaml (and the seed), as the stage and `vemo predict` use it."""
+    section = {k: v for k, v in params["decode"].items() if k not in DECODE_STORAGE}
+    return DecodeConfig(**{**section, "audio_rates": tuple(section["audio_rates"]),
+                           "outputs": tuple(section["outputs"]), "seed": params["seed"]})
+
+
+def decode_storage(params: dict[str, Any]) -> dict[str, Any]:
+    """`compression` and `compression_level` of the decode cache."""
+    return {k: params["decode"][k] for k in DECODE_STORAGE}

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import dask
 from dask.distributed import Client, LocalCluster
@@ -60,3 +61,8 @@ def dask_client(cfg: ClusterConfig) -> Iterator[Client]:
         return
     with local_cluster(cfg) as cluster, Client(cluster) as client:
         yield client
+
+
+def cluster_config(params: dict[str, Any]) -> ClusterConfig:
+    """The `dask` section of parsed params.yaml."""
+    return ClusterConfig(**params.get("dask", {}))

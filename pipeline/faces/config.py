@@ -34,3 +34,8 @@ def faces_cache_config(cfg: FaceConfig, decode_hash: str) -> dict[str, Any]:
               "upstream": {"decode": decode_hash}}
     config.pop("batch_size")
     return config
+
+
+def face_config(params: dict[str, Any]) -> FaceConfig:
+    """The `faces` section of parsed params.yaml."""
+    return FaceConfig(**params["faces"])

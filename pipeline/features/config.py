@@ -50,3 +50,16 @@ def feature_cache_config(spec: ExtractorSpec, identity: ExtractorIdentity,
 def recorded_config(spec: ExtractorSpec, values: dict[str, Any]) -> dict[str, Any]:
     """What the cache records: the hashed `values` and the speed-only settings beside them."""
     return {**values, **{k: getattr(spec, k) for k in SPEED_ONLY}}
+
+
+def extractor_spec(params: dict[str, Any], name: str) -> ExtractorSpec:
+    """`features.<name>` of parsed params.yaml (and the seed), as the stage and `vemo predict` use it."""
+    section = params["features"][name]
+    return ExtractorSpec(name=name, weights=str(section["weights"]),
+                         options=dict(section.get("options") or {}), batch_size=int(section["batch_size"]),
+                         seed=int(params["seed"]), videos_per_task=int(section.get("videos_per_task", 8)),
+                         device=str(section.get("device", "auto")))
+
+
+def extractor_specs(params: dict[str, Any]) -> dict[str, ExtractorSpec]:
+    return {name: extractor_spec(params, name) for name in params.get("features", {})}

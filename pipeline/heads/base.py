@@ -78,3 +78,10 @@ def head_accepts(name: str, option: str) -> bool:
 
 def list_heads() -> list[str]:
     return HEADS.names()
+
+
+def head_caches(name: str, options: dict[str, object]) -> tuple[str, ...]:
+    """The caches head `name` reads with `options`, in the order of its inputs (each once). The head is
+    built to ask it (`Head.inputs()`): two classes of opposite polarity satisfy every head's builder."""
+    built = build_head(name, num_classes=2, polarity=torch.tensor([1, -1]), **options)
+    return tuple(dict.fromkeys(spec.cache for spec in built.inputs().values()))

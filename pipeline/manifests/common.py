@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pipeline.manifests.format import Manifest, VideoRecord
-from pipeline.manifests.registry import ManifestError
+from pipeline.manifests.result import ManifestError
 
 # In order of preference when one listed stem matches several files.
 VIDEO_EXTENSIONS = ("mp4", "avi", "mkv", "webm", "mov", "flv", "m4v", "mpg", "mpeg", "wmv", "3gp")

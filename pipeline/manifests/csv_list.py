@@ -24,7 +24,8 @@ from pipeline.manifests.common import (
     split_name,
 )
 from pipeline.manifests.format import VideoRecord
-from pipeline.manifests.registry import BuildResult, ManifestError, register_builder
+from pipeline.manifests.registry import register_builder
+from pipeline.manifests.result import BuildResult, ManifestError
 
 CORE = ("path", "label", "split")
 

@@ -31,7 +31,8 @@ from pipeline.manifests.common import (
     strip_ext,
 )
 from pipeline.manifests.format import VideoRecord
-from pipeline.manifests.registry import BuildResult, ManifestError, register_builder
+from pipeline.manifests.registry import register_builder
+from pipeline.manifests.result import BuildResult, ManifestError
 
 HEIV_CLASSES = ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"]
 CAER_CLASSES = ["Anger", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise"]

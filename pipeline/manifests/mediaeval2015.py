@@ -35,7 +35,8 @@ from pipeline.manifests.common import (
     strip_ext,
 )
 from pipeline.manifests.format import VideoRecord
-from pipeline.manifests.registry import BuildResult, ManifestError, register_builder
+from pipeline.manifests.registry import register_builder
+from pipeline.manifests.result import BuildResult, ManifestError
 
 LEVELS = {"arousal": ["calm", "neutral", "active"], "valence": ["negative", "neutral", "positive"]}
 REQUIRED = ("name", "valenceclass", "arousalclass")

@@ -17,7 +17,7 @@ from dataclasses import replace
 from sklearn.model_selection import StratifiedShuffleSplit, train_test_split
 
 from pipeline.manifests.format import Manifest, VideoRecord
-from pipeline.manifests.registry import BuildResult, ManifestError
+from pipeline.manifests.result import BuildResult, ManifestError
 
 
 def with_splits(manifest: Manifest, splits: dict[str, str]) -> Manifest:

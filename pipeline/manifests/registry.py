@@ -14,29 +14,26 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.manifests.format import Manifest
+from pipeline.manifests.result import BuildResult, ManifestError
 from pipeline.registry import Registry
-
-
-class ManifestError(ValueError):
-    """The dataset or its lists cannot make a valid manifest; the message names the file and the line."""
-
-
-@dataclass
-class BuildResult:
-    manifest: Manifest
-    missing: list[str] = field(default_factory=list)
-    unlisted: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
 
 Builder = Callable[..., BuildResult]
 # An unknown builder is a ManifestError: the manifest stage reports those as a bad dataset section.
 BUILDERS: Registry[Builder] = Registry("dataset builder", missing=ManifestError)
+
+
+# Each built-in builder's module, imported when the builder is first asked for: one line per builder.
+BUILDERS.lazy("caer", "pipeline.manifests.folders")
+BUILDERS.lazy("csv", "pipeline.manifests.csv_list")
+BUILDERS.lazy("ek6", "pipeline.manifests.ucf")
+BUILDERS.lazy("folder", "pipeline.manifests.folders")
+BUILDERS.lazy("heiv", "pipeline.manifests.folders")
+BUILDERS.lazy("mediaeval2015", "pipeline.manifests.mediaeval2015")
+BUILDERS.lazy("ucf", "pipeline.manifests.ucf")
+BUILDERS.lazy("ve8", "pipeline.manifests.ucf")
 
 
 def register_builder(name: str) -> Callable[[Builder], Builder]:

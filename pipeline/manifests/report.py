@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.manifests.format import write_manifest
-from pipeline.manifests.registry import BuildResult
+from pipeline.manifests.result import BuildResult
 
 
 def split_class_counts(result: BuildResult) -> dict[str, dict[str, int]]:

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from pipeline.manifests.common import index_by_stem, make_manifest, scan_videos
 from pipeline.manifests.format import Manifest, VideoRecord
-from pipeline.manifests.registry import BuildResult, ManifestError, register_builder
+from pipeline.manifests.registry import register_builder
+from pipeline.manifests.result import BuildResult, ManifestError
 
 VE8_CLASSES = ["Anger", "Anticipation", "Disgust", "Fear", "Joy", "Sadness", "Surprise", "Trust"]
 EK6_CLASSES = ["anger", "disgust", "fear", "joy", "sadness", "surprise"]

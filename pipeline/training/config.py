@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from pipeline.graph import head_caches, head_options
+from pipeline.heads import head_accepts, head_caches
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,19 @@ _SETUP_KEYS = frozenset(f.name for f in fields(HeadSetup)) - _IDENTITY
 the entry's identity)."""
 
 
+def head_options(params: dict[str, Any], key: str) -> dict[str, Any]:
+    """`heads.<key>.options`, with `segments` from `decode.segments` for a head that takes it (T of the
+    cached snippets sizes its temporal layers)."""
+    entry = params["heads"][key]
+    options = dict(entry.get("options") or {})
+    if head_accepts(entry["head"], "segments"):
+        options.setdefault("segments", int(params["decode"]["segments"]))
+    return options
+
+
 def head_setup(params: dict[str, Any], key: str) -> HeadSetup:
     """`heads.<key>` of params.yaml, its `train:` overrides merged over the shared `train:` section; the
-    caches are those the head declares (`graph.head_caches`)."""
+    caches are those the head declares (`heads.head_caches`)."""
     if key not in params.get("heads", {}):
         raise KeyError(f"no entry heads.{key} in params.yaml; entries: {sorted(params.get('heads', {}))}")
     entry = params["heads"][key]

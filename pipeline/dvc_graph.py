@@ -1,0 +1,38 @@
+"""What dvc.yaml cannot compute itself: the caches each of its foreach stages reads, per entry of params.yaml.
+
+`vemo graph` writes them into `stage_graph.yaml` (a dvc.yaml `vars` file): per extractor of `features:`
+its sources (`graph.sources_of`), per entry of `heads:` the caches its head declares with its options
+(`heads.head_caches`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from pipeline.graph import sources_of
+from pipeline.heads import head_caches
+from pipeline.training.config import head_options
+
+
+def _slots(lists: dict[str, tuple[str, ...]], field: str) -> dict[str, dict[str, list[str]]]:
+    """Each list padded to the longest by repeating its last name: a DVC foreach stage lists a fixed number
+    of dependencies, and a file listed twice is one dependency."""
+    width = max((len(v) for v in lists.values()), default=1)
+    return {k: {field: [*v, *[v[-1]] * (width - len(v))]} for k, v in lists.items()}
+
+
+def stage_graph(params: dict[str, Any]) -> dict[str, Any]:
+    """What dvc.yaml's foreach stages iterate over: per extractor of `features:` the caches it reads
+    (`sources`), per entry of `heads:` the caches the head reads (`caches`)."""
+    sources = {name: sources_of(name) for name in params.get("features", {})}
+    caches = {key: head_caches(entry["head"], head_options(params, key))
+              for key, entry in params.get("heads", {}).items()}
+    return {"feature_stages": _slots(sources, "sources"), "head_stages": _slots(caches, "caches")}
+
+
+def stage_graph_text(params: dict[str, Any]) -> str:
+    header = ("# Written by `vemo graph` from params.yaml (`features:`, `heads:`) and pipeline/graph.py; do\n"
+              "# not edit. dvc.yaml's feat@, train@, evaluate@ and report@ stages take their deps from it.\n")
+    return header + yaml.safe_dump(stage_graph(params), sort_keys=True, default_flow_style=None, width=110)

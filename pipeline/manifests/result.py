@@ -1,0 +1,19 @@
+"""What a dataset builder returns, and the error it raises for a dataset that cannot make a manifest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pipeline.manifests.format import Manifest
+
+
+class ManifestError(ValueError):
+    """The dataset or its lists cannot make a valid manifest; the message names the file and the line."""
+
+
+@dataclass
+class BuildResult:
+    manifest: Manifest
+    missing: list[str] = field(default_factory=list)
+    unlisted: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)

@@ -1,0 +1,35 @@
+"""Where a dataset's files live: its videos, its reports and its caches (outputs of the DVC stages)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.manifests.format import Manifest, read_manifest
+
+
+@dataclass(frozen=True)
+class DatasetPaths:
+    name: str
+    root: Path      # the videos
+    reports: Path   # reports/<name>/: manifest, probe table, summaries, failure lists
+    cache: Path     # cache/<name>/: one HDF5 file per stage or extractor
+
+    @property
+    def manifest(self) -> Path:
+        return self.reports / "manifest.csv"
+
+    def cache_file(self, name: str) -> Path:
+        """The cache of stage or extractor `name` ("decode", "faces", "r3d101_conv5", ...)."""
+        return self.cache / f"{name}.h5"
+
+    def read_manifest(self) -> Manifest:
+        return read_manifest(self.manifest)
+
+
+def dataset_paths(params: dict[str, Any]) -> DatasetPaths:
+    ds = params["dataset"]
+    name = ds["name"]
+    return DatasetPaths(name=name, root=Path(ds["root"]), reports=Path("reports") / name,
+                        cache=Path("cache") / name)
