@@ -88,15 +88,15 @@ def _weights(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pipeline.config import load_params
     from pipeline.decode.config import decode_config
     from pipeline.faces.config import face_config
     from pipeline.features.config import extractor_specs
     from pipeline.inference.plan import make_plan
     from pipeline.inference.predict import predict_videos, summary_lines
+    from pipeline.params_check import load_valid_params
     from pipeline.training.trained import load_trained
 
-    params = load_params(args.params)
+    params = load_valid_params(args.params)
     checkpoint = Path(args.checkpoint or f"models/{params['dataset']['name']}/{args.head}/run_00/best.pt")
     head = load_trained(checkpoint).build()
     plan = make_plan({s.cache for s in head.inputs().values()}, decode=decode_config(params),
@@ -112,11 +112,11 @@ def _predict(args: argparse.Namespace) -> int:
 def _graph(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pipeline.config import load_params
     from pipeline.dvc_graph import stage_graph_text
     from pipeline.graph import STAGE_GRAPH_FILE
+    from pipeline.params_check import load_valid_params
 
-    text = stage_graph_text(load_params(args.params))
+    text = stage_graph_text(load_valid_params(args.params))
     out = Path(args.params).parent / STAGE_GRAPH_FILE
     if args.check:
         current = out.read_text(encoding="utf-8") if out.is_file() else ""

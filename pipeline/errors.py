@@ -13,3 +13,8 @@ class VideoError(Exception):
         super().__init__(f"{path}: {reason}")
         self.path = str(path)
         self.reason = reason
+
+
+class ConfigError(ValueError):
+    """A setting cannot work (an unknown option, a missing checkpoint): the stage stops before any video,
+    and its entry point prints this one line, not a traceback."""

@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from pipeline.decode.config import OUTPUTS
+from pipeline.errors import ConfigError
 
 STAGE_GRAPH_FILE = Path("stage_graph.yaml")
 
@@ -47,10 +48,13 @@ def input_kind(extractor: str) -> str:
     """The input kind of a registered extractor, one of `INPUT_SOURCES`."""
     from pipeline.extractors import get_extractor
 
-    kind = get_extractor(extractor).input_kind
+    try:
+        kind = get_extractor(extractor).input_kind
+    except KeyError as exc:
+        raise ConfigError(exc.args[0]) from None
     if kind not in INPUT_SOURCES:
-        raise ValueError(f"extractor {extractor!r} reads input kind {kind!r}, which the stage graph does not "
-                         f"know (pipeline/graph.py INPUT_SOURCES: {', '.join(INPUT_SOURCES)})")
+        raise ConfigError(f"extractor {extractor!r} reads input kind {kind!r}, which the stage graph does "
+                          f"not know (pipeline/graph.py INPUT_SOURCES: {', '.join(INPUT_SOURCES)})")
     return kind
 
 

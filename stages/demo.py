@@ -11,27 +11,20 @@ generator did not write is never replaced.
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import load_params
 from pipeline.demo import write_demo_dataset
+from stages.common import config_error, stage_params
 
 DEMO_KEYS = ("classes", "clips_per_class", "min_seconds", "max_seconds", "width", "height",
              "no_audio_every", "no_face_every", "cues")
 
 
 def demo_kwargs(params: dict[str, Any]) -> dict[str, Any]:
-    """Keyword arguments of `write_demo_dataset` from a parsed params.yaml."""
+    """Keyword arguments of `write_demo_dataset` from a parsed, checked params.yaml."""
     demo = params["demo"]
-    if "face_every" in demo:
-        raise KeyError("params.yaml: demo.face_every is gone; use demo.no_face_every (every k-th clip shows "
-                       "NO face, 0 = every clip shows one) and demo.cues")
-    missing = [k for k in DEMO_KEYS if k not in demo]
-    if missing:
-        raise KeyError(f"params.yaml: demo section lacks {missing}")
     kwargs = {k: demo[k] for k in DEMO_KEYS}
     kwargs["classes"] = [str(c) for c in demo["classes"]]
     kwargs["seed"] = int(params.get("seed", 0))
@@ -39,10 +32,9 @@ def demo_kwargs(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
+    _, params = stage_params(__doc__.splitlines()[0], argv)
+    if params.get("demo") is None:
+        raise SystemExit(config_error("demo", ValueError("params.yaml has no demo section to generate")))
     root, lists = Path(params["demo"]["videos"]), Path(params["demo"]["lists"])
     start = time.perf_counter()
     clips = write_demo_dataset(root, lists, **demo_kwargs(params))

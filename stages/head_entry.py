@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.config import load_params
+from pipeline.errors import ConfigError
 from pipeline.graph import STAGE_GRAPH_FILE, unlisted
 from pipeline.paths import DatasetPaths, dataset_paths
 from pipeline.training.config import HeadSetup, head_setup
+from stages.common import config_error, stage_params
 
 
 @dataclass(frozen=True)
@@ -28,15 +28,17 @@ class HeadStage:
         return self.paths.reports / self.setup.key
 
 
-def head_stage(description: str, argv: list[str] | None = None) -> HeadStage:
-    """Parse `<key> [--params params.yaml]` and resolve the head entry `heads.<key>`."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("key", help="an entry of `heads:` in params.yaml")
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
-    setup = head_setup(params, args.key)
-    problem = unlisted(Path(args.params).parent / STAGE_GRAPH_FILE, "head_stages", setup.key, setup.caches)
-    if problem:
-        raise SystemExit(f"heads.{problem}")
+def head_stage(stage: str, description: str, argv: list[str] | None = None) -> HeadStage:
+    """Parse `<key> [--params params.yaml]`, check params.yaml and resolve the head entry `heads.<key>`;
+    a setting that cannot work exits 2 with one line."""
+    args, params = stage_params(description, argv,
+                                positional=("key", "an entry of `heads:` in params.yaml", "heads"))
+    try:
+        setup = head_setup(params, args.key)
+        graph_file = Path(args.params).parent / STAGE_GRAPH_FILE
+        problem = unlisted(graph_file, "head_stages", setup.key, setup.caches)
+        if problem:
+            raise ConfigError(f"heads.{problem}")
+    except ConfigError as exc:
+        raise SystemExit(config_error(f"{stage}@{args.key}", exc)) from None
     return HeadStage(setup, dataset_paths(params))

@@ -15,11 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import load_params
 from pipeline.manifests.protocols import ensure_split
 from pipeline.manifests.registry import run_builder
 from pipeline.manifests.report import format_summary, write_outputs
 from pipeline.manifests.result import BuildResult, ManifestError
+from pipeline.params_check import load_valid_params
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -40,7 +40,8 @@ def build(params: dict[str, Any], source: Path) -> BuildResult:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    params = load_params(args.params)
+    # the first stage of a run checks everything, the names and options of every extractor and head too
+    params = load_valid_params(args.params, deep=True)
     try:
         result = build(params, args.params)
     except (ManifestError, OSError) as e:

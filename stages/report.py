@@ -14,7 +14,7 @@ from stages.common import stage_params
 
 def main(argv: list[str] | None = None) -> int:
     args, params = stage_params(__doc__.splitlines()[0], argv,
-                                positional=("key", "an entry of `heads:` in params.yaml"))
+                                positional=("key", "an entry of `heads:` in params.yaml", "heads"))
     paths = dataset_paths(params)
     report_dir = paths.reports / args.key
     examples = int(params.get("report", {}).get("examples", 10))

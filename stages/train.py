@@ -12,7 +12,7 @@ from stages.head_entry import head_stage
 
 
 def main(argv: list[str] | None = None) -> int:
-    stage = head_stage(__doc__.splitlines()[0], argv)
+    stage = head_stage("train", __doc__.splitlines()[0], argv)
     train_head(stage.setup, stage.paths.read_manifest(), cache_dir=stage.paths.cache,
                model_dir=stage.model_dir, live_dir=stage.report_dir / "live")
     return 0

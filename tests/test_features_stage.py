@@ -15,6 +15,7 @@ from pipeline.decode.config import DecodeConfig
 from pipeline.decode.stage import run_decode
 from pipeline.demo import generate_demo
 from pipeline.engine.cluster import ClusterConfig, local_cluster
+from pipeline.errors import ConfigError
 from pipeline.extractors.base import Extractor
 from pipeline.faces.config import FaceConfig
 from pipeline.faces.stage import run_faces
@@ -184,7 +185,7 @@ def test_a_missing_checkpoint_stops_the_stage_before_any_video(decoded: dict, sh
     stage fails once, naming the file, and records no video as failed."""
     root = decoded["root"]
     spec = ExtractorSpec(name="alexnet_fc7", weights=str(tmp_path / "alexnet.pth"), device="cpu")
-    with pytest.raises(FileNotFoundError, match=f"weights file {tmp_path / 'alexnet.pth'} not found"):
+    with pytest.raises(ConfigError, match=f"weights file {tmp_path / 'alexnet.pth'} not found"):
         run_features(spec=spec, manifest=decoded["manifest"], root=root / "videos",
                      sources={"decode": str(root / "decode.h5")}, upstream={"decode": "h"},
                      cache_path=tmp_path / "never.h5", reports_dir=tmp_path, cluster=shared)
@@ -196,7 +197,7 @@ def test_workers_must_agree_on_the_weights_and_the_code() -> None:
     ab, cd = ExtractorIdentity("ab12", (("extractor", 1),)), ExtractorIdentity("cd34", (("extractor", 1),))
     assert agreed_identity(spec, [ab, ab]) == ab
     disagree = r"different weights from /ckpt/alexnet.pth \(sha256 \['ab12', 'cd34'\]"
-    with pytest.raises(RuntimeError, match=disagree):
+    with pytest.raises(ConfigError, match=disagree):
         agreed_identity(spec, [ab, cd, ab])
-    with pytest.raises(RuntimeError, match="different versions of the extractor's code"):
+    with pytest.raises(ConfigError, match="different versions of the extractor's code"):
         agreed_identity(spec, [ab, ExtractorIdentity("ab12", (("extractor", 2),))])

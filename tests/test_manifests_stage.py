@@ -24,7 +24,9 @@ def touch(root: Path, *rels: str) -> Path:
 
 def run_stage(tmp: Path, dataset: dict, *extra: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     params = tmp / "params.yaml"
-    params.write_text(yaml.safe_dump({"seed": 5, "dataset": {"name": "t", **dataset}}), encoding="utf-8")
+    shipped = yaml.safe_load((REPO / "params.yaml").read_text())     # every stage checks all of it
+    params.write_text(yaml.safe_dump({**shipped, "seed": 5, "dataset": {"name": "t", **dataset}}),
+                      encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "stages.manifest", "--params", str(params), *extra]
     return subprocess.run(
@@ -105,9 +107,9 @@ def test_stage_splits_a_dataset_without_split_with_the_seed(tmp_path: Path) -> N
 
 def test_stage_rejects_an_unknown_builder(tmp_path: Path) -> None:
     proc = run_stage(tmp_path, {"builder": "nope", "root": str(tmp_path)})
-    assert proc.returncode != 0 and "unknown dataset builder 'nope'" in proc.stderr
+    assert proc.returncode == 2 and "dataset.builder = 'nope' is not a known dataset builder" in proc.stderr
 
 
 def test_stage_names_missing_dataset_keys(tmp_path: Path) -> None:
     proc = run_stage(tmp_path, {"builder": "ucf"})
-    assert proc.returncode != 0 and "the dataset section lacks ['root']" in proc.stderr
+    assert proc.returncode == 2 and "dataset.root is missing" in proc.stderr

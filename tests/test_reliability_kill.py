@@ -52,8 +52,9 @@ def scheduler() -> Iterator[str]:
 def stage_dir(root: Path, videos: Path, address: str) -> Path:
     """A working copy as `dvc repro` sees it: params.yaml, the manifest, and the videos beside them."""
     root.mkdir(parents=True)
-    params = {"seed": 0, "dataset": {"name": "k", "root": str(videos)}, "decode": DECODE,
-              "dask": {"scheduler": address, "retries": 1}}
+    shipped = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    params = {**shipped, "seed": 0, "dataset": {**shipped["dataset"], "name": "k", "root": str(videos)},
+              "decode": DECODE, "dask": {"scheduler": address, "retries": 1}}
     (root / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
     records = [VideoRecord(f"c/v{i}", f"c/v{i}.mp4", "a") for i in range(N_VIDEOS)]
     write_manifest(Manifest(records, ["a"]), root / "reports/k/manifest.csv")

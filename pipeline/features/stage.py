@@ -11,6 +11,7 @@ from pipeline.config import config_hash
 from pipeline.engine.cached import VideoJob, run_into_cache
 from pipeline.engine.cluster import ClusterConfig, dask_client
 from pipeline.engine.summary import StageSummary
+from pipeline.errors import ConfigError
 from pipeline.extractors.base import check_precision
 from pipeline.features.config import (
     GZIP_LEVEL,
@@ -38,14 +39,14 @@ def extractor_identity(client: Client, spec: ExtractorSpec) -> ExtractorIdentity
 
 
 def agreed_identity(spec: ExtractorSpec, found: list[ExtractorIdentity]) -> ExtractorIdentity:
-    """The one identity every worker reported, or RuntimeError naming what differs."""
+    """The one identity every worker reported, or ConfigError naming what differs."""
     weights = sorted({f.weights for f in found})
     if len(weights) != 1:
-        raise RuntimeError(f"{spec.name}: the workers loaded different weights from {spec.weights} "
+        raise ConfigError(f"{spec.name}: the workers loaded different weights from {spec.weights} "
                            f"(sha256 {weights}); give every worker the same checkpoint")
     codes = sorted({f.code for f in found})
     if len(codes) != 1:
-        raise RuntimeError(f"{spec.name}: the workers run different versions of the extractor's code "
+        raise ConfigError(f"{spec.name}: the workers run different versions of the extractor's code "
                            f"({codes}); install the same release of vemo on every worker")
     return found[0]
 
@@ -53,9 +54,12 @@ def agreed_identity(spec: ExtractorSpec, found: list[ExtractorIdentity]) -> Extr
 def check_runnable(spec: ExtractorSpec, cluster: ClusterConfig) -> None:
     """Fail before starting workers on what can be known here: the device's spelling and, for a
     LocalCluster (this machine), that the device exists and runs the precision."""
-    check_device_name(spec.device)
-    if cluster.scheduler is None:
-        check_precision(spec.name, str(spec.options.get("precision", "fp32")), device_for(spec.device))
+    try:
+        check_device_name(spec.device)
+        if cluster.scheduler is None:
+            check_precision(spec.name, str(spec.options.get("precision", "fp32")), device_for(spec.device))
+    except (ValueError, RuntimeError) as exc:
+        raise ConfigError(f"features.{spec.name}: {exc}") from None
 
 
 def run_features(*, spec: ExtractorSpec, manifest: Manifest, root: str | Path, sources: dict[str, str],
@@ -65,7 +69,11 @@ def run_features(*, spec: ExtractorSpec, manifest: Manifest, root: str | Path, s
     Workers take `spec.videos_per_task` videos per task and batch across them (`compute.extract_group`)."""
     check_runnable(spec, cluster)
     with dask_client(cluster) as client:
-        identity = extractor_identity(client, spec)
+        try:
+            identity = extractor_identity(client, spec)
+        except (TypeError, ValueError, FileNotFoundError) as exc:
+            # the workers could not build the extractor with these options or weights: a setting, not a bug
+            raise ConfigError(f"features.{spec.name}: {exc}") from None
         weights = identity.weights
         values = feature_cache_config(spec, identity, upstream)
         with CacheWriter(cache_path, stage=f"feat@{spec.name}", config=recorded_config(spec, values),

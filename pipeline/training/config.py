@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from pipeline.errors import ConfigError
 from pipeline.heads import head_accepts, head_caches
 
 
@@ -70,17 +71,22 @@ def head_setup(params: dict[str, Any], key: str) -> HeadSetup:
     """`heads.<key>` of params.yaml, its `train:` overrides merged over the shared `train:` section; the
     caches are those the head declares (`heads.head_caches`)."""
     if key not in params.get("heads", {}):
-        raise KeyError(f"no entry heads.{key} in params.yaml; entries: {sorted(params.get('heads', {}))}")
+        raise ConfigError(f"no entry heads.{key} in params.yaml; entries: {sorted(params.get('heads', {}))}")
     entry = params["heads"][key]
     merged = {**params["train"], **(entry.get("train") or {})}
     unknown = sorted(set(merged) - _LOOP_KEYS - _SETUP_KEYS)
     if unknown:
-        raise KeyError(f"heads.{key}: unknown train keys {unknown}")
+        raise ConfigError(f"heads.{key}: unknown train keys {unknown}")
     options = head_options(params, key)
+    try:
+        caches = head_caches(entry["head"], options)
+    except (KeyError, TypeError, ValueError) as exc:
+        # the head cannot be built from these options: a setting, named as such, not a traceback
+        raise ConfigError(f"heads.{key} ({entry['head']}): {exc.args[0] if exc.args else exc}") from None
     return HeadSetup(
         key=key,
         head=entry["head"],
-        caches=head_caches(entry["head"], options),
+        caches=caches,
         options=options,
         train=TrainConfig(**{k: v for k, v in merged.items() if k in _LOOP_KEYS}),
         seed=int(params["seed"]),

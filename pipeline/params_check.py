@@ -1,0 +1,317 @@
+"""Check the whole of params.yaml before any work: every stage and `vemo` call this first.
+
+A mistake (a misspelled key, a wrong type or range, an unknown builder, extractor, head or option) is
+found in the first second, in one line per mistake naming the key, the value and what is allowed, and
+the stage exits 2 having written nothing. Without it, `decode.segments: "ten"` reached the decode cache's
+header before failing in every worker, and `dask.workers: 0` waited for a worker forever.
+
+The schema is pydantic (strict: a quoted number is not a number, `true` is not an integer; unknown keys
+are errors). Checking names against the registries that import torch (heads, extractor options) is
+`deep`: the manifest stage, the first of a run, does it once; every stage does the rest.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PositiveInt = Annotated[int, Field(ge=1)]
+Count = Annotated[int, Field(ge=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+Device = Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$")]
+
+# Allowed values of the library's enumerations; tests/test_params_check.py checks each against the
+# constant it mirrors (kept here so that checking needs neither torch nor scikit-learn).
+DECODE_OUTPUTS = Literal["snippets", "frames", "keyframes", "audio"]
+FACE_POLICIES = Literal["largest", "confident"]
+ALLOCATORS = Literal["jemalloc", "system"]
+PROTOCOLS = Literal["fixed", "ve8_runs", "caer"]
+SELECTIONS = Literal["val-best", "test-best", "last"]
+OPTIMIZERS = Literal["adam", "adamw", "sgd"]
+SCHEDULES = Literal["none", "step", "cosine"]
+FEATURE_SCALES = Literal["rms", "standard", "none"]
+DEMO_CUES = Literal["complementary", "redundant"]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Dataset(Section):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    builder: str
+    root: Annotated[str, Field(min_length=1)]
+    lists: str | None = None
+    options: dict[str, Any] | None = None
+
+
+class Demo(Section):
+    videos: str
+    lists: str
+    classes: Annotated[list[str], Field(min_length=2)]
+    clips_per_class: PositiveInt
+    min_seconds: PositiveFloat
+    max_seconds: PositiveFloat
+    width: Annotated[int, Field(ge=32)]
+    height: Annotated[int, Field(ge=32)]
+    no_audio_every: Count
+    no_face_every: Count
+    cues: DEMO_CUES
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Demo:
+        if self.max_seconds < self.min_seconds:
+            raise ValueError(f"max_seconds ({self.max_seconds:g}) is below min_seconds "
+                             f"({self.min_seconds:g})")
+        return self
+
+
+class Dask(Section):
+    scheduler: str | None = None
+    workers: PositiveInt = 2
+    threads_per_worker: PositiveInt = 1
+    memory_limit: str | PositiveInt = "auto"
+    retries: Count = 1
+    allocator: ALLOCATORS = "jemalloc"
+
+
+class Decode(Section):
+    fps: PositiveFloat | None = None
+    segments: PositiveInt
+    frames_per_segment: PositiveInt
+    train_views: Count
+    short_side: PositiveInt
+    crop_size: PositiveInt
+    work_max_side: Annotated[int, Field(ge=16)]
+    face_rate: PositiveFloat
+    face_max_frames: PositiveInt
+    keyframe_size: PositiveInt
+    audio_rates: Annotated[list[Annotated[int, Field(ge=1000)]], Field(min_length=1)]
+    audio_stream: Count | None = None
+    outputs: Annotated[list[DECODE_OUTPUTS], Field(min_length=1)]
+    compression: Literal["gzip", "lzf"] | None = "gzip"
+    compression_level: Annotated[int, Field(ge=0, le=9)] = 1
+    max_seconds: PositiveFloat | None = None
+
+    @model_validator(mode="after")
+    def _crop_fits(self) -> Decode:
+        if self.crop_size > self.short_side:
+            raise ValueError(f"crop_size ({self.crop_size}) is larger than short_side ({self.short_side})")
+        return self
+
+
+class Faces(Section):
+    min_prob: Annotated[float, Field(ge=0, le=1)]
+    min_size: PositiveInt
+    select: FACE_POLICIES
+    margin: Annotated[float, Field(ge=0)]
+    crop_size: PositiveInt
+    batch_size: PositiveInt
+
+
+class Feature(Section):
+    weights: Annotated[str, Field(min_length=1)]
+    batch_size: PositiveInt
+    videos_per_task: PositiveInt = 8
+    device: Device = "auto"
+    options: dict[str, Any] | None = None
+
+
+class TrainOverrides(Section):
+    protocol: PROTOCOLS | None = None
+    runs: PositiveInt | None = None
+    selection: SELECTIONS | None = None
+    val_fraction: Annotated[float, Field(gt=0, lt=1)] | None = None
+    target: str | None = None
+    polarity: dict[str, Literal[-1, 0, 1]] | None = None
+    detection_ground_truth: str | None = None
+    preload: bool | None = None
+    feature_scale: FEATURE_SCALES | None = None
+    epochs: PositiveInt | None = None
+    batch_size: PositiveInt | None = None
+    optimizer: OPTIMIZERS | None = None
+    lr: PositiveFloat | None = None
+    weight_decay: Annotated[float, Field(ge=0)] | None = None
+    schedule: SCHEDULES | None = None
+    step_size: PositiveInt | None = None
+    gamma: PositiveFloat | None = None
+    early_stopping: Count | None = None
+    device: Device | None = None
+    checkpoint_seconds: Annotated[float, Field(ge=0)] | None = None
+
+
+class Train(TrainOverrides):
+    @model_validator(mode="after")
+    def _complete(self) -> Train:
+        optional = ("detection_ground_truth", "target", "polarity")
+        unset = [n for n in type(self).model_fields if getattr(self, n) is None and n not in optional]
+        if unset:
+            raise ValueError(f"missing {', '.join(unset)}")
+        return self
+
+
+class Head(Section):
+    head: str
+    options: dict[str, Any] | None = None
+    train: TrainOverrides | None = None
+
+
+class Report(Section):
+    examples: Count = 10
+
+
+class Params(Section):
+    seed: Count
+    dataset: Dataset
+    demo: Demo | None = None
+    dask: Dask = Dask()
+    decode: Decode
+    faces: Faces
+    features: dict[str, Feature]
+    train: Train
+    report: Report = Report()
+    heads: dict[str, Head]
+
+
+RETIRED = {
+    ("demo", "", "face_every"): ("use demo.no_face_every (every k-th clip shows NO face, 0 = every clip "
+                                 "shows one) and demo.cues"),
+    ("heads", "*", "caches"): "each head declares the caches it reads; remove it (and run `vemo graph`)",
+    ("features", "*", "upstream"): "the caches an extractor reads follow from its input kind; remove it",
+}
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The section model that `loc` (a pydantic error location) points into."""
+    model: Any = Params
+    keyed = False            # the last field was a mapping: the next part is one of its keys
+    for part in loc:
+        if keyed:
+            keyed = False
+            continue
+        field = model.model_fields.get(str(part)) if isinstance(model, type) else None
+        if field is None:
+            return None
+        annotation = field.annotation
+        if getattr(annotation, "__origin__", None) is dict:
+            annotation, keyed = annotation.__args__[1], True
+        models = [a for a in (annotation, *getattr(annotation, "__args__", ()))
+                  if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not models:
+            return None
+        model = models[0]
+    return model
+
+
+def _line(error: dict[str, Any]) -> str:
+    loc = tuple(p for p in error["loc"] if p not in ("function-after",) and not str(p).startswith("literal["))
+    key = ".".join(map(str, loc))
+    if error["type"] == "extra_forbidden":
+        for (section, _, name), why in RETIRED.items():
+            if loc[0] == section and loc[-1] == name:
+                return f"{key} is no longer read: {why}"
+        parent = _model_at(loc[:-1])
+        known = list(parent.model_fields) if parent else []
+        near = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        hint = (f"did you mean {'.'.join(map(str, loc[:-1] + (near[0],)))}?" if near
+                else f"known: {', '.join(known)}")
+        return f"unknown key {key} ({hint})"
+    if error["type"] == "missing":
+        return f"{key} is missing"
+    message = error["msg"].removeprefix("Value error, ")
+    scalar = not isinstance(error.get("input"), dict) and error["type"] not in ("model_type", "dict_type")
+    if "input" in error and scalar:
+        return f"{key} = {error['input']!r}: {message}"
+    return f"{key}: {message}"
+
+
+def _named(kind: str, key: str, name: str, known: list[str]) -> str | None:
+    if name in known:
+        return None
+    near = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {near[0]!r}? " if near else ""
+    return f"{key} = {name!r} is not a known {kind} ({hint}known: {', '.join(known)})"
+
+
+def _options(kind: str, key: str, builder: Any, options: dict[str, Any],
+             given: tuple[str, ...]) -> str | None:
+    """Unknown keyword options of `builder` (a class or function taking keyword options)."""
+    parameters = inspect.signature(builder).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return None
+    allowed = [n for n, p in parameters.items() if n not in given and n != "self"
+               and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    unknown = [o for o in options if o not in allowed]
+    if not unknown:
+        return None
+    near = difflib.get_close_matches(unknown[0], allowed, n=1)
+    hint = f"did you mean {near[0]!r}? " if near else ""
+    return f"{key}.{unknown[0]}: not an option of {kind} ({hint}options: {', '.join(allowed) or 'none'})"
+
+
+def _names(params: dict[str, Any], deep: bool) -> list[str]:
+    """The names params.yaml picks from the registries, and (deep) the options it gives them."""
+    from pipeline.manifests.registry import list_builders
+
+    problems = [_named("dataset builder", "dataset.builder", params["dataset"]["builder"], list_builders())]
+    if deep:
+        import pipeline.heads  # noqa: F401  (registers every head)
+        from pipeline.extractors import get_extractor, list_extractors
+        from pipeline.heads.base import HEADS
+
+        for name, section in params["features"].items():
+            problem = _named("extractor", f"features.{name}", name, list_extractors())
+            problems.append(problem or _options(f"extractor {name}", f"features.{name}.options",
+                                                get_extractor(name), section.get("options") or {},
+                                                ("device",)))
+        for key, entry in params["heads"].items():
+            problem = _named("head", f"heads.{key}.head", entry["head"], HEADS.names())
+            problems.append(problem or _options(f"head {entry['head']}", f"heads.{key}.options",
+                                                HEADS.get(entry["head"]), entry.get("options") or {},
+                                                ("num_classes", "polarity")))
+    return [p for p in problems if p]
+
+
+def check_params(params: Any, *, deep: bool = False) -> list[str]:
+    """Every mistake in parsed params.yaml, one line each ([] when it is valid)."""
+    if not isinstance(params, dict):
+        return [f"the file holds {type(params).__name__}, not a mapping of sections"]
+    try:
+        Params.model_validate(params)
+    except ValidationError as exc:
+        return [_line(e) for e in exc.errors()]
+    return _names(params, deep)
+
+
+def require_valid(params: Any, source: str | Path, *, deep: bool = False) -> None:
+    """Exit 2 printing one line per mistake (naming `source`) unless `params` is valid."""
+    problems = check_params(params, deep=deep)
+    for problem in problems:
+        print(f"{source}: {problem}", file=sys.stderr)
+    if problems:
+        raise SystemExit(2)
+
+
+def load_valid_params(path: str | Path, *, deep: bool = False) -> dict[str, Any]:
+    """params.yaml parsed and checked, or exit 2 with one line per problem (an unreadable file, a YAML
+    syntax error, a mistake in a value)."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            params = yaml.safe_load(f)
+    except OSError as exc:
+        print(f"{path}: cannot be read ({exc.strerror or exc})", file=sys.stderr)
+        raise SystemExit(2) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        print(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    require_valid(params, path, deep=deep)
+    return params

@@ -1,0 +1,152 @@
+"""A mistake in params.yaml is found before any work, in one line naming the key, the value and what is
+allowed; the stage exits 2 and writes nothing."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+import time
+import typing
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.params_check import (
+    ALLOCATORS,
+    DECODE_OUTPUTS,
+    FACE_POLICIES,
+    FEATURE_SCALES,
+    OPTIMIZERS,
+    PROTOCOLS,
+    SELECTIONS,
+    check_params,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def changed(path: str, value: object) -> dict:
+    """The shipped params with the key at dotted `path` set to `value` (deleted for `...`)."""
+    params = copy.deepcopy(PARAMS)
+    *parents, last = path.split(".")
+    node = params
+    for part in parents:
+        node = node[part]
+    if value is ...:
+        del node[last]
+    else:
+        node[last] = value
+    return params
+
+
+def test_the_shipped_params_are_valid_to_the_last_option() -> None:
+    assert check_params(PARAMS, deep=True) == []
+
+
+@pytest.mark.parametrize(("path", "value", "said"), [
+    ("decode.segments", "ten", "decode.segments = 'ten': Input should be a valid integer"),
+    ("decode.segments", 0, "decode.segments = 0: Input should be greater than or equal to 1"),
+    ("decode.fps", -5, "decode.fps = -5: Input should be greater than 0"),
+    ("faces.min_prob", "high", "faces.min_prob = 'high': Input should be a valid number"),
+    ("dask.workers", 0, "dask.workers = 0: Input should be greater than or equal to 1"),
+    ("decode.segmnets", 10, "unknown key decode.segmnets (did you mean decode.segments?)"),
+    ("train.lr", True, "train.lr = True: Input should be a valid number"),
+    ("train.epochs", ..., "train: missing epochs"),
+    ("decode.outputs", ["snippets", "frame"], "decode.outputs.1 = 'frame': Input should be 'snippets'"),
+    ("faces.select", "biggest", "faces.select = 'biggest': Input should be 'largest' or 'confident'"),
+    ("heads.vaanet.train", {"epoch": 3}, "unknown key heads.vaanet.train.epoch (did you mean "
+                                         "heads.vaanet.train.epochs?)"),
+    ("features.r3d101_conv5.batchsize", 4, "did you mean features.r3d101_conv5.batch_size?"),
+    ("features.r3d101_conv5.device", "gpu", "features.r3d101_conv5.device = 'gpu'"),
+    ("heads.vaanet.caches", ["r3d101_conv5"], "heads.vaanet.caches is no longer read"),
+    ("dataset.builder", "ucff", "dataset.builder = 'ucff' is not a known dataset builder (did you mean "
+                                "'ucf'?"),
+    ("decode.crop_size", 200, "crop_size (200) is larger than short_side (112)"),
+    ("seed", -1, "seed = -1"),
+])
+def test_a_mistake_is_one_line_naming_key_value_and_what_is_allowed(path: str, value: object,
+                                                                     said: str) -> None:
+    problems = check_params(changed(path, value))
+    assert len(problems) == 1 and said in problems[0], problems
+
+
+@pytest.mark.parametrize(("path", "value", "said"), [
+    ("features.r3d101_conv5.options", {"precison": "fp32"},
+     "features.r3d101_conv5.options.precison: not an option of extractor r3d101_conv5 (did you mean "
+     "'precision'?"),
+    ("heads.vaanet.options", {"spatail": True}, "heads.vaanet.options.spatail: not an option of head vaanet "
+                                                "(did you mean 'spatial'?"),
+    ("heads.vaanet.head", "vaanett",
+     "heads.vaanet.head = 'vaanett' is not a known head (did you mean 'vaanet'?"),
+])
+def test_deep_checking_knows_every_extractor_and_head_option(path: str, value: object, said: str) -> None:
+    assert check_params(changed(path, value)) == []
+    problems = check_params(changed(path, value), deep=True)
+    assert len(problems) == 1 and said in problems[0], problems
+
+
+def test_an_unknown_extractor_entry_is_named_with_the_nearest() -> None:
+    params = copy.deepcopy(PARAMS)
+    params["features"]["r3d10_conv5"] = params["features"].pop("r3d101_conv5")
+    [problem] = check_params(params, deep=True)
+    assert ("features.r3d10_conv5 = 'r3d10_conv5' is not a known extractor (did you mean "
+            "'r3d101_conv5'?") in problem
+
+
+def test_the_allowed_values_are_the_librarys() -> None:
+    from pipeline.decode.config import OUTPUTS
+    from pipeline.engine.worker_env import ALLOCATORS as LIBRARY_ALLOCATORS
+    from pipeline.faces.config import POLICIES
+    from pipeline.training.loop import OPTIMIZERS as LIBRARY_OPTIMIZERS
+    from pipeline.training.protocol import PROTOCOLS as LIBRARY_PROTOCOLS
+    from pipeline.training.protocol import SELECTION_LABELS
+
+    pairs = [(DECODE_OUTPUTS, OUTPUTS), (FACE_POLICIES, POLICIES), (ALLOCATORS, LIBRARY_ALLOCATORS),
+             (PROTOCOLS, LIBRARY_PROTOCOLS), (SELECTIONS, tuple(SELECTION_LABELS)),
+             (OPTIMIZERS, tuple(LIBRARY_OPTIMIZERS)), (FEATURE_SCALES, ("rms", "standard", "none"))]
+    for literal, constant in pairs:
+        assert set(typing.get_args(literal)) == set(constant)
+
+
+def run_stage(module: str, params: dict, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    (cwd / "params.yaml").write_text(yaml.safe_dump(params))
+    return subprocess.run([sys.executable, "-m", module, *args, "--params", str(cwd / "params.yaml")],
+                          cwd=cwd, capture_output=True, text=True, timeout=120,
+                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+
+
+@pytest.mark.parametrize(("module", "args", "path", "value"), [
+    ("stages.decode", (), "decode.segments", "ten"),
+    ("stages.decode", (), "dask.workers", 0),
+    ("stages.faces", (), "faces.min_prob", "high"),
+    ("stages.features", ("r3d101_conv5",), "features.r3d101_conv5.batch_size", 0),
+    ("stages.train", ("vaanet",), "train.optimizer", "adamm"),
+    ("stages.manifest", (), "heads.vaanet.options", {"spatail": True}),
+])
+def test_a_stage_given_a_mistake_exits_2_in_one_line_and_writes_nothing(
+        tmp_path: Path, module: str, args: tuple[str, ...], path: str, value: object) -> None:
+    params = changed(path, value)
+    params["dataset"]["name"] = "mistake"
+    start = time.monotonic()
+    done = run_stage(module, params, tmp_path, *args)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert path.split(".")[-1] in done.stderr
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "reports").exists()
+    assert time.monotonic() - start < 60
+
+
+def test_a_stage_named_for_an_entry_params_lacks_says_which_entries_exist(tmp_path: Path) -> None:
+    done = run_stage("stages.features", copy.deepcopy(PARAMS), tmp_path, "r3d50_conv5")
+    assert done.returncode == 2 and "no entry features.r3d50_conv5 (entries: " in done.stderr
+    assert "r3d101_conv5" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_broken_yaml_is_one_line_with_its_position(tmp_path: Path) -> None:
+    (tmp_path / "params.yaml").write_text("decode:\n  segments: [10\n")
+    done = subprocess.run([sys.executable, "-m", "stages.decode", "--params", str(tmp_path / "params.yaml")],
+                          cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 2 and "not valid YAML at line" in done.stderr and "Traceback" not in done.stderr
