@@ -83,6 +83,26 @@ def _vfr(path: Path) -> None:
         "-vf", "setpts='if(lt(N,25),N,25+(N-25)*3)/25/TB'", "-fps_mode", "vfr"))
 
 
+def _browser_webm(path: Path) -> None:
+    """What a browser's MediaRecorder writes: VP8 + Opus webm streamed to a pipe (no duration, no cues),
+    the frames at irregular times (stalls growing from 33 to 110 ms)."""
+    with path.open("wb") as out:
+        subprocess.run([*FFMPEG, "-f", "lavfi", "-i", "testsrc=size=64x48:rate=30:duration=2",
+                        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=2",
+                        "-vf", "setpts='(N+N*N/30)/30/TB'", "-fps_mode", "vfr", "-c:v", "libvpx",
+                        "-c:a", "libopus", "-f", "webm", "-live", "1", "pipe:"], stdout=out, check=True)
+
+
+def _streams_apart(path: Path, *, video_delay: float = 0.0, audio_delay: float = 0.0) -> None:
+    """Video and audio that start at different times in the file (`-itsoffset`, video copied so that no
+    frame fills the gap)."""
+    plain = lavfi_video(path.with_name(path.stem + ".tmp.mp4"), audio=False)
+    ffmpeg("-itsoffset", f"{video_delay:g}", "-i", str(plain), "-itsoffset", f"{audio_delay:g}",
+           "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=1",
+           "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", str(path))
+    plain.unlink()
+
+
 def _rotated(path: Path) -> None:
     plain = lavfi_video(path.with_name("plain.tmp.mp4"), size="64x48")
     ffmpeg("-i", str(plain), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(path))
@@ -109,6 +129,11 @@ CASES: list[tuple[Case, Maker]] = [
     (Case("single_frame", "single_frame.mp4", "warn", "fewer than one snippet"),
      lambda p: lavfi_video(p, seconds=0.04)),
     (Case("vfr", "vfr.mp4", "warn", "variable frame rate"), _vfr),
+    (Case("browser_webm", "browser.webm", "warn", "variable frame rate"), _browser_webm),
+    (Case("video_starts_late", "video_starts_late.mp4", "warn", "before the video"),
+     lambda p: _streams_apart(p, video_delay=1.0)),
+    (Case("audio_starts_late", "audio_starts_late.mp4", "warn", "after the video"),
+     lambda p: _streams_apart(p, audio_delay=1.0)),
     (Case("rotated", "rotated.mp4", "ok"), _rotated),
     (Case("odd_size", "odd_size.mp4", "ok"), lambda p: lavfi_video(p, size="67x41", pix_fmt="yuv444p")),
     (Case("tiny", "tiny.mp4", "ok"), lambda p: lavfi_video(p, size="7x5", pix_fmt="yuv444p")),

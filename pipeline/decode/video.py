@@ -20,9 +20,13 @@ downscaled, and one second of 256x256 frames are held); keyframes (one per secon
 and audio (88 kB per second per rate) grow with the duration, about 1 GB an hour at the defaults, so
 `max_seconds` rejects longer videos before anything decodes (docs/reliability.md: 2 hours decode in seconds).
 
+Every time and every audio sample is on one clock, t = 0 at the first video frame: audio that starts
+later is padded with silence, audio that starts earlier is cut to the first frame (docs/decoding.md).
+
 Warnings recorded in the entry (`warnings` attribute) and the probe table: no audio stream, a variable
-frame rate (resampled), fewer frames than the duration promises (a cut or damaged stream), anything ffmpeg
-complained about while decoding, a video shorter than one snippet (its frames are repeated).
+frame rate (resampled), streams that start more than 100 ms apart, fewer frames than the duration promises
+(a cut or damaged stream), anything ffmpeg complained about while decoding, a video shorter than one
+snippet (its frames are repeated).
 
 Entry layout written to the decode cache (per video):
     snippets            uint8 (V, T, k, S, S, 3)   V views: index 0 the centre test view, then train views
@@ -33,7 +37,8 @@ Entry layout written to the decode cache (per video):
     keyframes           uint8 (K, 256, 256, 3)     one per second (the last partial second included)
     keyframes_times_ms  int64 (K, 2)
     audio_<rate>        int16 (n,)                 only when the file has a decodable audio stream
-    attrs: source_fps, fps, n_frames, duration_ms, width, height, rotation, has_audio, warnings
+    attrs: source_fps, fps, n_frames, duration_ms, width, height, rotation, has_audio, audio_offset_ms
+           (the audio's start minus the video's in the file), warnings
 """
 
 from __future__ import annotations
@@ -285,16 +290,33 @@ def _frame_warnings(info: VideoInfo, cfg: DecodeConfig, fps: float, n_frames: in
     return warnings
 
 
-def _decode_audio(path: Path, cfg: DecodeConfig, stream: int, warnings: list[str]) -> dict[str, np.ndarray]:
+def _on_video_clock(samples: np.ndarray, offset_s: float, rate: int) -> np.ndarray:
+    """Samples whose first one is at `offset_s` from the first frame, put on the video's clock (sample 0 at
+    the first frame): audio that starts later gets silence before it, audio that starts earlier loses what
+    comes before any picture."""
+    shift = round(offset_s * rate)
+    if shift > 0:
+        return np.concatenate([np.zeros(shift, samples.dtype), samples])
+    return samples[-shift:]
+
+
+def _decode_audio(path: Path, info: VideoInfo, cfg: DecodeConfig,
+                  warnings: list[str]) -> dict[str, np.ndarray]:
     arrays = {}
+    offset = info.audio_start_s - info.video_start_s
     for rate in cfg.audio_rates:
         try:
-            samples = read_audio(path, rate, stream)
+            samples = read_audio(path, rate, info.audio_stream)
         except VideoError as exc:
             warnings.append(exc.reason)
             return {}
         if samples.size == 0:
             warnings.append("audio stream holds no samples")
+            return {}
+        samples = _on_video_clock(samples, offset, rate)
+        if samples.size == 0:
+            warnings.append(f"the audio ends before the video starts ({info.video_start_s:.3f} s "
+                            "in the file)")
             return {}
         arrays[f"audio_{rate}"] = samples
     return arrays
@@ -319,7 +341,7 @@ def decode_video(path: str | Path, video_id: str, info: VideoInfo, cfg: DecodeCo
                                       threads=threads)
     warnings = _frame_warnings(info, cfg, fps, n_frames, messages)
     if "audio" in cfg.outputs and info.has_audio:
-        arrays.update(_decode_audio(path, cfg, info.audio_stream, warnings))
+        arrays.update(_decode_audio(path, info, cfg, warnings))
     has_audio = any(name.startswith("audio_") for name in arrays)
     if not info.audio_streams:
         warnings.append("no audio stream")
@@ -327,6 +349,7 @@ def decode_video(path: str | Path, video_id: str, info: VideoInfo, cfg: DecodeCo
         "source_fps": info.fps, "fps": fps, "n_frames": n_frames,
         "duration_ms": round(n_frames * 1000 / fps), "width": info.width, "height": info.height,
         "rotation": info.rotation, "has_audio": has_audio, "audio_stream": info.audio_stream,
+        "audio_offset_ms": round((info.audio_start_s - info.video_start_s) * 1000) if has_audio else 0,
         "warnings": "; ".join(warnings),
     }
     return Decoded(arrays, attrs)

@@ -89,7 +89,8 @@ def equal_spans_ms(duration_ms: float, segments: int) -> np.ndarray:
 
 
 def vaanet_segment_times_ms(n_samples: int, *, sr: int = SR, duration_ms: float | None = None) -> np.ndarray:
-    """(16, 2) int64 time span of each VAANet segment in the original clip.
+    """(16, 2) int64 time span of each VAANet segment in the original clip, on the video's clock (the
+    decoded audio's sample 0 is the first frame's time).
 
     A segment spans its frames' hop cells [i * hop, (i + 1) * hop), clipped to the clip. For a tiled clip
     a segment may wrap from the end back to the start: its span is then the hull of the frames it holds

@@ -102,7 +102,9 @@ AUDIO_RATE = 44100
 
 
 def _audio(decode: CacheReader, video_id: str) -> tuple[np.ndarray, dict[str, object]]:
-    """int16 PCM at 44.1 kHz, empty for a video without (decodable) audio."""
+    """int16 PCM at 44.1 kHz, empty for a video without (decodable) audio. Sample 0 is at the video's first
+    frame (decode puts the audio on the video's clock, docs/decoding.md), so windows cut from it by time
+    line up with the frames and snippets of the same times."""
     attrs = require_entry(decode, video_id, "decode")
     name = f"audio_{AUDIO_RATE}"
     if not attrs.get("has_audio"):

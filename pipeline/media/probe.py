@@ -2,8 +2,10 @@
 
 `probe_video` never raises for a bad file: it returns a `VideoInfo` whose `error` says what is wrong,
 so the decode stage can write one row per video (good or bad) and the failure count as a metric.
-The probe reads every packet header to count the frames; asked for `packets`, it also keeps the video
-packets' timestamps and keyframe flags, which is what input seeking plans from.
+The probe reads every packet header to count the frames, and from their timestamps tells a variable rate
+and the stream's time span (a file may state no duration); it decodes the first audio frame for the time
+the sound starts. Asked for `packets`, it also keeps the video packets' timestamps and keyframe flags,
+which is what input seeking plans from.
 
 Why in-process: the ffprobe binary costs 0.13-0.15 s just to start here (Debian's build loads 215
 shared libraries), a tenth of decoding a minute of 360p video; PyAV reads the same headers and packet
@@ -24,7 +26,10 @@ import numpy as np
 
 from pipeline.errors import VideoError
 
-VFR_TOLERANCE = 0.05              # relative gap between the nominal and the average rate called variable
+VFR_TOLERANCE = 0.05              # relative gap between the nominal and the average rate called variable,
+                                  # and the share of irregular frame intervals called variable
+START_TOLERANCE = 0.1             # s between the video's and the audio's start that is warned about
+IRREGULAR_INTERVAL = 0.25         # a frame interval this far (relative) from the typical one is irregular
 VFR_WARNING = "variable frame rate"
 FIRST_FRAME_PACKETS = 64          # packets fed to the decoder at most for the first frame's rotation
 
@@ -56,6 +61,9 @@ class VideoInfo:
     acodec: str = ""
     audio_rate: int = 0
     audio_channels: int = 0
+    video_start_s: float = 0.0    # presentation time of the first video frame in the file (the clock's 0)
+    audio_start_s: float = 0.0    # presentation time of the first decoded audio sample (after the codec's
+                                  # priming is skipped); equal to video_start_s without audio
     warnings: str = ""            # what decodes but deserves a look (variable frame rate), "; "-joined
     error: str = ""
     packets: VideoPackets | None = field(default=None, compare=False, repr=False)  # not a table column
@@ -76,6 +84,7 @@ class _Demuxed(NamedTuple):
     pts: np.ndarray               # in the stream's time base, packets without a timestamp left out
     key: np.ndarray
     rotation: int | None
+    audio_start: float | None     # the first decoded audio frame's time (s), None when none decoded
 
 
 def _rate(value: Fraction | None) -> float:
@@ -117,20 +126,28 @@ def _audio_warning(streams: list[av.AudioStream], chosen: av.AudioStream | None,
             "decode.audio_stream picks another")
 
 
-def _demux(container: av.container.InputContainer, stream: av.VideoStream, rotation: bool) -> _Demuxed:
-    """Every packet header of `stream`, read without decoding (but the first frame, when `rotation`).
+def _demux(container: av.container.InputContainer, stream: av.VideoStream, rotation: bool,
+           audio: av.AudioStream | None = None) -> _Demuxed:
+    """Every packet header of `stream`, read without decoding (but the first frame, when `rotation`, and
+    the first frame of `audio`, whose time is where the sound starts once the codec's priming samples are
+    skipped: a packet's timestamp may still count them).
 
     A read error ends the listing, as it ends ffmpeg's reading: what came before counts; decode reports
     the shortfall.
     """
     pts: list[int] = []
     key: list[bool] = []
-    count, fed, angle = 0, 0, None
+    count, fed, angle, heard = 0, 0, None, None
     stream.codec_context.thread_count = 1
+    streams = (stream, audio) if audio is not None else (stream,)
     try:
-        for packet in container.demux(stream):
+        for packet in container.demux(*streams):
             if packet.size == 0 and packet.pts is None and packet.dts is None:
                 continue                                        # PyAV's end-of-stream flush packet
+            if packet.stream is not stream:
+                if heard is None:
+                    heard = _first_sound(audio, packet)
+                continue
             count += 1
             if packet.pts is not None:
                 pts.append(packet.pts)
@@ -140,7 +157,18 @@ def _demux(container: av.container.InputContainer, stream: av.VideoStream, rotat
                 angle = _rotation_of(stream, packet)
     except av.FFmpegError:
         pass
-    return _Demuxed(count, np.array(pts, dtype=np.int64), np.array(key, dtype=bool), angle)
+    return _Demuxed(count, np.array(pts, dtype=np.int64), np.array(key, dtype=bool), angle, heard)
+
+
+def _first_sound(audio: av.AudioStream, packet: av.Packet) -> float | None:
+    """The time (s) of the first audio frame `packet` completes; None while none has (or it is damaged)."""
+    try:
+        frames = audio.decode(packet)
+    except av.FFmpegError:
+        return None
+    if not frames or frames[0].pts is None:
+        return None
+    return _seconds(frames[0].pts * float(frames[0].time_base or audio.time_base))
 
 
 def _rotation_of(stream: av.VideoStream, packet: av.Packet) -> int | None:
@@ -162,13 +190,63 @@ def _packets(stream: av.VideoStream, demuxed: _Demuxed) -> VideoPackets | None:
     return VideoPackets(start, first, np.sort(times[demuxed.key]))
 
 
-def _duration(container: av.container.InputContainer, stream: av.VideoStream, n_frames: int,
-              fps: float) -> float:
-    for value in (stream.duration and stream.duration * float(stream.time_base or 0),
-                  container.duration and container.duration / av.time_base):
+class _Timing(NamedTuple):
+    """What the video packets' timestamps say about when the frames are shown."""
+
+    first: float                  # the first frame's time (s)
+    span: float                   # first frame to the end of the last (the last shown a typical interval)
+    typical: float                # the median frame interval (s)
+    shortest: float
+    longest: float
+    irregular: float              # share of intervals off the typical one by more than IRREGULAR_INTERVAL
+
+    @property
+    def variable(self) -> bool:
+        """Irregular intervals throughout. A few long gaps alone are lost frames (a damaged stream, which
+        decode warns about by its frame count), not a variable rate."""
+        return self.irregular > VFR_TOLERANCE
+
+
+def _timing(stream: av.VideoStream, demuxed: _Demuxed) -> _Timing | None:
+    """None without a timestamp; with one frame, a span of 0."""
+    if len(demuxed.pts) == 0:
+        return None
+    base = float(stream.time_base or 0)
+    times = np.unique(demuxed.pts) * base
+    if len(times) < 2:
+        return _Timing(float(times[0]), 0.0, 0.0, 0.0, 0.0, 0.0)
+    gaps = np.diff(times)
+    typical = float(np.median(gaps))
+    # timestamps are rounded to the time base (1 ms in webm): a tick or so of jitter is not irregular
+    off = np.abs(gaps - typical) > max(IRREGULAR_INTERVAL * typical, 1.5 * base)
+    span = float(times[-1] - times[0]) + typical
+    return _Timing(float(times[0]), span, typical, float(gaps.min()), float(gaps.max()), float(off.mean()))
+
+
+def _duration(container: av.container.InputContainer, stream: av.VideoStream, timing: _Timing | None,
+              n_frames: int, fps: float, variable: bool) -> float:
+    """The stated duration of the video stream, else of the file, else the span of the timestamps (a
+    browser's MediaRecorder writes webm without any duration). The file's duration is not used for a
+    variable rate, whose average rate is computed from it: it may be a longer audio stream's."""
+    stated = [stream.duration and stream.duration * float(stream.time_base or 0)]
+    if not variable:
+        stated.append(container.duration and container.duration / av.time_base)
+    for value in stated:
         if value and value > 0:
             return _seconds(value)
+    if timing is not None and timing.span > 0:
+        return _seconds(timing.span)
     return n_frames / fps if fps > 0 else 0.0
+
+
+def _audio_start(audio: av.AudioStream | None, demuxed: _Demuxed, video_start: float) -> float:
+    if audio is None:
+        return video_start
+    if demuxed.audio_start is not None:
+        return demuxed.audio_start
+    if audio.start_time is not None:
+        return _seconds(audio.start_time * float(audio.time_base or 0))
+    return video_start
 
 
 def _info(path: Path, container: av.container.InputContainer, packets: bool,
@@ -179,23 +257,35 @@ def _info(path: Path, container: av.container.InputContainer, packets: bool,
         return VideoInfo(path=str(path), size_bytes=size, error="no video stream")
     audio = audio_stream(container, wanted_audio)
     audios = list(container.streams.audio)
-    demuxed = _demux(container, video, rotation=True)
+    demuxed = _demux(container, video, rotation=True, audio=audio)
+    timing = _timing(video, demuxed)
+    variable = timing is not None and timing.variable
     fps = _rate(video.average_rate) or _rate(video.base_rate)
+    duration = _duration(container, video, timing, demuxed.count, fps, variable)
+    rate_warning = _rate_warning(_rate(video.base_rate), fps)
+    if variable:
+        # the stated average may come from the first frames only (ffmpeg's guess when the container
+        # states no duration): the true average is the frames over their time span
+        fps = demuxed.count / duration if duration > 0 else fps
+        rate_warning = rate_warning or _interval_warning(timing, fps)
     rotation = demuxed.rotation or 0
     w, h = video.codec_context.width, video.codec_context.height
     if rotation in (90, 270):
         w, h = h, w
+    video_start = _seconds(timing.first) if timing is not None else 0.0
+    audio_start = _audio_start(audio, demuxed, video_start)
     info = VideoInfo(
         path=str(path), size_bytes=size, fps=fps, n_frames=demuxed.count,
-        duration_s=_duration(container, video, demuxed.count, fps), width=w, height=h, rotation=rotation,
+        duration_s=duration, width=w, height=h, rotation=rotation,
         vcodec=video.codec.canonical_name, pix_fmt=video.codec_context.pix_fmt or "",
         has_audio=audio is not None, audio_stream=audio.index if audio else -1, audio_streams=len(audios),
         video_stream=video.index,
         acodec=audio.codec.canonical_name if audio else "",
         audio_rate=audio.codec_context.sample_rate if audio else 0,
         audio_channels=audio.codec_context.channels if audio else 0,
-        warnings="; ".join(w for w in (_rate_warning(_rate(video.base_rate), fps),
-                                       _audio_warning(audios, audio, wanted_audio)) if w),
+        video_start_s=video_start, audio_start_s=audio_start,
+        warnings="; ".join(w for w in (rate_warning, _audio_warning(audios, audio, wanted_audio),
+                                       start_warning(video_start, audio_start) if audio else "") if w),
         packets=_packets(video, demuxed) if packets else None,
     )
     return _validated(info)
@@ -208,6 +298,28 @@ def _rate_warning(nominal: float, average: float) -> str:
         return ""
     return (f"{VFR_WARNING} (nominal {nominal:g} fps, average {average:.3f} fps): "
             "resampled to a constant rate")
+
+
+def _interval_warning(timing: _Timing, average: float) -> str:
+    """A variable rate the stated rates do not show (they agree when both are guessed from the first
+    frames), seen in the timestamps themselves."""
+    return (f"{VFR_WARNING} (frame intervals {timing.shortest * 1000:.0f} to {timing.longest * 1000:.0f} ms, "
+            f"{timing.irregular:.0%} irregular, average {average:.3f} fps over {timing.span:.2f} s): "
+            "resampled to a constant rate")
+
+
+def start_warning(video_start: float, audio_start: float) -> str:
+    """Streams that start apart: decode puts the audio on the video's clock (t = 0 at the first frame),
+    so this says what that costs."""
+    offset = audio_start - video_start
+    if abs(offset) <= START_TOLERANCE:
+        return ""
+    starts = f"video at {video_start:.3f} s, audio at {audio_start:.3f} s in the file"
+    if offset > 0:
+        return (f"audio starts {offset:.3f} s after the video ({starts}): "
+                f"its first {offset:.3f} s are silence on the video's clock")
+    return (f"audio starts {-offset:.3f} s before the video ({starts}): "
+            f"its first {-offset:.3f} s, before any picture, are cut")
 
 
 def _validated(info: VideoInfo) -> VideoInfo:
