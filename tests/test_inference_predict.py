@@ -115,19 +115,28 @@ def test_the_plan_holds_exactly_the_chain_a_head_needs() -> None:
 
 def _decode_cache(path: Path, t: int, seconds: int) -> None:
     rng = np.random.default_rng(0)
+    snippet_times = np.stack([np.arange(t) * 1000, np.arange(1, t + 1) * 1000], axis=1)
+    second_times = np.stack([np.arange(seconds) * 1000, np.arange(1, seconds + 1) * 1000], axis=1)
     with CacheWriter(path, stage="decode", config={}, config_hash="x") as writer:
         writer.write("v", {"snippets": rng.integers(0, 255, (1, t, 4, 112, 112, 3), dtype=np.uint8),
-                           "keyframes": rng.integers(0, 255, (seconds, 256, 256, 3), dtype=np.uint8)}, {})
+                           "snippets_times_ms": snippet_times[None],
+                           "keyframes": rng.integers(0, 255, (seconds, 256, 256, 3), dtype=np.uint8),
+                           "keyframes_times_ms": second_times},
+                     {"duration_ms": seconds * 1000, "has_audio": True})
 
 
 def test_ten_and_lstm_pictures_mark_keyframes_and_thin_long_strips(tmp_path: Path) -> None:
     from pipeline.cache import CacheReader
 
     _decode_cache(tmp_path / "decode.h5", t=3, seconds=40)
-    ten = {"video_id": "v", "probabilities": {"a": 0.4, "b": 0.6}, "predicted": "b", "times_ms": {},
+    segments = [[0, 1000], [1000, 2000], [2000, 3000]]
+    ten = {"video_id": "v", "probabilities": {"a": 0.4, "b": 0.6}, "predicted": "b",
+           "times_ms": {"visual": segments, "audio": segments},
            "attention": {"temporal_visual": [0.0, 1.0, 0.8], "temporal_audio": [0.2, 1.0, 0.0],
                          "keyframes": [0.0, 1.0, 0.0]}}
-    lstm = {**ten, "attention": {"per_second": np.full((40, 2), 0.5).tolist()}}
+    seconds = [[1000 * s, 1000 * (s + 1)] for s in range(40)]
+    lstm = {**ten, "times_ms": {"visual": seconds},
+            "attention": {"per_second": np.full((40, 2), 0.5).tolist()}}
     with CacheReader(tmp_path / "decode.h5") as decode:
         for head, record, tiles, bars in (("ten", ten, 3, 2), ("lstm_fusion", lstm, 40, 1)):
             path = draw_picture(head, record, decode, None, tmp_path / f"{head}.png", title=head)

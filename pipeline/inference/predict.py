@@ -142,8 +142,9 @@ def predict_videos(videos: list[Path], *, checkpoint: Path, plan: Plan, out_dir:
                 row |= {"status": "ok", "has_audio": audio[video_id],
                         **describe(records[video_id], trained, top_k)}
                 picture = out_dir / f"{video_id}.png"
-                draw_picture(trained.head, records[video_id], decode, faces, picture,
-                             title=_title(row, random_weights))
+                # the table's flag is what the head saw; the picture names the audio it lacked
+                draw_picture(trained.head, {**records[video_id], "has_audio": audio[video_id]}, decode, faces,
+                             picture, title=_title(row, random_weights))
                 results.append({**row, "picture": picture.name})
             if faces is not None:
                 faces.close()
