@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
+import os
+import posixpath
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from pathlib import Path
@@ -76,15 +80,54 @@ def make_manifest(records: list[VideoRecord], classes: list[str]) -> Manifest:
 
 
 def read_table(path: Path) -> list[tuple[int, dict[str, str]]]:
-    """Numbered rows of a CSV (or tab-separated) file with a header, keyed by stripped column name."""
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
-    reader = csv.DictReader(lines, delimiter="\t" if lines and "\t" in lines[0] else ",")
+    """Numbered rows of a CSV (or tab-separated) file with a header, keyed by stripped column name.
+
+    The text goes to the csv module whole (``newline=""``), so a quoted field keeps a newline it holds and
+    the path checks below can refuse it; a row's number is the line it starts on. Values lose surrounding
+    spaces and tabs only, so a newline at the end of a quoted path is still seen. A row is numbered by the
+    line it ends on.
+    """
+    text = path.read_text(encoding="utf-8-sig")
+    first = text.split("\n", 1)[0]
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if "\t" in first else ",")
     rows = []
     for row in reader:
-        clean = {k.strip(): (v or "").strip() for k, v in row.items() if isinstance(k, str)}
+        clean = {k.strip(): (v or "").strip(" \t") for k, v in row.items() if isinstance(k, str)}
         if any(clean.values()):
             rows.append((reader.line_num, clean))
     return rows
+
+
+# A control character in a listed path is a broken list (a quoted newline, a pasted tab), never a file name
+# meant to be read.
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def normalise_path(raw: str, root: Path, source: str) -> str:
+    """The one spelling of a listed path: slashes, ``.`` and ``..`` resolved lexically, relative to ``root``
+    when it lies below it (no leading ``./``), absolute otherwise.
+
+    ``a\\x.mp4``, ``./a/x.mp4`` and ``a/../a/x.mp4`` all become ``a/x.mp4``, so one file gets one id and
+    cannot sit in two splits. Lexical, not ``realpath``: a symlinked folder keeps the name the list gives.
+    Raises naming ``source`` (file:line) for an empty path, a control character, or a relative path whose
+    ``..`` leaves the root.
+    """
+    if CONTROL.search(raw):
+        raise ManifestError(f"{source}: path {raw!r} holds a control character (a newline or tab inside "
+                            "the path field?); fix the list")
+    text = raw.strip().replace("\\", "/")
+    if not text:
+        raise ManifestError(f"{source}: empty path")
+    if posixpath.isabs(text) or re.match(r"^[A-Za-z]:/", text):
+        norm = posixpath.normpath(text)
+        base = posixpath.normpath(Path(os.path.abspath(root)).as_posix())
+        return norm[len(base) + 1:] if norm.startswith(base + "/") else norm
+    norm = posixpath.normpath(text)
+    if norm == ".." or norm.startswith("../"):
+        raise ManifestError(f"{source}: path {raw!r} leaves the dataset root {root}")
+    if norm == ".":
+        raise ManifestError(f"{source}: path {raw!r} names the dataset root itself, not a video")
+    return norm
 
 
 def require_columns(path: Path, rows: list[tuple[int, dict[str, str]]], required: Iterable[str]) -> None:

@@ -2,9 +2,12 @@
 
     path,label[,split][,any extra columns]
 
-- ``path``: the video, relative to ``root`` or absolute (kept relative when it lies under ``root``);
-- ``label``: the class name; the class list is the ``classes`` option (index order) or the sorted labels
-  of every row, so label indices do not depend on which files are present;
+- ``path``: the video, relative to ``root`` or absolute (kept relative when it lies under ``root``); every
+  spelling of one file is one path (``a\\x.mp4``, ``./a/x.mp4``, ``a/../a/x.mp4``: ``a/x.mp4``), so a file
+  listed twice under two spellings is refused like any duplicate, naming both lines; a path that leaves
+  ``root`` through ``..`` or holds a control character (a quoted newline) is refused;
+- ``label``: the class name, never empty; the class list is the ``classes`` option (index order) or the
+  sorted labels of every row, so label indices do not depend on which files are present;
 - ``split``: ``train``, ``val`` (or ``validation``), ``test`` or empty;
 - other columns are kept as extra columns (``fold``, ``subject``...). Tab-separated files work too.
 
@@ -16,8 +19,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.manifests.common import (
+    CONTROL,
     assign_ids,
     make_manifest,
+    normalise_path,
     read_table,
     require_columns,
     scan_videos,
@@ -30,13 +35,6 @@ from pipeline.manifests.result import BuildResult, ManifestError
 CORE = ("path", "label", "split")
 
 
-def relative(path: str, root: Path) -> str:
-    p = Path(path.replace("\\", "/"))
-    if p.is_absolute() and p.is_relative_to(root.absolute()):
-        return p.relative_to(root.absolute()).as_posix()
-    return p.as_posix()
-
-
 def read_rows(path: Path, root: Path) -> list[tuple[str, str, dict[str, str]]]:
     """(source line, path relative to root, row) of each CSV row; a path listed twice raises."""
     rows = read_table(path)
@@ -44,7 +42,12 @@ def read_rows(path: Path, root: Path) -> list[tuple[str, str, dict[str, str]]]:
     seen: dict[str, str] = {}
     out = []
     for line, row in rows:
-        rel, source = relative(row["path"], root), f"{path}:{line}"
+        source = f"{path}:{line}"
+        rel = normalise_path(row["path"], root, source)
+        if not row["label"]:
+            raise ManifestError(f"{source}: {rel!r} has an empty label")
+        if CONTROL.search(row["label"]):
+            raise ManifestError(f"{source}: label {row['label']!r} holds a control character")
         if rel in seen:
             raise ManifestError(f"{source}: {rel!r} is already listed at {seen[rel]}")
         seen[rel] = source
