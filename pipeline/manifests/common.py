@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pipeline.manifests.format import Manifest, VideoRecord
+from pipeline.manifests.inventory import not_a_video_file
 from pipeline.manifests.result import ManifestError
 
 # In order of preference when one listed stem matches several files.
@@ -35,15 +36,31 @@ def _hidden(rel: Path) -> bool:
     return any(part.startswith(".") for part in rel.parts)
 
 
-def scan_videos(root: Path) -> list[str]:
-    """Paths (posix, relative to ``root``) of every video file below it, sorted; hidden entries skipped.
+def scan_folder(root: Path) -> tuple[list[str], list[tuple[str, str]]]:
+    """Paths (posix, relative to ``root``) of every readable video file below it, sorted, and (path, reason)
+    of each entry named like a video that is not one (a FIFO, socket, dangling link, folder, unreadable
+    file); hidden entries skipped.
 
     Hidden names are skipped because macOS copies leave ``._clip.mp4`` resource files beside each video.
     """
     if not root.is_dir():
         raise ManifestError(f"dataset root {root} is not a folder")
-    rels = (p.relative_to(root) for p in root.rglob("*") if p.is_file())
-    return sorted(r.as_posix() for r in rels if not _hidden(r) and video_ext(r.name))
+    videos, rejected = [], []
+    for p in root.rglob("*"):
+        rel = p.relative_to(root)
+        if _hidden(rel) or not video_ext(rel.name):
+            continue
+        reason = not_a_video_file(p)
+        if reason:
+            rejected.append((rel.as_posix(), reason))
+        else:
+            videos.append(rel.as_posix())
+    return sorted(videos), sorted(rejected)
+
+
+def scan_videos(root: Path) -> list[str]:
+    """The readable video files of ``scan_folder``."""
+    return scan_folder(root)[0]
 
 
 def index_by_stem(rel_paths: Iterable[str]) -> dict[str, list[str]]:

@@ -29,6 +29,7 @@ from pipeline.manifests.common import (
     split_name,
 )
 from pipeline.manifests.format import VideoRecord
+from pipeline.manifests.inventory import not_a_video_file
 from pipeline.manifests.registry import register_builder
 from pipeline.manifests.result import BuildResult, ManifestError
 
@@ -66,10 +67,12 @@ def build_csv(root: Path, lists: Path | None = None, *, classes: list[str] | Non
         raise ManifestError("builder 'csv' needs dataset.lists: a CSV file with columns path,label[,split]")
     root = Path(root)
     rows = read_rows(Path(lists), root)
-    present = [(s, rel, row) for s, rel, row in rows if (root / rel).is_file()]
+    problem = {rel: not_a_video_file(root / rel) for _, rel, _ in rows}
+    present = [(s, rel, row) for s, rel, row in rows if problem[rel] is None]
     ids = assign_ids(rel for _, rel, _ in present)
     records = [row_record(ids[rel], rel, row, s) for s, rel, row in present]
-    missing = [rel for _, rel, _ in rows if not (root / rel).is_file()]
+    missing = [rel for _, rel, _ in rows if problem[rel] == "file not found"]
+    rejected = [(rel, why) for rel, why in problem.items() if why and why != "file not found"]
     unlisted = sorted(set(scan_videos(root)) - {rel for _, rel, _ in rows})
     classes = list(classes) if classes else sorted({row["label"] for _, _, row in rows})
-    return BuildResult(make_manifest(records, classes), missing, unlisted)
+    return BuildResult(make_manifest(records, classes), missing, unlisted, rejected=rejected)
