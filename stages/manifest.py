@@ -2,19 +2,29 @@
 
     python -m stages.manifest [--params params.yaml] [--out reports/<dataset.name>]
 
-Reads ``dataset`` (name, builder, root, lists, optional options) and ``seed``; writes
-``<out>/manifest.csv`` (+ ``manifest.classes.txt``) and ``<out>/manifest_report.json``. Missing and
-unlisted videos are reported, not fatal; the stage fails when the manifest would be empty, or when a
-list is malformed (a label outside the class list, two videos with one id), naming the file.
+Reads ``dataset`` (name, builder, root, lists, optional options), ``seed``, ``train`` (polarity, target,
+protocol) and each ``heads`` entry's loss; writes ``<out>/manifest.csv`` (+ ``manifest.classes.txt``),
+``<out>/inventory.csv`` (size and modification time of each video: what ``decode`` depends on instead of the
+folder) and ``<out>/manifest_report.json``. Missing, unlisted and rejected entries (a FIFO or a dangling
+link named like a video) are reported, not fatal. The stage fails, in seconds and naming the cause, when
+the manifest would be empty, when a list is malformed (naming the file and the line), when a head trains
+with PCCE on classes that have no polarity, or when ``train.protocol: ve8_runs`` meets a class with a
+single video; a class with a single video under the other protocols is a warning.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from pipeline.manifests.common import scan_folder
+from pipeline.manifests.format import Manifest
+from pipeline.manifests.inventory import take_inventory
+from pipeline.manifests.polarity import missing_polarity
 from pipeline.manifests.protocols import ensure_split
 from pipeline.manifests.registry import run_builder
 from pipeline.manifests.report import format_summary, write_outputs
@@ -29,13 +39,77 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build(params: dict[str, Any], source: Path) -> BuildResult:
+def build(params: dict[str, Any], source: Path) -> tuple[BuildResult, list[tuple[str, int, int]]]:
+    """The checked result and the inventory rows (``pipeline.manifests.inventory``)."""
     ds = params.get("dataset") or {}
     absent = [k for k in ("name", "builder", "root") if not ds.get(k)]
     if absent:
         raise ManifestError(f"{source}: the dataset section lacks {absent}")
-    result = run_builder(ds["builder"], ds["root"], ds.get("lists"), ds.get("options") or {})
-    return ensure_split(result, seed=int(params.get("seed", 0)))
+    root = Path(ds["root"])
+    if not root.is_dir():
+        raise ManifestError(f"{source}: dataset.root {root} is not a folder (the demo's is made by "
+                            "`dvc repro demo`)")
+    result = run_builder(ds["builder"], root, ds.get("lists"), ds.get("options") or {})
+    rejected = dict(scan_folder(root)[1]) | dict(result.rejected)
+    result, inventory = take_inventory(replace(result, rejected=sorted(rejected.items())), root)
+    result = ensure_split(result, seed=int(params.get("seed", 0)))
+    check_single_videos(result, params, source)
+    check_polarity(result, params, source)
+    return result, inventory
+
+
+def target_classes(manifest: Manifest, target: str) -> list[str]:
+    """The classes a head trains on: the labels, or the values of another manifest column (as
+    ``pipeline.training.stage`` reads them)."""
+    if target == "label":
+        return list(manifest.classes)
+    return sorted({r.extra.get(target, "") for r in manifest.records} - {""})
+
+
+def loss_of(entry: dict[str, Any]) -> str:
+    """The loss a head entry trains with: its ``loss`` option, else its head's default (the heads are only
+    imported here, for an entry that names none)."""
+    options = entry.get("options") or {}
+    if "loss" in options:
+        return str(options["loss"])
+    import inspect
+
+    from pipeline.heads.base import HEADS
+
+    parameter = inspect.signature(HEADS.get(entry["head"])).parameters.get("loss")
+    return "" if parameter is None else str(parameter.default)
+
+
+def check_polarity(result: BuildResult, params: dict[str, Any], source: Path) -> None:
+    """Raise naming the classes without a polarity and the heads that need one (PCCE), before any video is
+    decoded; ``train@`` would otherwise fail only after the whole extraction."""
+    train = params.get("train") or {}
+    for key, entry in (params.get("heads") or {}).items():
+        merged = {**train, **(entry.get("train") or {})}
+        classes = target_classes(result.manifest, str(merged.get("target", "label")))
+        missing = missing_polarity(classes, merged.get("polarity") or None)
+        if missing and loss_of(entry) == "pcce":
+            example = ", ".join(f"{c}: 1" for c in missing)
+            raise ManifestError(
+                f"{source}: heads.{key} trains with PCCE (loss: pcce), which needs the polarity of each "
+                f"class, and classes {missing} have none; add them to train.polarity in {source} "
+                f"(e.g. `polarity: {{{example}}}`, 1 positive, -1 negative, 0 neutral), or give "
+                f"heads.{key} `loss: ce`")
+
+
+def check_single_videos(result: BuildResult, params: dict[str, Any], source: Path) -> None:
+    """A class with one video can be trained on or tested, never both: an error under ``ve8_runs`` (its
+    stratified splits need two), a warning naming the class otherwise."""
+    counts = Counter(r.label for r in result.manifest.records)
+    single = sorted(c for c, n in counts.items() if n == 1)
+    if not single:
+        return
+    protocol = (params.get("train") or {}).get("protocol", "fixed")
+    if protocol == "ve8_runs":
+        raise ManifestError(f"{source}: classes {single} have a single video; train.protocol ve8_runs "
+                            "needs at least two per class (add videos, or drop the class)")
+    result.warnings.append(f"classes {single} have a single video: it is either trained on or tested, "
+                           "never both")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     # the first stage of a run checks everything, the names and options of every extractor and head too
     params = load_valid_params(args.params, deep=True)
     try:
-        result = build(params, args.params)
+        result, inventory = build(params, args.params)
     except (ManifestError, OSError) as e:
         print(f"manifest: {e}", file=sys.stderr)
         return 2
@@ -52,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     if not len(result.manifest):
         print(f"manifest: no video of {ds['root']} made it into the manifest", file=sys.stderr)
         return 1
-    print(f"wrote {write_outputs(result, args.out or Path('reports') / ds['name'])}")
+    print(f"wrote {write_outputs(result, args.out or Path('reports') / ds['name'], inventory)}")
     return 0
 
 

@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import sys
 
+from pipeline.manifests.result import ManifestError
 from pipeline.training.stage import train_head
 from stages.head_entry import head_stage
 
 
 def main(argv: list[str] | None = None) -> int:
     stage = head_stage("train", __doc__.splitlines()[0], argv)
-    train_head(stage.setup, stage.paths.read_manifest(), cache_dir=stage.paths.cache,
-               model_dir=stage.model_dir, live_dir=stage.report_dir / "live")
+    try:
+        train_head(stage.setup, stage.paths.read_manifest(), cache_dir=stage.paths.cache,
+                   model_dir=stage.model_dir, live_dir=stage.report_dir / "live")
+    except ManifestError as e:  # the dataset cannot make the protocol's splits (a class with one video)
+        print(f"train@{stage.setup.key}: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -186,3 +186,32 @@ def test_an_entry_packed_by_a_worker_reads_back_as_a_plain_gzip_write(tmp_path) 
 ])
 def test_chunks_are_whole_trailing_blocks_of_at_most_1_mib(shape, itemsize, chunks) -> None:
     assert chunk_shape(shape, itemsize) == chunks
+
+
+def truncated_cache(tmp_path: Path) -> Path:
+    path = tmp_path / "c.h5"
+    with writer(path) as w:
+        w.write("v1", {"x": np.arange(40000, dtype=np.float32).reshape(200, 200)}, {})
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def test_a_truncated_cache_is_called_damaged_with_the_way_out(tmp_path: Path) -> None:
+    path = truncated_cache(tmp_path)
+    with pytest.raises(OSError, match=r"c.h5 is damaged \(truncated or not HDF5.*delete it and re-run .*"
+                                      r"vemo cache verify") as info:
+        CacheReader(path).ids()
+    assert "another process" not in str(info.value)
+
+
+def test_a_truncated_cache_is_moved_aside_by_the_writer_not_blamed_on_a_lock(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = truncated_cache(tmp_path)
+    with writer(path) as w:
+        w.write("v2", {"x": np.zeros(3, dtype=np.float32)}, {})
+    out = capsys.readouterr().out
+    assert "is damaged" in out and "moved aside" in out
+    assert [p.name.startswith("c.h5.unreadable-") for p in tmp_path.iterdir() if p != path] == [True]
+    with CacheReader(path) as r:
+        assert r.ids() == ["v2"]

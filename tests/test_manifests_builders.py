@@ -419,3 +419,73 @@ def test_csv_label_outside_given_classes_names_the_file(tmp_path: Path) -> None:
 def test_csv_needs_lists(tmp_path: Path) -> None:
     with pytest.raises(ManifestError, match="needs dataset.lists"):
         run_builder("csv", touch(tmp_path, "a/1.mp4"))
+
+
+@pytest.mark.parametrize(
+    "spelling", ["a\\1.mp4", "./a/1.mp4", "a/../a/1.mp4", "a//1.mp4", "a/./1.mp4"]
+)
+def test_csv_one_file_spelled_two_ways_is_a_duplicate(tmp_path: Path, spelling: str) -> None:
+    write(tmp_path / "l.csv", f"path,label,split\na/1.mp4,pos,train\n{spelling},pos,test")
+    with pytest.raises(ManifestError, match=r"l.csv:3: 'a/1.mp4' is already listed at .*l.csv:2"):
+        run_builder("csv", touch(tmp_path / "v", "a/1.mp4"), tmp_path / "l.csv")
+
+
+def test_csv_spellings_are_normalised_to_one_id(tmp_path: Path) -> None:
+    root = touch(tmp_path / "v", "a/1.mp4", "b/2.mp4", "c/3.mp4")
+    write(tmp_path / "l.csv", "path,label\na\\1.mp4,pos\n./b/2.mp4,neg\nc/../c/3.mp4,neg")
+    result = run_builder("csv", root, tmp_path / "l.csv")
+    assert {r.video_id: r.path for r in result.manifest.records} == {
+        "a/1": "a/1.mp4", "b/2": "b/2.mp4", "c/3": "c/3.mp4"}
+    assert not result.unlisted and not result.missing
+
+
+def test_csv_absolute_spelling_under_the_root_is_the_relative_one(tmp_path: Path) -> None:
+    root = touch(tmp_path / "v", "a/1.mp4")
+    write(tmp_path / "l.csv", f"path,label\na/1.mp4,pos\n{root}/b/../a/1.mp4,pos")
+    with pytest.raises(ManifestError, match=r"l.csv:3: 'a/1.mp4' is already listed at .*l.csv:2"):
+        run_builder("csv", root, tmp_path / "l.csv")
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("../v2/a/1.mp4,pos", r"l.csv:3: path '../v2/a/1.mp4' leaves the dataset root"),
+        ("a/../../1.mp4,pos", r"l.csv:3: path 'a/../../1.mp4' leaves the dataset root"),
+        ("a/2.mp4,", r"l.csv:3: 'a/2.mp4' has an empty label"),
+        ("a/2.mp4,  ", r"l.csv:3: 'a/2.mp4' has an empty label"),
+        ('"a/2\n.mp4",pos', r"l.csv:4: path 'a/2\\n.mp4' holds a control character"),
+        ('"a/2.mp4\n",pos', r"l.csv:4: path 'a/2.mp4\\n' holds a control character"),
+        ("a/2\x07.mp4,pos", r"l.csv:3: path 'a/2\\x07.mp4' holds a control character"),
+        ('a/2.mp4,"p\nos"', r"l.csv:4: label 'p\\nos' holds a control character"),
+    ],
+)
+def test_csv_bad_rows_name_the_file_and_the_line(tmp_path: Path, row: str, message: str) -> None:
+    (tmp_path / "l.csv").write_bytes(f"path,label\na/1.mp4,pos\n{row}\n".encode())
+    root = touch(tmp_path / "v", "a/1.mp4", "a/2.mp4")
+    touch(tmp_path / "v2", "a/1.mp4")
+    with pytest.raises(ManifestError, match=message):
+        run_builder("csv", root, tmp_path / "l.csv")
+
+
+def test_csv_crlf_file_is_read_whole(tmp_path: Path) -> None:
+    (tmp_path / "l.csv").write_bytes(b"path,label\r\na/1.mp4,pos\r\na/2.mp4,neg\r\n")
+    result = run_builder("csv", touch(tmp_path / "v", "a/1.mp4", "a/2.mp4"), tmp_path / "l.csv")
+    assert sorted(r.path for r in result.manifest.records) == ["a/1.mp4", "a/2.mp4"]
+
+
+def test_heiv_split_csv_spellings_are_one_file(tmp_path: Path) -> None:
+    root = touch(tmp_path / "v", "joy/1.mp4", "anger/2.mp4")
+    write(tmp_path / "s.csv", "path,split\njoy\\1.mp4,train\n./anger/2,test\n")
+    result = run_builder("heiv", root, tmp_path / "s.csv")
+    assert {r.video_id: r.split for r in result.manifest.records} == {"joy/1": "train", "anger/2": "test"}
+    write(tmp_path / "s.csv", "path,split\njoy/1.mp4,train\njoy/./1.mp4,test\n")
+    with pytest.raises(ManifestError, match=r"s.csv:3: 'joy/1.mp4' is already listed at .*s.csv:2"):
+        run_builder("heiv", root, tmp_path / "s.csv")
+
+
+def test_ucf_one_video_spelled_two_ways_is_a_duplicate(tmp_path: Path) -> None:
+    write(tmp_path / "l/trainlist01.txt", "anger/a\njoy/b")
+    write(tmp_path / "l/testlist01.txt", "anger/./a")
+    message = r"testlist01.txt:1: 'anger/a' is already listed at .*trainlist01"
+    with pytest.raises(ManifestError, match=message):
+        run_builder("ucf", touch(tmp_path / "v", "anger/a.mp4", "joy/b.mp4"), tmp_path / "l")

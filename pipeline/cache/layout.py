@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Mapping
+from pathlib import Path
 from urllib.parse import quote, unquote
 
 import numpy as np
@@ -57,3 +59,16 @@ def arrays_digest(arrays: Mapping[str, np.ndarray]) -> str:
         digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
         digest.update(array.reshape(-1).view(np.uint8))     # the buffer itself: no copy
     return digest.hexdigest()
+
+
+# HDF5's own locking messages ("unable to lock file", "file locking disabled", "already open"); a plain
+# substring "lock" also matches "sblock" (the superblock) in a truncated file's message.
+LOCKED = re.compile(r"\block(ed|ing)?\b|already open", re.IGNORECASE)
+
+
+def open_failure(path: Path, exc: OSError) -> str:
+    """One line on why h5py could not open a cache file, and what to do about it."""
+    if LOCKED.search(str(exc)):
+        return (f"cache {path} is open in another process ({exc}); let it finish or stop it, then re-run")
+    return (f"cache {path} is damaged (truncated or not HDF5: {exc}); delete it and re-run the stage that "
+            f"writes it (`dvc repro`), or see which entries survive with `vemo cache verify {path}`")

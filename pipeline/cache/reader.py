@@ -13,7 +13,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from pipeline.cache.layout import VIDEOS, entry_key
+from pipeline.cache.layout import VIDEOS, entry_key, open_failure
 from pipeline.errors import VideoError
 
 
@@ -27,7 +27,12 @@ class CacheReader:
     @property
     def file(self) -> h5py.File:
         if self._file is None:
-            self._file = h5py.File(self.path, "r")
+            try:
+                self._file = h5py.File(self.path, "r")
+            except FileNotFoundError:
+                raise
+            except OSError as exc:
+                raise OSError(open_failure(self.path, exc)) from exc
         return self._file
 
     def __getstate__(self) -> dict[str, Any]:

@@ -22,7 +22,15 @@ import h5py
 import numpy as np
 
 from pipeline import __version__
-from pipeline.cache.layout import FORMAT, INCOMPLETE, VIDEOS, arrays_digest, chunk_shape, entry_key
+from pipeline.cache.layout import (
+    FORMAT,
+    INCOMPLETE,
+    LOCKED,
+    VIDEOS,
+    arrays_digest,
+    chunk_shape,
+    entry_key,
+)
 from pipeline.cache.packed import PackedArray, PackedEntry
 
 
@@ -95,12 +103,13 @@ class CacheWriter:
         try:
             return h5py.File(self.path, "a")
         except OSError as exc:
-            if "already open" in str(exc) or "lock" in str(exc).lower() or _readable(self.path):
+            if LOCKED.search(str(exc)) or _readable(self.path):
                 raise RuntimeError(f"cache {self.path} cannot be opened for writing ({exc}); is another "
                                    "process or reader using it? Close it and re-run.") from exc
             aside = self.path.with_name(f"{self.path.name}.unreadable-{int(time.time())}")
             shutil.move(self.path, aside)
-            print(f"cache {self.path} could not be opened ({exc}); moved aside to {aside}, starting afresh")
+            print(f"cache {self.path} is damaged (truncated or not HDF5: {exc}); moved aside to {aside} "
+                  "(delete it once you do not need it), starting afresh")
             return h5py.File(self.path, "a")
 
     def _check_and_stamp(self, stage: str, config: dict[str, Any], weights: str, on_mismatch: str) -> None:

@@ -17,26 +17,10 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-POLARITY: dict[str, int] = {
-    "anticipation": 1, "joy": 1, "surprise": 1, "trust": 1,
-    "anger": -1, "disgust": -1, "fear": -1, "sadness": -1,
-    "neutral": 0,
-}
-SYNONYMS: dict[str, str] = {
-    "happy": "joy", "happiness": "joy", "surprised": "surprise",
-    "angry": "anger", "disgusted": "disgust", "fearful": "fear", "sad": "sadness",
-}
-VALID = (-1, 0, 1)
+# The table lives with the manifests, torch-free, so that the manifest stage checks it in seconds.
+from pipeline.manifests.polarity import POLARITY, SYNONYMS, VALID, known_polarity, polarity_key
 
-
-def _key(name: str) -> str:
-    return name.strip().lower()
-
-
-def known_polarity(name: str) -> int | None:
-    """The table's polarity of `name` (case-insensitive, synonyms resolved), or None if it is not known."""
-    key = _key(name)
-    return POLARITY.get(SYNONYMS.get(key, key))
+__all__ = ["POLARITY", "SYNONYMS", "VALID", "known_polarity", "polarity_for"]
 
 
 def polarity_for(classes: Sequence[str], overrides: Mapping[str, int] | None = None) -> torch.Tensor:
@@ -45,11 +29,11 @@ def polarity_for(classes: Sequence[str], overrides: Mapping[str, int] | None = N
     Raises ValueError naming every class that has neither a table entry nor an override, and for an
     override value outside {-1, 0, 1}.
     """
-    extra = {_key(name): int(value) for name, value in (overrides or {}).items()}
+    extra = {polarity_key(name): int(value) for name, value in (overrides or {}).items()}
     bad = {name: value for name, value in extra.items() if value not in VALID}
     if bad:
         raise ValueError(f"polarity overrides must be -1, 0 or 1; got {bad}")
-    values = [extra.get(_key(name), known_polarity(name)) for name in classes]
+    values = [extra.get(polarity_key(name), known_polarity(name)) for name in classes]
     unknown = [name for name, value in zip(classes, values, strict=True) if value is None]
     if unknown:
         raise ValueError(f"no known polarity for classes {unknown}; give them in the polarity overrides "

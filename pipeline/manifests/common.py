@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import csv
+import io
+import os
+import posixpath
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
 from pipeline.manifests.format import Manifest, VideoRecord
+from pipeline.manifests.inventory import not_a_video_file
 from pipeline.manifests.result import ManifestError
 
 # In order of preference when one listed stem matches several files.
@@ -31,15 +36,31 @@ def _hidden(rel: Path) -> bool:
     return any(part.startswith(".") for part in rel.parts)
 
 
-def scan_videos(root: Path) -> list[str]:
-    """Paths (posix, relative to ``root``) of every video file below it, sorted; hidden entries skipped.
+def scan_folder(root: Path) -> tuple[list[str], list[tuple[str, str]]]:
+    """Paths (posix, relative to ``root``) of every readable video file below it, sorted, and (path, reason)
+    of each entry named like a video that is not one (a FIFO, socket, dangling link, folder, unreadable
+    file); hidden entries skipped.
 
     Hidden names are skipped because macOS copies leave ``._clip.mp4`` resource files beside each video.
     """
     if not root.is_dir():
         raise ManifestError(f"dataset root {root} is not a folder")
-    rels = (p.relative_to(root) for p in root.rglob("*") if p.is_file())
-    return sorted(r.as_posix() for r in rels if not _hidden(r) and video_ext(r.name))
+    videos, rejected = [], []
+    for p in root.rglob("*"):
+        rel = p.relative_to(root)
+        if _hidden(rel) or not video_ext(rel.name):
+            continue
+        reason = not_a_video_file(p)
+        if reason:
+            rejected.append((rel.as_posix(), reason))
+        else:
+            videos.append(rel.as_posix())
+    return sorted(videos), sorted(rejected)
+
+
+def scan_videos(root: Path) -> list[str]:
+    """The readable video files of ``scan_folder``."""
+    return scan_folder(root)[0]
 
 
 def index_by_stem(rel_paths: Iterable[str]) -> dict[str, list[str]]:
@@ -76,15 +97,54 @@ def make_manifest(records: list[VideoRecord], classes: list[str]) -> Manifest:
 
 
 def read_table(path: Path) -> list[tuple[int, dict[str, str]]]:
-    """Numbered rows of a CSV (or tab-separated) file with a header, keyed by stripped column name."""
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
-    reader = csv.DictReader(lines, delimiter="\t" if lines and "\t" in lines[0] else ",")
+    """Numbered rows of a CSV (or tab-separated) file with a header, keyed by stripped column name.
+
+    The text goes to the csv module whole (``newline=""``), so a quoted field keeps a newline it holds and
+    the path checks below can refuse it; a row's number is the line it starts on. Values lose surrounding
+    spaces and tabs only, so a newline at the end of a quoted path is still seen. A row is numbered by the
+    line it ends on.
+    """
+    text = path.read_text(encoding="utf-8-sig")
+    first = text.split("\n", 1)[0]
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if "\t" in first else ",")
     rows = []
     for row in reader:
-        clean = {k.strip(): (v or "").strip() for k, v in row.items() if isinstance(k, str)}
+        clean = {k.strip(): (v or "").strip(" \t") for k, v in row.items() if isinstance(k, str)}
         if any(clean.values()):
             rows.append((reader.line_num, clean))
     return rows
+
+
+# A control character in a listed path is a broken list (a quoted newline, a pasted tab), never a file name
+# meant to be read.
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def normalise_path(raw: str, root: Path, source: str) -> str:
+    """The one spelling of a listed path: slashes, ``.`` and ``..`` resolved lexically, relative to ``root``
+    when it lies below it (no leading ``./``), absolute otherwise.
+
+    ``a\\x.mp4``, ``./a/x.mp4`` and ``a/../a/x.mp4`` all become ``a/x.mp4``, so one file gets one id and
+    cannot sit in two splits. Lexical, not ``realpath``: a symlinked folder keeps the name the list gives.
+    Raises naming ``source`` (file:line) for an empty path, a control character, or a relative path whose
+    ``..`` leaves the root.
+    """
+    if CONTROL.search(raw):
+        raise ManifestError(f"{source}: path {raw!r} holds a control character (a newline or tab inside "
+                            "the path field?); fix the list")
+    text = raw.strip().replace("\\", "/")
+    if not text:
+        raise ManifestError(f"{source}: empty path")
+    if posixpath.isabs(text) or re.match(r"^[A-Za-z]:/", text):
+        norm = posixpath.normpath(text)
+        base = posixpath.normpath(Path(os.path.abspath(root)).as_posix())
+        return norm[len(base) + 1:] if norm.startswith(base + "/") else norm
+    norm = posixpath.normpath(text)
+    if norm == ".." or norm.startswith("../"):
+        raise ManifestError(f"{source}: path {raw!r} leaves the dataset root {root}")
+    if norm == ".":
+        raise ManifestError(f"{source}: path {raw!r} names the dataset root itself, not a video")
+    return norm
 
 
 def require_columns(path: Path, rows: list[tuple[int, dict[str, str]]], required: Iterable[str]) -> None:

@@ -24,6 +24,7 @@ from pipeline.manifests.common import (
     SPLIT_FOLDERS,
     assign_ids,
     make_manifest,
+    normalise_path,
     read_table,
     require_columns,
     scan_videos,
@@ -71,22 +72,23 @@ def ignored_lists(result: BuildResult, name: str, lists: Path | None) -> BuildRe
     return result
 
 
-def read_split_csv(path: Path) -> dict[str, tuple[str, str]]:
-    """Map each listed path to its (split, source line)."""
+def read_split_csv(path: Path, root: Path) -> dict[str, tuple[str, str]]:
+    """Map each listed path (one spelling per file, ``normalise_path``) to its (split, source line)."""
     rows = read_table(path)
     require_columns(path, rows, ("path", "split"))
     splits: dict[str, tuple[str, str]] = {}
     for line, row in rows:
-        key, source = row["path"].replace("\\", "/"), f"{path}:{line}"
+        source = f"{path}:{line}"
+        key = normalise_path(row["path"], root, source)
         if key in splits:
             raise ManifestError(f"{source}: {key!r} is already listed at {splits[key][1]}")
         splits[key] = (split_name(row["split"], source), source)
     return splits
 
 
-def apply_split_csv(result: BuildResult, path: Path) -> BuildResult:
+def apply_split_csv(result: BuildResult, path: Path, root: Path) -> BuildResult:
     """Keep the videos the CSV names, with its split; report the others both ways."""
-    splits = read_split_csv(path)
+    splits = read_split_csv(path, root)
     by_id, records = result.manifest.by_id(), result.manifest.records
     matched = {k: by_id.get(k) or by_id.get(strip_ext(k)) for k in splits}
     chosen = {rec.video_id: splits[k][0] for k, rec in matched.items() if rec}
@@ -105,7 +107,7 @@ def build_folder(root: Path, lists: Path | None = None, *, classes: list[str] | 
 def build_heiv(root: Path, lists: Path | None = None) -> BuildResult:
     result = folder_result(Path(root), HEIV_CLASSES)
     if lists:
-        return apply_split_csv(result, Path(lists))
+        return apply_split_csv(result, Path(lists), Path(root))
     if not any(r.split for r in result.manifest.records):
         result.warnings.append("no train/ and test/ folders and no split CSV (dataset.lists): no split")
     return result

@@ -67,7 +67,10 @@ def _stratified(ids: list[str], labels: list[str], test_size: float | int, seed:
     try:
         return train_test_split(ids, test_size=test_size, stratify=labels, random_state=seed)
     except ValueError as e:
-        warnings.warn(f"split not stratified ({e})", stacklevel=3)
+        # scikit-learn's message names no class; the classes too small to stratify are what users can fix
+        small = sorted(c for c, n in Counter(labels).items() if n < 2)
+        why = f"classes {small} have a single video" if small else str(e)
+        warnings.warn(f"split not stratified: {why}", stacklevel=3)
         return train_test_split(ids, test_size=test_size, random_state=seed)
 
 

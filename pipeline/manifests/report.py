@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.manifests.format import write_manifest
+from pipeline.manifests.inventory import write_inventory
 from pipeline.manifests.result import BuildResult
 
 
@@ -27,6 +28,8 @@ def build_report(result: BuildResult) -> dict[str, Any]:
         "per_split_class": per,
         "missing": {"count": len(result.missing), "files": result.missing},
         "unlisted": {"count": len(result.unlisted), "files": result.unlisted},
+        "rejected": {"count": len(result.rejected),
+                     "files": [{"path": p, "reason": why} for p, why in result.rejected]},
         "warnings": result.warnings,
     }
 
@@ -46,14 +49,18 @@ def format_summary(result: BuildResult, limit: int = 20) -> str:
         lines.append(f"  {split}: {sum(per_class.values())} ({by_class})")
     lines += _named("listed but not on disk (left out)", result.missing, limit)
     lines += _named("on disk but in no list (left out)", result.unlisted, limit)
+    lines += _named("named like a video but not a readable video file (left out)",
+                    [f"{p}: {why}" for p, why in result.rejected], limit)
     lines += _named("warnings", result.warnings, limit)
     return "\n".join(lines)
 
 
-def write_outputs(result: BuildResult, out_dir: str | Path) -> Path:
-    """Write ``manifest.csv`` (+ ``manifest.classes.txt``) and ``manifest_report.json``; return the CSV."""
+def write_outputs(result: BuildResult, out_dir: str | Path, inventory: list[tuple[str, int, int]]) -> Path:
+    """Write ``manifest.csv`` (+ ``manifest.classes.txt``), ``inventory.csv`` and ``manifest_report.json``;
+    return the manifest."""
     out = Path(out_dir)
     write_manifest(result.manifest, out / "manifest.csv")
+    write_inventory(inventory, out / "inventory.csv")
     tmp = out / "manifest_report.json.tmp"
     tmp.write_text(json.dumps(build_report(result), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     tmp.replace(out / "manifest_report.json")

@@ -17,3 +17,6 @@ class BuildResult:
     missing: list[str] = field(default_factory=list)
     unlisted: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # (path, reason) of entries named like videos that are no readable regular file (a FIFO, a dangling
+    # link, a folder, an unreadable file): left out, like a bad video
+    rejected: list[tuple[str, str]] = field(default_factory=list)

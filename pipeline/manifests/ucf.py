@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.manifests.common import index_by_stem, make_manifest, scan_videos
+from pipeline.manifests.common import index_by_stem, make_manifest, normalise_path, scan_videos
 from pipeline.manifests.format import Manifest, VideoRecord
 from pipeline.manifests.registry import register_builder
 from pipeline.manifests.result import BuildResult, ManifestError
@@ -60,6 +60,8 @@ def parse_entry(line: str, split: str, source: str, classes: list[str] | None) -
     text = line.replace("\\", "/")
     parts = text.rsplit(None, 1)
     stem, index = (parts[0], int(parts[1])) if len(parts) == 2 and parts[1].isdigit() else (text, None)
+    # one spelling per video (Anger/./a, Anger\a): the same video listed twice is then caught as such
+    stem, text = normalise_path(stem, Path("."), source), normalise_path(text, Path("."), source)
     label = stem.split("/", 1)[0]
     if "/" not in stem:
         raise ManifestError(f"{source}: expected '<Class>/<stem>[ <index>]', got {line!r}")
