@@ -6,14 +6,13 @@ the stage exits 2 having written nothing. Without it, `decode.segments: "ten"` r
 header before failing in every worker, and `dask.workers: 0` waited for a worker forever.
 
 The schema is pydantic (strict: a quoted number is not a number, `true` is not an integer; unknown keys
-are errors). Checking names against the registries that import torch (heads, extractor options) is
-`deep`: the manifest stage, the first of a run, does it once; every stage does the rest.
+are errors). The names and options given to the registries are checked by `params_names`, which imports
+every head and extractor: the manifest stage, the first of a run, calls it too.
 """
 
 from __future__ import annotations
 
 import difflib
-import inspect
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -230,74 +229,26 @@ def _line(error: dict[str, Any]) -> str:
     return f"{key}: {message}"
 
 
-def _named(kind: str, key: str, name: str, known: list[str]) -> str | None:
-    if name in known:
-        return None
-    near = difflib.get_close_matches(name, known, n=1)
-    hint = f"did you mean {near[0]!r}? " if near else ""
-    return f"{key} = {name!r} is not a known {kind} ({hint}known: {', '.join(known)})"
-
-
-def _options(kind: str, key: str, builder: Any, options: dict[str, Any],
-             given: tuple[str, ...]) -> str | None:
-    """Unknown keyword options of `builder` (a class or function taking keyword options)."""
-    parameters = inspect.signature(builder).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return None
-    allowed = [n for n, p in parameters.items() if n not in given and n != "self"
-               and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    unknown = [o for o in options if o not in allowed]
-    if not unknown:
-        return None
-    near = difflib.get_close_matches(unknown[0], allowed, n=1)
-    hint = f"did you mean {near[0]!r}? " if near else ""
-    return f"{key}.{unknown[0]}: not an option of {kind} ({hint}options: {', '.join(allowed) or 'none'})"
-
-
-def _names(params: dict[str, Any], deep: bool) -> list[str]:
-    """The names params.yaml picks from the registries, and (deep) the options it gives them."""
-    from pipeline.manifests.registry import list_builders
-
-    problems = [_named("dataset builder", "dataset.builder", params["dataset"]["builder"], list_builders())]
-    if deep:
-        import pipeline.heads  # noqa: F401  (registers every head)
-        from pipeline.extractors import get_extractor, list_extractors
-        from pipeline.heads.base import HEADS
-
-        for name, section in params["features"].items():
-            problem = _named("extractor", f"features.{name}", name, list_extractors())
-            problems.append(problem or _options(f"extractor {name}", f"features.{name}.options",
-                                                get_extractor(name), section.get("options") or {},
-                                                ("device",)))
-        for key, entry in params["heads"].items():
-            problem = _named("head", f"heads.{key}.head", entry["head"], HEADS.names())
-            problems.append(problem or _options(f"head {entry['head']}", f"heads.{key}.options",
-                                                HEADS.get(entry["head"]), entry.get("options") or {},
-                                                ("num_classes", "polarity")))
-    return [p for p in problems if p]
-
-
-def check_params(params: Any, *, deep: bool = False) -> list[str]:
-    """Every mistake in parsed params.yaml, one line each ([] when it is valid)."""
+def check_params(params: Any) -> list[str]:
+    """Every mistake in parsed params.yaml's structure, types and ranges, one line each ([] when valid)."""
     if not isinstance(params, dict):
         return [f"the file holds {type(params).__name__}, not a mapping of sections"]
     try:
         Params.model_validate(params)
     except ValidationError as exc:
         return [_line(e) for e in exc.errors()]
-    return _names(params, deep)
+    return []
 
 
-def require_valid(params: Any, source: str | Path, *, deep: bool = False) -> None:
-    """Exit 2 printing one line per mistake (naming `source`) unless `params` is valid."""
-    problems = check_params(params, deep=deep)
+def exit_on(problems: list[str], source: str | Path) -> None:
+    """Exit 2 printing one line per problem, each naming `source`; nothing when there is none."""
     for problem in problems:
         print(f"{source}: {problem}", file=sys.stderr)
     if problems:
         raise SystemExit(2)
 
 
-def load_valid_params(path: str | Path, *, deep: bool = False) -> dict[str, Any]:
+def load_valid_params(path: str | Path) -> dict[str, Any]:
     """params.yaml parsed and checked, or exit 2 with one line per problem (an unreadable file, a YAML
     syntax error, a mistake in a value)."""
     import yaml
@@ -313,5 +264,5 @@ def load_valid_params(path: str | Path, *, deep: bool = False) -> dict[str, Any]
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         print(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    require_valid(params, path, deep=deep)
+    exit_on(check_params(params), path)
     return params

@@ -29,7 +29,8 @@ from pipeline.manifests.protocols import ensure_split
 from pipeline.manifests.registry import run_builder
 from pipeline.manifests.report import format_summary, write_outputs
 from pipeline.manifests.result import BuildResult, ManifestError
-from pipeline.params_check import load_valid_params
+from pipeline.params_check import exit_on, load_valid_params
+from pipeline.params_names import registry_problems
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -115,7 +116,8 @@ def check_single_videos(result: BuildResult, params: dict[str, Any], source: Pat
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # the first stage of a run checks everything, the names and options of every extractor and head too
-    params = load_valid_params(args.params, deep=True)
+    params = load_valid_params(args.params)
+    exit_on(registry_problems(params), args.params)
     try:
         result, inventory = build(params, args.params)
     except (ManifestError, OSError) as e:

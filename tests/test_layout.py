@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "config", "registry"),
+    ("errors", "config", "registry", "params_check"),
     ("cache", "media", "manifests", "evaluation", "demo"),
     ("engine",),
     ("decode",),
@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("heads",),
     ("graph",),
     ("features",),
-    ("paths", "weights"),
+    ("paths", "weights", "params_names"),
     ("training",),
     ("dvc_graph",),
     ("report",),

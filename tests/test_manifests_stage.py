@@ -25,8 +25,9 @@ def touch(root: Path, *rels: str) -> Path:
 def run_stage(tmp: Path, dataset: dict, *extra: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     params = tmp / "params.yaml"
     shipped = yaml.safe_load((REPO / "params.yaml").read_text())     # every stage checks all of it
-    params.write_text(yaml.safe_dump({**shipped, "seed": 5, "dataset": {"name": "t", **dataset}}),
-                      encoding="utf-8")
+    # no head entry: these datasets' classes have no polarity, which a PCCE head would need
+    mine = {**shipped, "seed": 5, "dataset": {"name": "t", **dataset}, "heads": {}}
+    params.write_text(yaml.safe_dump(mine), encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "stages.manifest", "--params", str(params), *extra]
     return subprocess.run(

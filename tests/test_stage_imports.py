@@ -15,7 +15,8 @@ HEAVY = ("torch", "torchvision", "facenet_pytorch", "sklearn", "librosa", "dvcli
 # librosa's helpers. torchvision and facenet-pytorch belong in the workers, or where a network is built.
 ALLOWED = {
     "decode": set(),
-    "manifest": {"sklearn"},
+    # the first stage of a run checks every extractor's and head's options against their builders
+    "manifest": {"sklearn", "torch", "torchvision", "librosa"},
     "faces": {"torch"},
     "features": {"torch"},
     "train": {"torch", "sklearn", "librosa", "dvclive"},
