@@ -6,13 +6,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 OUTPUTS = ("snippets", "frames", "keyframes", "audio")
-CODE_VERSION = 3
+CODE_VERSION = 4
 """Bump when the decoded values change for the same configuration (the sampling, the scaling, which
 stream is read): it enters the configuration hash, so entries of the older code are decoded again instead
 of being mixed with new ones. tests/test_golden.py fails when the values change and this did not.
 1: snippets and keyframes scaled by ffmpeg (area); 2: one audio track (never every track interleaved);
 3: one clock (audio shifted to the video's start; a variable rate seen in the timestamps, and a stream
-without a stated duration, sampled over the timestamps' span)."""
+without a stated duration, sampled over the timestamps' span); 4: the clock starts at the first frame
+shown, not at frames an edit list discards."""
 
 
 @dataclass(frozen=True)

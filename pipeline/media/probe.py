@@ -83,6 +83,7 @@ class _Demuxed(NamedTuple):
     count: int
     pts: np.ndarray               # in the stream's time base, packets without a timestamp left out
     key: np.ndarray
+    shown: np.ndarray             # False where an edit list discards the packet's frame (before the cut)
     rotation: int | None
     audio_start: float | None     # the first decoded audio frame's time (s), None when none decoded
 
@@ -137,6 +138,7 @@ def _demux(container: av.container.InputContainer, stream: av.VideoStream, rotat
     """
     pts: list[int] = []
     key: list[bool] = []
+    shown: list[bool] = []
     count, fed, angle, heard = 0, 0, None, None
     stream.codec_context.thread_count = 1
     streams = (stream, audio) if audio is not None else (stream,)
@@ -152,12 +154,14 @@ def _demux(container: av.container.InputContainer, stream: av.VideoStream, rotat
             if packet.pts is not None:
                 pts.append(packet.pts)
                 key.append(packet.is_keyframe)
+                shown.append(not packet.is_discard)
             if rotation and angle is None and fed < FIRST_FRAME_PACKETS:
                 fed += 1
                 angle = _rotation_of(stream, packet)
     except av.FFmpegError:
         pass
-    return _Demuxed(count, np.array(pts, dtype=np.int64), np.array(key, dtype=bool), angle, heard)
+    return _Demuxed(count, np.array(pts, dtype=np.int64), np.array(key, dtype=bool),
+                    np.array(shown, dtype=bool), angle, heard)
 
 
 def _first_sound(audio: av.AudioStream, packet: av.Packet) -> float | None:
@@ -185,7 +189,8 @@ def _packets(stream: av.VideoStream, demuxed: _Demuxed) -> VideoPackets | None:
         return None
     base = float(stream.time_base or 0)
     times = _seconds(demuxed.pts * base)
-    first = float(times.min())
+    # the first frame shown: an edit list that cuts mid-GOP keeps (and discards) the frames before the cut
+    first = float(times[demuxed.shown].min() if demuxed.shown.any() else times.min())
     start = first if stream.start_time is None else _seconds(stream.start_time * base)
     return VideoPackets(start, first, np.sort(times[demuxed.key]))
 
@@ -212,7 +217,7 @@ def _timing(stream: av.VideoStream, demuxed: _Demuxed) -> _Timing | None:
     if len(demuxed.pts) == 0:
         return None
     base = float(stream.time_base or 0)
-    times = np.unique(demuxed.pts) * base
+    times = np.unique(demuxed.pts[demuxed.shown] if demuxed.shown.any() else demuxed.pts) * base
     if len(times) < 2:
         return _Timing(float(times[0]), 0.0, 0.0, 0.0, 0.0, 0.0)
     gaps = np.diff(times)
