@@ -89,6 +89,7 @@ def _predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pipeline.decode.config import decode_config
+    from pipeline.errors import ConfigError
     from pipeline.faces.config import face_config
     from pipeline.features.config import extractor_specs
     from pipeline.inference.plan import make_plan
@@ -97,6 +98,9 @@ def _predict(args: argparse.Namespace) -> int:
     from pipeline.training.trained import load_trained
 
     params = load_valid_params(args.params)
+    if not args.checkpoint and args.head not in params["heads"]:
+        raise ConfigError(f"--head {args.head}: no entry heads.{args.head} in {args.params} "
+                          f"(entries: {', '.join(params['heads'])})")
     checkpoint = Path(args.checkpoint or f"models/{params['dataset']['name']}/{args.head}/run_00/best.pt")
     head = load_trained(checkpoint).build()
     plan = make_plan({s.cache for s in head.inputs().values()}, decode=decode_config(params),
@@ -186,8 +190,24 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("cache", help=COMMANDS["cache"][1])
     c.add_argument("action", choices=["verify"])
     c.add_argument("caches", nargs="+", help="cache .h5 files")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["weights"]:
+        # its own parser: `vemo weights --help` and `vemo weights fetch --help` are its help, not vemo's
+        return _user_errors(lambda: _weights(argparse.Namespace(rest=argv[1:])))
     args = parser.parse_args(argv)
-    return COMMANDS[args.command][0](args)
+    return _user_errors(lambda: COMMANDS[args.command][0](args))
+
+
+def _user_errors(run: Callable[[], int]) -> int:
+    """`run()`, with a mistake the user can fix (a setting, a file that is not there) as one line on stderr
+    and exit status 2 instead of a traceback."""
+    from pipeline.errors import ConfigError
+
+    try:
+        return run()
+    except (ConfigError, FileNotFoundError) as exc:
+        print(f"vemo: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
