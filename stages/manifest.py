@@ -41,11 +41,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def build(params: dict[str, Any], source: Path) -> tuple[BuildResult, list[tuple[str, int, int]]]:
-    """The checked result and the inventory rows (``pipeline.manifests.inventory``)."""
-    ds = params.get("dataset") or {}
-    absent = [k for k in ("name", "builder", "root") if not ds.get(k)]
-    if absent:
-        raise ManifestError(f"{source}: the dataset section lacks {absent}")
+    """The checked result and the inventory rows (``pipeline.manifests.inventory``); `params` passed
+    `params_check`, so the dataset section has its keys."""
+    ds = params["dataset"]
     root = Path(ds["root"])
     if not root.is_dir():
         raise ManifestError(f"{source}: dataset.root {root} is not a folder (the demo's is made by "

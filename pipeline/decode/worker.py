@@ -37,6 +37,8 @@ def probe_and_decode(video_id: str, path: str, cfg: DecodeConfig, threads: int =
     the file, recorded under that version's fingerprint."""
     before = source_fingerprint(path)
     info = probe_video(path, packets=cfg.may_seek, audio=cfg.audio_stream)
+    if listed is not None and listed != before:
+        return DecodeOutcome(info, None, CHANGED, before)       # changed since listed: nothing to decode
     try:
         decoded = decode_video(path, video_id, info, cfg, threads)
         if gzip_level is not None:
@@ -44,7 +46,7 @@ def probe_and_decode(video_id: str, path: str, cfg: DecodeConfig, threads: int =
                               decoded.attrs)
     except VideoError as exc:
         return DecodeOutcome(info, None, exc.reason, before)
-    if source_fingerprint(path) != before or (listed is not None and listed != before):
+    if source_fingerprint(path) != before:
         return DecodeOutcome(info, None, CHANGED, before)
     return DecodeOutcome(info, decoded, source=before)
 
