@@ -15,11 +15,18 @@ from pipeline.graph import sources_of
 from pipeline.heads import head_caches
 from pipeline.training.config import head_options
 
+SLOTS = {"sources": 2, "caches": 2}
+"""How many `${item.<field>[i]}` dependencies dvc.yaml's foreach stages list (tests/test_graph.py checks)."""
+
 
 def _slots(lists: dict[str, tuple[str, ...]], field: str) -> dict[str, dict[str, list[str]]]:
-    """Each list padded to the longest by repeating its last name: a DVC foreach stage lists a fixed number
-    of dependencies, and a file listed twice is one dependency."""
-    width = max((len(v) for v in lists.values()), default=1)
+    """Each list padded to dvc.yaml's number of slots by repeating its last name: a DVC foreach stage lists
+    a fixed number of dependencies, and a file listed twice is one dependency."""
+    width = SLOTS[field]
+    longer = {k: v for k, v in lists.items() if len(v) > width}
+    if longer:
+        raise ValueError(f"{sorted(longer)} read more than the {width} caches dvc.yaml's stages list: add "
+                         f"`${{item.{field}[{width}]}}` lines to dvc.yaml and raise SLOTS in {__name__}")
     return {k: {field: [*v, *[v[-1]] * (width - len(v))]} for k, v in lists.items()}
 
 

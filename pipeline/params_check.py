@@ -72,11 +72,20 @@ class Demo(Section):
 
 class Dask(Section):
     scheduler: str | None = None
+    scheduler_file: str | None = None
     workers: PositiveInt = 2
     threads_per_worker: PositiveInt = 1
     memory_limit: str | PositiveInt = "auto"
     retries: Count = 1
     allocator: ALLOCATORS = "jemalloc"
+    no_worker_timeout: PositiveFloat = 300.0
+    dashboard: bool = True
+
+    @model_validator(mode="after")
+    def _one_scheduler(self) -> Dask:
+        if self.scheduler and self.scheduler_file:
+            raise ValueError("give the scheduler's address or its scheduler_file, not both")
+        return self
 
 
 class Decode(Section):
@@ -248,14 +257,20 @@ def exit_on(problems: list[str], source: str | Path) -> None:
         raise SystemExit(2)
 
 
-def load_valid_params(path: str | Path) -> dict[str, Any]:
-    """params.yaml parsed and checked, or exit 2 with one line per problem (an unreadable file, a YAML
-    syntax error, a mistake in a value)."""
+LOCAL_PARAMS = "params.local.yaml"
+"""Per-machine settings beside params.yaml, never committed (like DVC's `.dvc/config.local`): where this
+machine keeps the videos and which Dask cluster it uses. Only keys that never change a result may be set
+there, so a team shares one params.yaml and one dvc.lock (docs/team.md)."""
+LOCAL_KEYS = {"dataset": {"root"}, "dask": set(Dask.model_fields)}
+
+
+def _read_yaml(path: Path) -> Any:
+    """The parsed file, or exit 2 with one line (unreadable, or not valid YAML)."""
     import yaml
 
     try:
         with open(path, encoding="utf-8") as f:
-            params = yaml.safe_load(f)
+            return yaml.safe_load(f)
     except OSError as exc:
         print(f"{path}: cannot be read ({exc.strerror or exc})", file=sys.stderr)
         raise SystemExit(2) from None
@@ -264,5 +279,41 @@ def load_valid_params(path: str | Path) -> dict[str, Any]:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         print(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def local_problems(local: Any) -> list[str]:
+    """Keys of a params.local.yaml that may not be set per machine, one line each."""
+    if local is None:
+        return []
+    if not isinstance(local, dict) or not all(isinstance(v, dict) for v in local.values()):
+        return ["must hold sections of keys (dataset: {root: ...}, dask: {...})"]
+    allowed = ", ".join(f"{section}.{key}" for section, keys in LOCAL_KEYS.items() for key in sorted(keys))
+    return [f"{section}.{key} cannot be set per machine: it changes results, so it belongs in params.yaml "
+            f"(allowed here: {allowed})"
+            for section, values in local.items() for key in values
+            if key not in LOCAL_KEYS.get(section, set())]
+
+
+def with_local(params: Any, local: dict[str, Any] | None) -> Any:
+    """`params` with the per-machine keys of `local` laid over their sections."""
+    if not local or not isinstance(params, dict):
+        return params
+    merged = dict(params)
+    for section, values in local.items():
+        merged[section] = {**(merged.get(section) or {}), **values}
+    return merged
+
+
+def load_valid_params(path: str | Path) -> dict[str, Any]:
+    """params.yaml, with the per-machine keys of the params.local.yaml beside it (`LOCAL_PARAMS`), parsed
+    and checked, or exit 2 with one line per problem (an unreadable file, a YAML syntax error, a mistake
+    in a value, a key params.local.yaml may not set)."""
+    path = Path(path)
+    params = _read_yaml(path)
+    local_path = path.parent / LOCAL_PARAMS
+    if local_path.is_file():
+        local = _read_yaml(local_path)
+        exit_on(local_problems(local), local_path)
+        params = with_local(params, local)
     exit_on(check_params(params), path)
     return params

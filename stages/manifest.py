@@ -40,7 +40,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build(params: dict[str, Any], source: Path) -> tuple[BuildResult, list[tuple[str, int, int]]]:
+def build(params: dict[str, Any], source: Path) -> tuple[BuildResult, list[tuple[str, int, str]]]:
     """The checked result and the inventory rows (``pipeline.manifests.inventory``); `params` passed
     `params_check`, so the dataset section has its keys."""
     ds = params["dataset"]
@@ -111,11 +111,28 @@ def check_single_videos(result: BuildResult, params: dict[str, Any], source: Pat
                            "never both")
 
 
+def kept_without_videos(params: dict[str, Any], out: Path) -> bool:
+    """A colleague who pulled the manifest and the feature caches has no dataset folder (docs/team.md):
+    the manifest they pulled stays (said in one line) and the stages downstream of the caches run; the
+    stages that read videos are skipped by `dvc repro --allow-missing`, or fail naming each file."""
+    root = Path(params["dataset"]["root"])
+    if root.exists() or not (out / "manifest.csv").is_file() or not (out / "inventory.csv").is_file():
+        return False
+    videos = len((out / "manifest.csv").read_text(encoding="utf-8").splitlines()) - 1
+    print(f"manifest: dataset.root {root} does not exist on this machine: keeping {out / 'manifest.csv'} "
+          f"({videos} videos, pulled or listed before); decode cannot run here, the heads can "
+          "(set dataset.root in params.local.yaml where the videos are)", file=sys.stderr)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # the first stage of a run checks everything, the names and options of every extractor and head too
     params = load_valid_params(args.params)
     exit_on(registry_problems(params), args.params)
+    out = args.out or Path("reports") / params["dataset"]["name"]
+    if kept_without_videos(params, out):
+        return 0
     try:
         result, inventory = build(params, args.params)
     except (ManifestError, OSError) as e:
@@ -126,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     if not len(result.manifest):
         print(f"manifest: no video of {ds['root']} made it into the manifest", file=sys.stderr)
         return 1
-    print(f"wrote {write_outputs(result, args.out or Path('reports') / ds['name'], inventory)}")
+    print(f"wrote {write_outputs(result, out, inventory)}")
     return 0
 
 

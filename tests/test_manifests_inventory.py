@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.manifests.inventory import not_a_video_file
+from pipeline.manifests.inventory import not_a_video_file, source_fingerprint
 from pipeline.manifests.registry import run_builder
 from tests.test_manifests_stage import REPO, run_stage, touch
 
@@ -68,7 +68,27 @@ def test_stage_rejects_what_is_no_video_file_and_writes_the_inventory(tmp_path: 
         rows = {r["path"]: r for r in csv.DictReader(f)}
     assert sorted(rows) == sorted(f"{c}/{i}.mp4" for c in ("anger", "joy") for i in range(3))
     assert rows["joy/0.mp4"]["size"] == "5"
-    assert int(rows["joy/0.mp4"]["mtime_ns"]) == (root / "joy/0.mp4").stat().st_mtime_ns
+    assert rows["joy/0.mp4"]["fingerprint"] == source_fingerprint(root / "joy/0.mp4") != ""
+
+
+def test_the_inventory_of_a_copy_elsewhere_is_the_same_file(tmp_path: Path) -> None:
+    """A colleague's copy, a clone or an experiment's checkout has other paths and modification times but
+    the same bytes: the same inventory, so DVC re-runs no decode (docs/team.md)."""
+    first = touch(tmp_path / "a/videos", *(f"{c}/{i}.mp4" for c in ("anger", "joy") for i in range(2)))
+    second = tmp_path / "b" / "elsewhere"
+    shutil.copytree(first, second)
+    for video in second.rglob("*.mp4"):
+        os.utime(video, ns=(1, 1))
+    inventories = []
+    for root, out in ((first, tmp_path / "out_a"), (second, tmp_path / "out_b")):
+        proc = run_stage(tmp_path, {"builder": "folder", "root": str(root), "lists": None}, "--out", str(out))
+        assert proc.returncode == 0, proc.stderr
+        inventories.append((out / "inventory.csv").read_bytes())
+    assert inventories[0] == inventories[1]
+    (second / "joy/1.mp4").write_bytes(b"changed")
+    proc = run_stage(tmp_path, {"builder": "folder", "root": str(second), "lists": None}, "--out",
+                     str(tmp_path / "out_b"))
+    assert (tmp_path / "out_b/inventory.csv").read_bytes() != inventories[0]
 
 
 def test_a_listed_fifo_is_rejected_not_missing(tmp_path: Path) -> None:
@@ -92,7 +112,7 @@ def params_with(tmp: Path, dataset: dict, **sections: dict) -> Path:
 def stage(params: Path, out: Path) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "stages.manifest", "--params", str(params), "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
 
 
 def test_classes_without_polarity_fail_the_stage_when_a_head_uses_pcce(tmp_path: Path) -> None:
@@ -133,7 +153,7 @@ def test_a_class_with_one_video_is_named(tmp_path: Path) -> None:
 
 def dvc(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(["dvc", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(["dvc", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
 @pytest.mark.slow

@@ -32,6 +32,7 @@ from pipeline.cache.layout import (
     entry_key,
 )
 from pipeline.cache.packed import PackedArray, PackedEntry
+from pipeline.cache.private import make_private
 
 
 class StaleCacheError(RuntimeError):
@@ -98,8 +99,11 @@ class CacheWriter:
         self.file.flush()
 
     def _open(self) -> h5py.File:
-        """Open for appending. Only a file that cannot even be read is moved aside (never deleted);
-        a file that is merely open elsewhere (HDF5's lock) is an error, so no work is thrown away."""
+        """Open for appending. A file linked into DVC's cache is first made this stage's own
+        (`private`). Only a file that cannot even be read is moved aside (never deleted); a file that is
+        merely open elsewhere (HDF5's lock) is an error, so no work is thrown away."""
+        if make_private(self.path):
+            print(f"cache {self.path} was a link into DVC's cache: appending to a private copy")
         try:
             return h5py.File(self.path, "a")
         except OSError as exc:

@@ -7,8 +7,6 @@ the driver, the cache's only writer, stores each result as it arrives.
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -23,24 +21,10 @@ from pipeline.engine.dask_map import Outcome, VideoTask, map_groups
 from pipeline.engine.summary import StageSummary
 from pipeline.engine.worker_state import release_readers
 from pipeline.manifests.format import Manifest
+from pipeline.manifests.inventory import source_fingerprint
 
 Store = Callable[[VideoTask, Any], str | None]
 """Driver side: store one video's result; returns a failure reason, or None when stored."""
-
-
-def source_fingerprint(path: str | Path, block: int = 1 << 16) -> str:
-    """Size and a hash of the first and last 64 KiB of a video file ("" when it cannot be read): an entry
-    made from another version of the file is recomputed. Not the mtime, which `dvc checkout`, a copy or a
-    regenerated demo change without changing the video; not a full hash, which would read the dataset."""
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            digest = hashlib.sha256(f.read(block))
-            f.seek(max(0, size - block))
-            digest.update(f.read(block))
-    except OSError:
-        return ""
-    return f"{size}:{digest.hexdigest()[:16]}"
 
 
 def pending_tasks(manifest: Manifest, root: str | Path, writer: CacheWriter) -> list[VideoTask]:
@@ -85,7 +69,8 @@ def run_into_cache(job: VideoJob, *, manifest: Manifest, root: str | Path, write
     if tasks:
         with nullcontext(client) if client is not None else dask_client(cluster) as running:
             map_groups(running, job.func, tasks, store or write_entry, summary,
-                       videos_per_task=job.videos_per_task, kwargs=job.kwargs, retries=cluster.retries)
+                       videos_per_task=job.videos_per_task, kwargs=job.kwargs, retries=cluster.retries,
+                       no_worker_timeout=cluster.no_worker_timeout)
             if job.release:
                 running.run(release_readers, list(job.release))
     print(summary.line(), flush=True)

@@ -26,7 +26,6 @@ from pipeline.cache import CacheWriter
 from pipeline.config import config_hash
 from pipeline.decode.config import DecodeConfig, decode_cache_config
 from pipeline.decode.worker import probe_and_decode
-from pipeline.engine.cached import source_fingerprint
 from pipeline.engine.worker_state import release_readers
 from pipeline.errors import VideoError
 from pipeline.faces.config import FaceConfig, faces_cache_config
@@ -35,6 +34,7 @@ from pipeline.features.config import SPEED_ONLY, ExtractorIdentity, ExtractorSpe
 from pipeline.features.worker import extract_video, extractor_for, identity_of
 from pipeline.graph import STAGE_SOURCES, decode_outputs, sources_of
 from pipeline.inference.plan import Plan
+from pipeline.manifests.inventory import source_fingerprint
 
 Entry = tuple[dict[str, Any], dict[str, Any]]
 

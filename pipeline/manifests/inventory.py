@@ -1,11 +1,14 @@
-"""What the dataset folder holds, for the manifest and for DVC: each manifest video's size and modification
-time, and the files named like videos that are no video file at all.
+"""What the dataset folder holds, for the manifest and for DVC: each manifest video's path under the dataset
+root, size and fingerprint (`source_fingerprint`), and the files named like videos that are no video file.
 
 DVC used to hash ``dataset.root`` itself: one dangling symbolic link or unreadable file aborted every
 ``dvc repro``, and a FIFO named like a video hung it forever (hashing reads it). The manifest stage is now
 the one place that looks at the folder, cheaply and on every run, and writes ``inventory.csv``
-(``path,size,mtime_ns`` per manifest video); ``decode`` depends on that file, so a changed or added video
-still re-runs it. Entries that are not readable regular files (FIFOs, sockets, devices, dangling links,
+(``path,size,fingerprint`` per manifest video); ``decode`` depends on that file, so a changed or added video
+still re-runs it. Not the modification time: a clone, ``dvc checkout`` into an experiment's temporary folder,
+a copy to a colleague's disk or a move of the dataset changes it without changing a byte, and every one of
+those would re-run the whole extraction (docs/team.md).
+Entries that are not readable regular files (FIFOs, sockets, devices, dangling links,
 folders named like videos, files that cannot be opened) are rejected with the reason, like a bad video,
 and never opened for reading: only ``stat`` touches them, and a FIFO is never opened at all.
 """
@@ -13,6 +16,7 @@ and never opened for reading: only ``stat`` touches them, and a FIFO is never op
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import stat
 from dataclasses import replace
@@ -21,7 +25,22 @@ from pathlib import Path
 from pipeline.manifests.format import Manifest
 from pipeline.manifests.result import BuildResult
 
-INVENTORY_COLUMNS = ("path", "size", "mtime_ns")
+INVENTORY_COLUMNS = ("path", "size", "fingerprint")
+
+
+def source_fingerprint(path: str | Path, block: int = 1 << 16) -> str:
+    """Size and a hash of the first and last 64 KiB of a video file ("" when it cannot be read): an entry
+    made from another version of the file is recomputed. Not the mtime, which `dvc checkout`, a copy or a
+    regenerated demo change without changing the video; not a full hash, which would read the dataset."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            digest = hashlib.sha256(f.read(block))
+            f.seek(max(0, size - block))
+            digest.update(f.read(block))
+    except OSError:
+        return ""
+    return f"{size}:{digest.hexdigest()[:16]}"
 
 
 def not_a_video_file(path: Path) -> str | None:
@@ -47,9 +66,9 @@ def not_a_video_file(path: Path) -> str | None:
     return None
 
 
-def take_inventory(result: BuildResult, root: Path) -> tuple[BuildResult, list[tuple[str, int, int]]]:
+def take_inventory(result: BuildResult, root: Path) -> tuple[BuildResult, list[tuple[str, int, str]]]:
     """The result without the videos that are not readable files (added to ``rejected``), and the
-    inventory rows (path, size, mtime_ns) of the videos kept, in manifest order."""
+    inventory rows (path, size, fingerprint) of the videos kept, in manifest order."""
     rows, kept = [], []
     rejected = dict(result.rejected)
     for record in result.manifest.records:
@@ -59,13 +78,13 @@ def take_inventory(result: BuildResult, root: Path) -> tuple[BuildResult, list[t
             rejected[record.path] = reason
             continue
         st = full.stat()
-        rows.append((record.path, st.st_size, st.st_mtime_ns))
+        rows.append((record.path, st.st_size, source_fingerprint(full)))
         kept.append(record)
     manifest = Manifest(records=kept, classes=list(result.manifest.classes))
     return replace(result, manifest=manifest, rejected=sorted(rejected.items())), rows
 
 
-def write_inventory(rows: list[tuple[str, int, int]], path: Path) -> None:
+def write_inventory(rows: list[tuple[str, int, str]], path: Path) -> None:
     """Write the inventory CSV (temporary file, then renamed: never half written)."""
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", newline="", encoding="utf-8") as f:

@@ -55,7 +55,7 @@ def format_summary(result: BuildResult, limit: int = 20) -> str:
     return "\n".join(lines)
 
 
-def write_outputs(result: BuildResult, out_dir: str | Path, inventory: list[tuple[str, int, int]]) -> Path:
+def write_outputs(result: BuildResult, out_dir: str | Path, inventory: list[tuple[str, int, str]]) -> Path:
     """Write ``manifest.csv`` (+ ``manifest.classes.txt``), ``inventory.csv`` and ``manifest_report.json``;
     return the manifest."""
     out = Path(out_dir)

@@ -64,7 +64,11 @@ def pictures(head: str, records: list[dict[str, Any]], cache_dir: Path, *, rando
     RANDOM WEIGHTS in its title when the head learnt from random-weight features."""
     decode_path, faces_path = cache_dir / "decode.h5", cache_dir / "faces.h5"
     if not decode_path.is_file():
-        return [paragraph(f"no attention pictures: {decode_path} is absent (run `dvc repro decode`)")]
+        # a colleague who pulled only the feature caches (docs/team.md): the page is built without pictures
+        why = (f"no attention pictures: the decode cache {decode_path} is not on this machine (pull it with "
+               "`dvc pull decode`, or run `dvc repro decode` where the videos are)")
+        print(f"report: {why}", flush=True)
+        return [paragraph(why)]
     out = []
     with tempfile.TemporaryDirectory() as tmp, CacheReader(decode_path) as decode:
         faces = CacheReader(faces_path) if faces_path.is_file() else None

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pipeline.cache.private import make_private
 from pipeline.config import config_hash
 from pipeline.evaluation.detection import detections_from_predictions, mean_ap, read_ground_truth
 from pipeline.evaluation.metrics import aggregate_runs, classification_metrics
@@ -83,7 +84,9 @@ def run_dir(model_dir: Path, run: int) -> Path:
 def train_head(
     setup: HeadSetup, manifest: Manifest, *, cache_dir: Path, model_dir: Path, live_dir: Path
 ) -> list[Path]:
-    """Train every run of the protocol; returns the best.pt paths."""
+    """Train every run of the protocol; returns the best.pt paths. The model folder (persistent, resumed
+    from) is first made this stage's own, so no write reaches a file in DVC's cache."""
+    make_private(model_dir)
     classes, labels = targets(manifest, setup.target)
     polarity = class_polarity(classes, setup.polarity)
     splits = run_splits(
