@@ -29,7 +29,9 @@ class DatasetPaths:
 
 
 def dataset_paths(params: dict[str, Any]) -> DatasetPaths:
+    """The dataset's paths; the videos and caches absolute, since Dask workers open them and may run in
+    another folder, or on another machine that mounts the same files (docs/cluster.md)."""
     ds = params["dataset"]
     name = ds["name"]
-    return DatasetPaths(name=name, root=Path(ds["root"]), reports=Path("reports") / name,
-                        cache=Path("cache") / name)
+    return DatasetPaths(name=name, root=Path(ds["root"]).expanduser().absolute(),
+                        reports=Path("reports") / name, cache=(Path("cache") / name).absolute())

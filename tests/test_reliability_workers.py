@@ -75,7 +75,8 @@ def test_a_worker_killed_mid_stage_loses_and_duplicates_nothing(tmp_path: Path, 
                          reports_dir=tmp_path / "reports", cfg=CFG, cluster=ClusterConfig(scheduler=address))
     killer.join(timeout=5)
     assert workers[0].wait(timeout=30) == -signal.SIGKILL
-    assert summary.counts() == {"total": N_VIDEOS, "done": N_VIDEOS, "skipped": 0, "failed": 0}
+    assert summary.counts() == {"total": N_VIDEOS, "done": N_VIDEOS, "skipped": 0, "failed": 0,
+                                "lost_workers": 1}
     with CacheReader(cache) as reader:
         assert reader.ids() == sorted(f"v{i}" for i in range(N_VIDEOS))
         for i in (0, N_VIDEOS - 1):

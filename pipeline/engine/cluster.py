@@ -2,32 +2,44 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.util import find_spec
 from typing import Any
 
 import dask
 from dask.distributed import Client, LocalCluster
 
 from pipeline.engine.worker_env import restore_user_environ, spawn_environ
+from pipeline.errors import ConfigError
 
 LOCAL_WORKER_ENV = "VEMO_LOCAL_CLUSTER_WORKER"   # set in LocalCluster workers: they may share out the GPUs
-LOCAL_HTTP_ADDRESS = "127.0.0.1:0"   # the scheduler's HTTP routes (health, metrics; no dashboard is built)
-                                     # on a free port of this machine only: Dask's default, 8787 on every
-                                     # interface, collides whenever two stages (or a stage and a notebook's
-                                     # cluster) run at once
+LOCAL_HTTP_ADDRESS = "127.0.0.1:0"   # the scheduler's HTTP routes (dashboard, health, metrics) on a free
+                                     # port of this machine only: Dask's default, 8787 on every interface,
+                                     # collides whenever two stages (or a stage and a notebook's cluster)
+                                     # run at once
 
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    scheduler: str | None = None      # address of a running scheduler; None starts a LocalCluster
+    scheduler: str | None = None      # address of a running scheduler (tcp://, tls://, ...)
+    scheduler_file: str | None = None  # or the JSON file a scheduler wrote (`dask scheduler
+                                       # --scheduler-file`, dask-jobqueue); neither: a LocalCluster
     workers: int = 2
     threads_per_worker: int = 1
     memory_limit: str = "auto"
     retries: int = 1                  # reruns of a task that failed unexpectedly (not a VideoError)
     allocator: str = "jemalloc"       # LocalCluster workers' malloc: jemalloc where installed, or system
+    no_worker_timeout: float = 300.0  # seconds without any worker before a stage stops (engine.watch)
+    dashboard: bool = True            # serve the LocalCluster's dashboard (localhost) and print its link
+
+    @property
+    def external(self) -> bool:
+        return bool(self.scheduler or self.scheduler_file)
 
 
 @contextmanager
@@ -37,14 +49,16 @@ def local_cluster(cfg: ClusterConfig) -> Iterator[LocalCluster]:
     Their allocator and glibc's trim threshold are set as the process starts (`worker_env`: jemalloc where
     installed, not Dask's MALLOC_TRIM_THRESHOLD_), and the workers' statistical profiler is off: it feeds
     the dashboard, which these clusters do not start, and every 10 ms it walks the stacks of the running
-    tasks, about 9% of a worker's CPU on a feature stage (bench/README.md, deliverable 3).
+    tasks, about 9% of a worker's CPU on a feature stage (bench/README.md, deliverable 3); the dashboard
+    (`dask.dashboard`) shows task streams, progress and memory without it.
     """
     threads = str(cfg.threads_per_worker)
     spawn = {f"distributed.nanny.pre-spawn-environ.{name}": value
              for name, value in spawn_environ(cfg.allocator).items()}
+    dashboard = LOCAL_HTTP_ADDRESS if cfg.dashboard and find_spec("bokeh") else None
     with dask.config.set({**spawn, "distributed.worker.profile.enabled": False}), LocalCluster(
         n_workers=cfg.workers, threads_per_worker=cfg.threads_per_worker, processes=True,
-        memory_limit=cfg.memory_limit, dashboard_address=None, silence_logs=logging.ERROR,
+        memory_limit=cfg.memory_limit, dashboard_address=dashboard, silence_logs=logging.ERROR,
         scheduler_kwargs={"dashboard_address": LOCAL_HTTP_ADDRESS},
         env={"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, LOCAL_WORKER_ENV: "1"},
     ) as cluster:
@@ -54,13 +68,46 @@ def local_cluster(cfg: ClusterConfig) -> Iterator[LocalCluster]:
 
 @contextmanager
 def dask_client(cfg: ClusterConfig) -> Iterator[Client]:
-    """A client on the given scheduler, or on a LocalCluster of worker processes that ends with it."""
-    if cfg.scheduler:
-        with Client(cfg.scheduler) as client:
+    """A client on the given scheduler (address or scheduler file), or on a LocalCluster of worker processes
+    that ends with it. Prints where the dashboard is, when there is one."""
+    if cfg.external:
+        address = cfg.scheduler or scheduler_address(cfg.scheduler_file or "")
+        try:
+            client = Client(address, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ConfigError(f"dask: cannot reach the scheduler at {address} in {CONNECT_TIMEOUT} "
+                              f"({type(exc).__name__}: {exc}); is it running?") from None
+        with client:
+            _say_dashboard(client)
             yield client
         return
     with local_cluster(cfg) as cluster, Client(cluster) as client:
+        _say_dashboard(client)
         yield client
+
+
+CONNECT_TIMEOUT = 30   # seconds: an unreachable scheduler, or a scheduler file never written, is an error
+
+
+def scheduler_address(path: str, wait: float = CONNECT_TIMEOUT) -> str:
+    """The address in a scheduler file (`dask scheduler --scheduler-file`, dask-jobqueue), waiting up to
+    `wait` seconds for a scheduler still starting to write it (Dask's own client would wait forever)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with open(path, encoding="utf-8") as f:
+                return str(json.load(f)["address"])
+        except (OSError, ValueError, KeyError) as exc:
+            if time.monotonic() > deadline:
+                raise ConfigError(f"dask.scheduler_file {path}: no scheduler address after {wait:.0f} s "
+                                  f"({type(exc).__name__}: {exc}); start the scheduler with "
+                                  f"`dask scheduler --scheduler-file {path}`") from None
+        time.sleep(0.2)
+
+
+def _say_dashboard(client: Client) -> None:
+    if "dashboard" in client.scheduler_info(n_workers=0).get("services", {}):
+        print(f"Dask dashboard: {client.dashboard_link}", flush=True)
 
 
 def cluster_config(params: dict[str, Any]) -> ClusterConfig:

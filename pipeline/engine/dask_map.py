@@ -30,6 +30,7 @@ from dask.distributed import Client, Future, as_completed
 from tqdm import tqdm
 
 from pipeline.engine.summary import StageSummary
+from pipeline.engine.watch import WorkerWatch
 from pipeline.errors import VideoError
 
 
@@ -127,34 +128,53 @@ def map_groups(
     kwargs: dict[str, Any] | None = None,
     retries: int = 1,
     max_in_flight: int | None = None,
+    no_worker_timeout: float = 300.0,
 ) -> StageSummary:
     """Run `func(group, **kwargs)` on consecutive groups of up to `videos_per_task` tasks; it returns one
     Outcome per video of the group. `on_result` stores each video's value in the driver and returns a
     failure reason or None. At most `max_in_flight` groups (default 2 x the cluster's threads) are
     submitted at a time, so the results waiting in memory are bounded whatever the number of videos.
-    Failures are recorded in `summary`, never raised; the bar and the summary count videos."""
+    Failures are recorded in `summary`, never raised; the bar and the summary count videos. Workers that
+    leave are counted in `summary.lost_workers`; after `no_worker_timeout` seconds without any worker the
+    videos not yet stored are failed with the reason and the function returns (`engine.watch`)."""
     start = time.perf_counter()
     window = max_in_flight or 2 * max(1, sum(client.nthreads().values()))
     pending = chunk(tasks, videos_per_task)[::-1]
     owner: dict[str, list[VideoTask]] = {}
+    in_flight: dict[str, Future] = {}
 
     def submit() -> Future:
         group = pending.pop()
         future = client.submit(_run_group, func, group, kwargs or {}, pure=False, retries=retries,
                                key=f"{summary.stage}-{group[0].video_id}-{time.monotonic_ns()}")
         owner[future.key] = group
+        in_flight[future.key] = future
         return future
 
+    def give_up() -> None:
+        client.cancel(list(in_flight.values()))
+
     running = as_completed([submit() for _ in range(min(window, len(pending)))])
-    with tqdm(total=len(tasks), desc=summary.stage, unit="video", mininterval=1.0) as bar:
+    with tqdm(total=len(tasks), desc=summary.stage, unit="video", mininterval=1.0) as bar, \
+            WorkerWatch(client, no_worker_timeout, on_stop=give_up) as watch:
         for future in running:
             group = owner.pop(future.key)
-            rerun = _settle(future, group, on_result, summary)
+            in_flight.pop(future.key, None)
+            if watch.stopped.is_set() and future.status != "finished":
+                rerun = []
+                for task in group:
+                    summary.fail(task.video_id, task.path, watch.reason)
+            else:
+                rerun = _settle(future, group, on_result, summary)
             future.release()
             pending.extend([task] for task in reversed(rerun))
             bar.update(len(group) - len(rerun))
-            if pending:
+            if pending and not watch.stopped.is_set():
                 running.add(submit())
+        for group in pending if watch.stopped.is_set() else []:
+            for task in group:
+                summary.fail(task.video_id, task.path, watch.reason)
+    summary.lost_workers += watch.lost
     summary.seconds += time.perf_counter() - start
     return summary
 

@@ -23,6 +23,7 @@ class StageSummary:
     skipped: int = 0
     failed: int = 0
     seconds: float = 0.0
+    lost_workers: int = 0       # Dask workers that left during the stage (their tasks ran elsewhere)
     failures: list[Failure] = field(default_factory=list)
 
     def fail(self, video_id: str, path: str, reason: str) -> None:
@@ -31,15 +32,18 @@ class StageSummary:
         print(f"[{self.stage}] FAILED {path}: {reason}", flush=True)
 
     def counts(self) -> dict[str, int]:
-        return {"total": self.total, "done": self.done, "skipped": self.skipped, "failed": self.failed}
+        """The video counts; `lost_workers` too when a worker left (the same inputs give the same counts)."""
+        counts = {"total": self.total, "done": self.done, "skipped": self.skipped, "failed": self.failed}
+        return counts | ({"lost_workers": self.lost_workers} if self.lost_workers else {})
 
     def exit_code(self) -> int:
         """0 when at least one video is (now or already) done; a stage that produced nothing fails."""
         return 0 if self.done + self.skipped > 0 else 1
 
     def line(self) -> str:
+        lost = f", {self.lost_workers} Dask workers lost" if self.lost_workers else ""
         return (f"[{self.stage}] {self.done} done, {self.skipped} skipped (cached), {self.failed} failed "
-                f"of {self.total} videos in {self.seconds:.1f} s")
+                f"of {self.total} videos in {self.seconds:.1f} s{lost}")
 
     def write(self, metrics_path: Path, failures_path: Path) -> None:
         """Counts as a DVC metric (deterministic), failures as CSV with the reason per video."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 GZIP_LEVEL = 4          # feature caches; the workers compress (pipeline/cache/packed.py)
@@ -52,10 +53,16 @@ def recorded_config(spec: ExtractorSpec, values: dict[str, Any]) -> dict[str, An
     return {**values, **{k: getattr(spec, k) for k in SPEED_ONLY}}
 
 
+def weights_path(weights: str) -> str:
+    """A weights file as an absolute path (workers need not start in the project folder), or "random" /
+    "none" as they are. The path is never hashed: the cache records the file's sha256."""
+    return weights if weights in ("random", "none") else str(Path(weights).expanduser().absolute())
+
+
 def extractor_spec(params: dict[str, Any], name: str) -> ExtractorSpec:
     """`features.<name>` of parsed params.yaml (and the seed), as the stage and `vemo predict` use it."""
     section = params["features"][name]
-    return ExtractorSpec(name=name, weights=str(section["weights"]),
+    return ExtractorSpec(name=name, weights=weights_path(str(section["weights"])),
                          options=dict(section.get("options") or {}), batch_size=int(section["batch_size"]),
                          seed=int(params["seed"]), videos_per_task=int(section.get("videos_per_task", 8)),
                          device=str(section.get("device", "auto")))

@@ -1,0 +1,141 @@
+"""Stages on Dask clusters started by hand (docs/cluster.md): workers started in another folder, a cluster
+found by its scheduler file, a cluster whose last worker dies, and the dashboard link. Real `dask scheduler`
+and `dask worker` processes on localhost; the real stage entry points as subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from corpus import lavfi_video
+
+from pipeline.cache import CacheReader
+from pipeline.engine.cluster import ClusterConfig, dask_client
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "PYTHONPATH": str(REPO), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+
+
+class HandStartedCluster:
+    """`dask scheduler` writing a scheduler file and `dask worker` processes, all started in `elsewhere`
+    (not the project folder)."""
+
+    def __init__(self, tmp: Path, workers: int = 1) -> None:
+        self.elsewhere = tmp / "elsewhere"
+        self.elsewhere.mkdir()
+        self.file = tmp / "scheduler.json"
+        quiet = {"env": ENV, "cwd": self.elsewhere, "stdout": subprocess.DEVNULL,
+                 "stderr": subprocess.DEVNULL}
+        self.scheduler = subprocess.Popen([BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
+                                           "--dashboard-address", "127.0.0.1:0", "--scheduler-file",
+                                           self.file], **quiet)
+        self.workers = [subprocess.Popen([BIN / "dask", "worker", "--scheduler-file", self.file, "--no-nanny",
+                                          "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"], **quiet)
+                        for _ in range(workers)]
+        deadline = time.time() + 300
+        while not self.file.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        from dask.distributed import Client
+
+        with Client(scheduler_file=str(self.file)) as client:
+            client.wait_for_workers(workers, timeout=300)
+
+    def stop(self) -> None:
+        for proc in (*self.workers, self.scheduler):
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=60)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[HandStartedCluster]:
+    started = HandStartedCluster(tmp_path)
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def project(tmp: Path, dask: dict, videos: int = 3) -> Path:
+    """A project folder whose params name the dataset and the caches by relative paths."""
+    folder = tmp / "project"
+    for i in range(videos):
+        lavfi_video(folder / f"videos/{'ab'[i % 2]}/v{i}.mp4", seconds=1.0, size="96x72")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["dataset"] = {**params["dataset"], "name": "t", "builder": "folder", "root": "videos", "lists": None}
+    params["decode"].update(segments=2, frames_per_segment=4, train_views=0, work_max_side=96)
+    params["dask"] = {**params["dask"], **dask}
+    params["heads"] = {"lstm_visual": params["heads"]["lstm_visual"]}
+    (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (folder / "stage_graph.yaml").write_text((REPO / "stage_graph.yaml").read_text())
+    return folder
+
+
+def stage(folder: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *args], cwd=folder, env=ENV, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.mark.slow
+def test_workers_started_in_another_folder_run_every_stage_kind(tmp_path: Path,
+                                                                cluster: HandStartedCluster) -> None:
+    folder = project(tmp_path, {"scheduler_file": str(cluster.file)})
+    for args in (["stages.manifest"], ["stages.decode"], ["stages.features", "mfcc"],
+                 ["stages.features", "mfcc_resnet18"]):
+        done = stage(folder, *args)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "0 failed" in done.stdout or args == ["stages.manifest"], done.stdout
+    assert "Dask dashboard: http://127.0.0.1:" in done.stdout
+    with CacheReader(folder / "cache/t/mfcc_resnet18.h5") as cache:
+        assert len(cache.ids()) == 3
+
+
+@pytest.mark.slow
+def test_when_the_last_worker_dies_the_stage_stops_and_keeps_what_it_wrote(
+        tmp_path: Path, cluster: HandStartedCluster) -> None:
+    folder = project(tmp_path, {"scheduler_file": str(cluster.file), "no_worker_timeout": 3.0}, videos=24)
+    assert stage(folder, "stages.manifest").returncode == 0
+    proc = subprocess.Popen([sys.executable, "-m", "stages.decode"], cwd=folder, env=ENV, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    cache = folder / "cache/t/decode.h5"
+    deadline = time.time() + 300
+    while not cache.exists() or cache.stat().st_size < 20_000:
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    os.kill(cluster.workers[0].pid, signal.SIGKILL)
+    output, _ = proc.communicate(timeout=300)      # bounded: never waits for a worker forever
+    summary = json.loads((folder / "reports/t/decode_summary.json").read_text())
+    assert "no Dask worker for 3 s" in output and "1 Dask workers lost" in output, output
+    assert summary["lost_workers"] == 1 and summary["done"] >= 1 and summary["failed"] >= 1
+    assert summary["done"] + summary["failed"] == 24
+    with CacheReader(cache) as reader:
+        assert len(reader.ids()) == summary["done"]
+    failures = (folder / "reports/t/decode_failures.csv").read_text()
+    assert failures.count("no Dask worker for 3 s") == summary["failed"]
+
+
+def test_the_local_clusters_dashboard_link_is_printed_and_serves(capsys: pytest.CaptureFixture[str]) -> None:
+    with dask_client(ClusterConfig(workers=1)) as client:
+        link = re.search(r"Dask dashboard: (\S+)", capsys.readouterr().out).group(1)
+        assert link == client.dashboard_link
+        with urllib.request.urlopen(link, timeout=30) as page:
+            assert page.status == 200 and b"Dask" in page.read()
+
+
+def test_an_unreachable_scheduler_file_is_an_error_in_seconds(tmp_path: Path) -> None:
+    folder = project(tmp_path, {"scheduler_file": str(tmp_path / "nowhere.json")})
+    assert stage(folder, "stages.manifest").returncode == 0
+    done = stage(folder, "stages.decode", timeout=200)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "nowhere.json" in done.stderr
