@@ -1,7 +1,8 @@
 """TEN: cross-modal temporal erasing network (Zhang, Wang and Yang, CVPR 2023, Sections 3.2-3.4).
 
 Inputs are T segment features per modality, C = C' = ``dim``: visual F_v (B, T, 2048) from the 3D ResNet-101
-(conv5, spatially average-pooled) and audio F_a (B, T, 2048) from the MFCC 2D ResNet-50. One pass::
+(conv5, spatially average-pooled) and audio F_a (B, T, 2048) from the MFCC 2D ResNet-50. One pass of the
+paper variant (the default; the authors' code, ``variant="code"``, is described further down)::
 
     F_v ─┬─ intra: F'_v  = F_v + W_z S(Q_v, K_v) V_v ───────┐
          └─ inter: F''_v = F_v + W_v S(Q_v, K_a) V_a ──┐     +──> X_v = F'_v + F''_v (B, T, dim)
