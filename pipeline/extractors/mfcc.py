@@ -18,10 +18,13 @@ zeros and `has_audio` is 0. Real audio never gives an all-zero MFCC (digital sil
 "all-zero segment" and "no audio" are the same thing downstream; the audio CNNs keep that: zero in, zero out.
 A head must mask the audio branch of such videos (or drop them, saying so), never treat zeros as sound.
 
-TEN (paper, section 4): MFCC "resized to 224 x 224" per segment, T segments as the visual stream. The authors'
-released code reads no audio (`need_audio=False`), so the details are ours: the whole-clip MFCC above (not
-tiled), cut at each segment's time span, resized bilinearly (antialiased) to 224 x 224, time along the height
-and coefficients along the width, as VAANet's 256 x 32 layout. See `ten_mfcc_images`.
+TEN (paper, section 4): MFCC "resized to 224 x 224" per segment, T segments as the visual stream. No released
+code computes that. (The earlier WECL release reads no audio, `need_audio=False`; TEN's released code,
+nku-zhichengzhang/CTEN, does read the soundtrack, `need_audio=True` in `core/dataset.py`, but as a Kaldi
+fbank of 128 mel bins, 16 segments of 100 frames, into a ResNet-18 it trains, not as MFCC images: see
+`pipeline/heads/ten.py`, "Not reproduced".) So the details are ours: the whole-clip MFCC above (not tiled),
+cut at each segment's time span, resized bilinearly (antialiased) to 224 x 224, time along the height and
+coefficients along the width, as VAANet's 256 x 32 layout. See `ten_mfcc_images`.
 """
 
 from __future__ import annotations
