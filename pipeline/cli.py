@@ -154,6 +154,19 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
 }
 
 
+EXAMPLES: dict[str, str] = {
+    "cache": "example:\n  vemo cache verify cache/demo/decode.h5 cache/demo/r3d101_conv5.h5",
+    "list": "examples:\n  vemo list\n  vemo list extractors\n  vemo list dataset-builders",
+    "manifest": "example:\n  vemo manifest --list",
+    "probe": "example:\n  vemo probe data/demo/videos/joy/joy_01.mp4 clip.mkv",
+    "weights": "examples:\n  vemo weights list\n  vemo weights fetch alexnet_imagenet",
+    "graph": "examples:\n  vemo graph\n  vemo graph --check --params params.yaml",
+    "predict": "examples:\n  vemo predict clip.mp4\n  vemo predict a.mp4 b.mp4 --head caan --out predict/caan"
+               "\n  vemo predict clip.mp4 --checkpoint models/demo/vaanet/run_00/best.pt --device cpu",
+}
+"""Examples at the end of each subcommand's --help (`vemo weights` has its own, in pipeline/weights.py)."""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vemo", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -190,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("cache", help=COMMANDS["cache"][1])
     c.add_argument("action", choices=["verify"])
     c.add_argument("caches", nargs="+", help="cache .h5 files")
+    for name, subparser in sub.choices.items():
+        if name in EXAMPLES:          # every subcommand's --help ends with examples (tests/test_cli.py)
+            subparser.epilog, subparser.formatter_class = EXAMPLES[name], argparse.RawDescriptionHelpFormatter
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["weights"]:
         # its own parser: `vemo weights --help` and `vemo weights fetch --help` are its help, not vemo's

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
+import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +26,11 @@ from pathlib import Path
 from pipeline.extractors.base import sha256_of
 
 DEFAULT_DEST = Path("weights")
+TIMEOUT_S = 60          # a host that drops packets fails in a minute instead of hanging
+
+
+class FetchError(RuntimeError):
+    """A download that could not be made (no network, host down, an HTTP error); nothing is left behind."""
 
 
 @dataclass(frozen=True)
@@ -90,13 +98,34 @@ def fetch(name: str, dest: Path = DEFAULT_DEST, url: str | None = None) -> Path:
                            f"{entry.filename} by hand from {entry.url}, "
                            f"then `vemo weights verify {name} FILE`")
     dest.mkdir(parents=True, exist_ok=True)
-    target = dest / entry.filename
-    with tempfile.NamedTemporaryFile(dir=dest, delete=False, suffix=".part") as tmp, \
-            urllib.request.urlopen(url or entry.url) as response:
-        shutil.copyfileobj(response, tmp)
-    verify(name, Path(tmp.name), on_mismatch_delete=True)
-    Path(tmp.name).replace(target)
+    target, source = dest / entry.filename, url or entry.url
+    part: Path | None = None
+    try:
+        # the connection first: a host that cannot be reached leaves no .part file behind
+        with urllib.request.urlopen(source, timeout=TIMEOUT_S) as response, \
+                tempfile.NamedTemporaryFile(dir=dest, delete=False, suffix=".part") as tmp:
+            part = Path(tmp.name)
+            shutil.copyfileobj(response, tmp)
+    except (urllib.error.URLError, OSError) as exc:
+        if part is not None:
+            part.unlink(missing_ok=True)
+        raise FetchError(f"{name}: cannot download {source}: {unreachable(source, exc)}; without internet, "
+                         f"copy {entry.filename} into {dest} by hand and run "
+                         f"`vemo weights verify {name} FILE`") from None
+    verify(name, part, on_mismatch_delete=True)
+    part.replace(target)
     return target
+
+
+def unreachable(url: str, exc: BaseException) -> str:
+    """Why `url` could not be read, in words: the host cannot be reached, or what the server said."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"the server answered {exc.code} {exc.reason}"
+    host = urllib.parse.urlsplit(url).hostname
+    reason = getattr(exc, "reason", exc)
+    if host:
+        return f"the host {host} cannot be reached ({reason})"
+    return str(reason)
 
 
 def verify(name: str, path: Path, on_mismatch_delete: bool = False) -> str:
@@ -109,23 +138,61 @@ def verify(name: str, path: Path, on_mismatch_delete: bool = False) -> str:
     return digest
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="vemo weights", description="official checkpoints")
+def digest_line(entry: WeightsEntry) -> str:
+    """What `list` says of the digest: the full sha256, or that only a prefix (or none) is published."""
+    if len(entry.sha256) == 64:
+        return f"sha256: {entry.sha256}"
+    if entry.sha256:
+        return f"sha256 prefix: {entry.sha256} (only this prefix is published, in the file name)"
+    return "sha256: not published (`vemo weights verify` prints the file's)"
+
+
+EXAMPLES = {
+    None: "examples:\n  vemo weights list\n  vemo weights fetch alexnet_imagenet\n"
+          "  vemo weights verify vggface_dag weights/vgg_face_dag.pth",
+    "list": "example:\n  vemo weights list",
+    "fetch": "examples:\n  vemo weights fetch vgg16_imagenet --dest weights\n"
+             "  vemo weights fetch vgg16_imagenet --url file:///mnt/usb/vgg16-397923af.pth",
+    "verify": "example:\n  vemo weights verify r3d101_kinetics400_2018 weights/resnet-101-kinetics.pth",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="vemo weights", description="official checkpoints",
+                                     epilog=EXAMPLES[None], formatter_class=raw)
     sub = parser.add_subparsers(dest="action", required=True)
-    sub.add_parser("list")
-    f = sub.add_parser("fetch")
-    f.add_argument("name")
+    sub.add_parser("list", help="each checkpoint: extractors, where to get it, file, digest, licence",
+                   epilog=EXAMPLES["list"], formatter_class=raw)
+    f = sub.add_parser("fetch", help="download a checkpoint with a direct link and check its digest",
+                       epilog=EXAMPLES["fetch"], formatter_class=raw)
+    f.add_argument("name", help=f"one of: {', '.join(REGISTRY)}")
     f.add_argument("--dest", type=Path, default=DEFAULT_DEST)
     f.add_argument("--url", help="another location of the same file (a mirror, or file:// for a local copy)")
-    v = sub.add_parser("verify")
-    v.add_argument("name")
+    v = sub.add_parser("verify", help="sha256 of a file, checked against the registry",
+                       epilog=EXAMPLES["verify"], formatter_class=raw)
+    v.add_argument("name", help=f"one of: {', '.join(REGISTRY)}")
     v.add_argument("path", type=Path)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except (KeyError, ValueError, RuntimeError) as exc:
+        # an unknown name, a digest that does not match, a sharing page, a host that cannot be reached:
+        # one line, exit 2 (a missing file is FileNotFoundError, which `vemo` reports the same way)
+        print(f"vemo weights: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.action == "list":
         for e in REGISTRY.values():
             how = e.url if e.direct else f"by hand from {e.url}"
             print(f"{e.name}\n  for: {', '.join(e.extractors)}\n  get: {how}\n  file: {e.filename}  "
-                  f"sha256: {e.sha256 or 'not published'}\n  format: {e.format}\n  licence: {e.licence}")
+                  f"{digest_line(e)}\n  format: {e.format}\n  licence: {e.licence}")
     elif args.action == "fetch":
         print(f"saved {fetch(args.name, args.dest, args.url)}")
     else:

@@ -150,4 +150,8 @@ def test_cpu_and_auto_run_end_to_end_with_the_same_values_and_hash(keyframes: di
         assert cpu.metadata["config_hash"] == auto.metadata["config_hash"], "the device is not hashed"
         for video_id in cpu.ids():
             assert cpu.read(video_id, "fc7").shape == (int(video_id[-1]), 4096)
-            np.testing.assert_array_equal(cpu.read(video_id, "fc7"), auto.read(video_id, "fc7"))
+            if torch.cuda.is_available():      # auto ran on the GPU: TF32 convolutions, close not equal
+                np.testing.assert_allclose(cpu.read(video_id, "fc7"), auto.read(video_id, "fc7"),
+                                           rtol=0.02, atol=0.02)
+            else:
+                np.testing.assert_array_equal(cpu.read(video_id, "fc7"), auto.read(video_id, "fc7"))
