@@ -20,7 +20,7 @@ from pipeline.training.checkpoint import load_checkpoint
 from pipeline.training.config import HeadSetup, TrainConfig
 from pipeline.training.data import FeatureNorm, FeatureTable, iter_batches, pad_rows
 from pipeline.training.protocol import run_splits
-from pipeline.training.stage import evaluate_head, train_head
+from pipeline.training.stage import SCORE_KEYS, evaluate_head, train_head
 from pipeline.training.trained import load_trained
 
 CLASSES = ["anger", "joy", "sadness", "surprise"]
@@ -204,6 +204,9 @@ def test_train_and_evaluate_learn_write_reports_and_repeat_exactly(tmp_path: Pat
     assert (live / "train" / "loss.tsv").is_file() and (live / "val" / "accuracy.tsv").is_file()
     confusion = json.loads((tmp_path / "a" / "out" / "confusion.json").read_text())
     assert len(confusion) == len(m.subset("test"))
+    # DVC's metric: the scores alone, the same numbers
+    scores = json.loads((tmp_path / "a" / "out" / "scores.json").read_text())
+    assert scores == {k: first[k] for k in SCORE_KEYS[:4]}
 
 
 def test_test_best_selection_is_labelled_and_runs_aggregate(tmp_path: Path) -> None:
