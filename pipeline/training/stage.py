@@ -143,6 +143,7 @@ def train_head(
                 run_dir=out,
                 live_dir=live_dir / f"run_{split.run:02d}",
                 log_prior=prior,
+                label=f"[train@{setup.key}] run {split.run}",
             )
             save_trained(
                 out / "best.pt",
