@@ -84,7 +84,8 @@ def check_polarity(result: BuildResult, params: dict[str, Any], source: Path) ->
     decoded; ``train@`` would otherwise fail only after the whole extraction."""
     train = params.get("train") or {}
     for key, entry in (params.get("heads") or {}).items():
-        merged = {**train, **(entry.get("train") or {})}
+        # null under heads.<key>.train keeps the shared value (pipeline/training/config.py: train_overrides)
+        merged = {**train, **{k: v for k, v in (entry.get("train") or {}).items() if v is not None}}
         classes = target_classes(result.manifest, str(merged.get("target", "label")))
         missing = missing_polarity(classes, merged.get("polarity") or None)
         if missing and loss_of(entry) == "pcce":

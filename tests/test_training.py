@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from pipeline.training.checkpoint import load_checkpoint
 from pipeline.training.config import HeadSetup, TrainConfig
 from pipeline.training.data import FeatureNorm, FeatureTable, iter_batches, pad_rows
 from pipeline.training.protocol import run_splits
-from pipeline.training.stage import evaluate_head, train_head
+from pipeline.training.stage import SCORE_KEYS, evaluate_head, train_head
 from pipeline.training.trained import load_trained
 
 CLASSES = ["anger", "joy", "sadness", "surprise"]
@@ -204,6 +205,27 @@ def test_train_and_evaluate_learn_write_reports_and_repeat_exactly(tmp_path: Pat
     assert (live / "train" / "loss.tsv").is_file() and (live / "val" / "accuracy.tsv").is_file()
     confusion = json.loads((tmp_path / "a" / "out" / "confusion.json").read_text())
     assert len(confusion) == len(m.subset("test"))
+    # DVC's metric: the scores alone, the same numbers
+    scores = json.loads((tmp_path / "a" / "out" / "scores.json").read_text())
+    assert scores == {k: first[k] for k in SCORE_KEYS[:4]}
+
+
+def test_train_prints_one_line_per_epoch_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    m = _manifest()
+    _write_caches(tmp_path / "cache", m)
+    setup = _setup(train=TrainConfig(epochs=3, batch_size=8, device="cpu"))
+    folders = {"cache_dir": tmp_path / "cache", "model_dir": tmp_path / "models",
+               "live_dir": tmp_path / "live"}
+    train_head(setup, m, **folders)
+    lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("[train@toy]")]
+    number = r"\d+\.\d+"
+    pattern = (rf"\[train@toy\] run 0 epoch (\d)/3: train loss {number} acc {number}, "
+               rf"val loss {number} acc {number}, {number} s")
+    assert [int(re.fullmatch(pattern, x).group(1)) for x in lines] == [1, 2, 3], lines
+    # run again: the finished run resumes from its last.pt and trains no epoch
+    train_head(setup, m, **folders)
+    again = [x for x in capsys.readouterr().err.splitlines() if x.startswith("[train@toy]")]
+    assert len(again) == 1 and "resumed" in again[0] and "after epoch 3/3" in again[0], again
 
 
 def test_test_best_selection_is_labelled_and_runs_aggregate(tmp_path: Path) -> None:

@@ -28,6 +28,11 @@ class TrainConfig:
 
 UNHASHED = ("checkpoint_seconds",)  # TrainConfig fields left out of the run's configuration hash
 
+# The keys every `heads.<key>.train` of params.yaml lists, null meaning "the shared `train:` value": DVC's
+# `dvc exp run -S heads.<key>.train.lr=0.01` sets only keys that exist (a new one needs `-S +...`). Any
+# other key of the shared section may still be overridden per head, written in or set with `+`.
+HEAD_TRAIN_KEYS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "feature_scale")
+
 
 @dataclass(frozen=True)
 class HeadSetup:
@@ -57,6 +62,11 @@ _SETUP_KEYS = frozenset(f.name for f in fields(HeadSetup)) - _IDENTITY
 the entry's identity)."""
 
 
+def train_overrides(entry: dict[str, Any]) -> dict[str, Any]:
+    """A head entry's `train:` overrides, without the keys left null (they keep the shared value)."""
+    return {k: v for k, v in (entry.get("train") or {}).items() if v is not None}
+
+
 def head_options(params: dict[str, Any], key: str) -> dict[str, Any]:
     """`heads.<key>.options`, with `segments` from `decode.segments` for a head that takes it (T of the
     cached snippets sizes its temporal layers)."""
@@ -73,7 +83,7 @@ def head_setup(params: dict[str, Any], key: str) -> HeadSetup:
     if key not in params.get("heads", {}):
         raise ConfigError(f"no entry heads.{key} in params.yaml; entries: {sorted(params.get('heads', {}))}")
     entry = params["heads"][key]
-    merged = {**params["train"], **(entry.get("train") or {})}
+    merged = {**params["train"], **train_overrides(entry)}
     unknown = sorted(set(merged) - _LOOP_KEYS - _SETUP_KEYS)
     if unknown:
         raise ConfigError(f"heads.{key}: unknown train keys {unknown}")

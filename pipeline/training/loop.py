@@ -13,6 +13,7 @@ uninterrupted run: data order depends only on (seed, run, epoch), and torch's RN
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -137,8 +138,10 @@ def fit(
     run_dir: Path,
     live_dir: Path,
     log_prior: torch.Tensor,
+    label: str = "train",
 ) -> FitState:
-    """Train `head` on `split` and return its state with the selected weights in `best_state`."""
+    """Train `head` on `split` and return its state with the selected weights in `best_state`. One line per
+    epoch goes to stderr, starting with `label` (e.g. "[train@vaanet] run 0")."""
     device = resolve_device(cfg.device)
     head.to(device)
     optimizer, last = make_optimizer(head, cfg), run_dir / "last.pt"
@@ -147,11 +150,14 @@ def fit(
     resumed = state is not None
     state = state or FitState(history=[])
     replay = resumed and not live_dir.exists()  # DVC removed the curves of a run it re-executes
+    if resumed:
+        _say(f"{label}: resumed from {last} after epoch {state.epoch}/{cfg.epochs}")
     saved_at = time.monotonic()
     with Live(dir=str(live_dir), resume=resumed and not replay, save_dvc_exp=False, dvcyaml=False) as live:
         for row in state.history if replay else []:
             _log(live, {k: v for k, v in row.items() if k != "epoch"})
         while not _finished(state, cfg):
+            started = time.monotonic()
             rng = np.random.default_rng([seed, split.run, state.epoch])
             row = {
                 f"train/{k}": v
@@ -182,6 +188,9 @@ def fit(
             _log(live, row)
             state.history.append({"epoch": state.epoch, **row})
             state.epoch += 1
+            _say(f"{label} {epoch_line(state.epoch, cfg.epochs, row, time.monotonic() - started)}")
+            if cfg.early_stopping and state.stale >= cfg.early_stopping and state.epoch < cfg.epochs:
+                _say(f"{label}: early stop, {state.stale} epochs without a better val accuracy")
             if not _finished(state, cfg) and time.monotonic() - saved_at < cfg.checkpoint_seconds:
                 continue
             saved_at = time.monotonic()
@@ -199,6 +208,21 @@ def fit(
     if not split.val:
         state.best_state, state.best_epoch = _cpu_copy(head), state.epoch - 1
     return state
+
+
+def epoch_line(done: int, epochs: int, row: dict[str, float], seconds: float) -> str:
+    """`epoch 3/40: train loss 0.8123 acc 0.625, val loss 0.6100 acc 0.750, 1.2 s` (no val part without a
+    selection split)."""
+    parts = [f"epoch {done}/{epochs}:",
+             f"train loss {row['train/loss']:.4f} acc {row['train/accuracy']:.3f},"]
+    if "val/loss" in row:
+        parts.append(f"val loss {row['val/loss']:.4f} acc {row['val/accuracy']:.3f},")
+    return " ".join([*parts, f"{seconds:.1f} s"])
+
+
+def _say(line: str) -> None:
+    # stderr, flushed: DVC shows a stage's output as it comes, and stdout stays for results
+    print(line, file=sys.stderr, flush=True)
 
 
 def _finished(state: FitState, cfg: TrainConfig) -> bool:

@@ -2,8 +2,11 @@
 
     models/<dataset>/<key>/run_XX/{split.json, last.pt, best.pt}       written by train
     reports/<dataset>/<key>/live/run_XX/                                 per-epoch curves (dvclive)
-    reports/<dataset>/<key>/{metrics.json, runs.json, confusion.json,
+    reports/<dataset>/<key>/{scores.json, metrics.json, runs.json, confusion.json,
                              predictions/run_XX.json, missing.csv}        written by evaluate
+
+scores.json is the DVC metric (`dvc metrics show`, `dvc exp show`): the few numbers a sweep compares.
+metrics.json holds them and everything else a report needs (per class, confusion, protocol, weights).
 
 best.pt is a `trained.TrainedHead`: self-describing (head, options, classes, polarity, prior, inputs, caches
 and their weights), so evaluation and `vemo predict` rebuild the head from it alone.
@@ -34,6 +37,9 @@ from pipeline.training.loop import fit, resolve_device
 from pipeline.training.predict import Predictions, predict
 from pipeline.training.protocol import SELECTION_LABELS, RunSplit, run_splits
 from pipeline.training.trained import TrainedHead, load_trained, save_trained
+
+# metrics.json's keys that are scores.json, DVC's metric: one column each per head in `dvc exp show`
+SCORE_KEYS = ("accuracy", "accuracy_std", "macro_f1", "macro_f1_std", "detection_map")
 
 
 def targets(manifest: Manifest, target: str) -> tuple[list[str], dict[str, int]]:
@@ -140,6 +146,7 @@ def train_head(
                 run_dir=out,
                 live_dir=live_dir / f"run_{split.run:02d}",
                 log_prior=prior,
+                label=f"[train@{setup.key}] run {split.run}",
             )
             save_trained(
                 out / "best.pt",
@@ -255,6 +262,7 @@ def evaluate_head(
     if setup.detection_ground_truth:
         summary["detection_map"] = detection_scores(out_dir, setup)
     _write_json(out_dir / "metrics.json", summary)
+    _write_json(out_dir / "scores.json", {k: summary[k] for k in SCORE_KEYS if k in summary})
     _write_json(out_dir / "runs.json", runs)
     _write_json(out_dir / "confusion.json", confusion_rows)
     _write_missing(out_dir / "missing.csv", missing)
