@@ -54,7 +54,7 @@ from pipeline.faces.config import face_config
 from pipeline.faces.stage import run_faces
 from pipeline.features.config import ExtractorSpec, extractor_spec
 from pipeline.features.stage import check_runnable, run_features
-from pipeline.graph import STAGE_SOURCES, sources_of
+from pipeline.graph import STAGE_SOURCES, cache_order, sources_of
 from pipeline.inference.extract import predict_decode_config
 from pipeline.inference.plan import Plan, make_plan
 from pipeline.inference.predict import video_ids
@@ -223,8 +223,6 @@ def make_extract_plan(extractors: Sequence[str], settings: Mapping[str, Any], *,
                       weights: Mapping[str, str] | None = None, device: str | None = None) -> Plan:
     """The caches to compute for `extractors` (with their upstream: faces before vggface_fc6, mfcc before
     mfcc_resnet18) and the configurations to compute them with."""
-    from pipeline.graph import cache_order
-
     order = cache_order(set(extractors))
     specs = extractor_specs_for(order, settings, weights=weights or {}, device=device)
     return make_plan(set(extractors), decode=decode_config(dict(settings)), faces=face_config(dict(settings)),
