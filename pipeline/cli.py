@@ -6,6 +6,7 @@
     vemo weights list|fetch ...     the official checkpoints: where to get them, download and verify
     vemo cache verify CACHE.h5...   read every entry, check its configuration hash and sha256
     vemo predict VIDEO...           a trained head's top classes and attention for new videos (no DVC)
+    vemo extract VIDEO... -e NAME   features of video files by named extractors (no DVC project)
     vemo graph [--check]            write stage_graph.yaml (the caches each feat@ and head stage reads)
 """
 
@@ -113,6 +114,14 @@ def _predict(args: argparse.Namespace) -> int:
     return 1 if any(v["status"] != "ok" for v in summary["videos"]) else 0
 
 
+def _extract(args: argparse.Namespace) -> int:
+    from pipeline.extract import run_command
+
+    return run_command(args.videos, video_list=args.list, extractors=args.extractor, weights=args.weights,
+                       out=args.out, fmt=args.format, device=args.device, workers=args.workers,
+                       params=args.params, overrides=args.set, train_views=args.train_views)
+
+
 def _graph(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -151,6 +160,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "weights": (_weights, "official checkpoints: list, fetch and verify"),
     "graph": (_graph, "write stage_graph.yaml, the caches each feat@ and head stage of dvc.yaml reads"),
     "predict": (_predict, "predict new videos with a trained head: top classes, attention JSON and pictures"),
+    "extract": (_extract, "features of video files by named extractors, into HDF5 caches or .npy files"),
 }
 
 
@@ -194,6 +204,31 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--strict", action="store_true",
                    help="refuse (instead of warn) when the cache configuration differs from the checkpoint's")
     r.add_argument("--keep-cache", help="write the videos' caches to this folder instead of a temporary one")
+    e = sub.add_parser(
+        "extract", help=COMMANDS["extract"][1], formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Decode the videos and run the named extractors with their upstream stages (the DVC\n"
+        "stages' code; no DVC project needed; docs/extract.md). Settings: the library's defaults (those\n"
+        "of params.yaml), --params, then --set. Exit status 0 when some video has its features, 1 when\n"
+        "none has; the failed videos are listed in OUT/failures.csv.",
+        epilog="examples:\n  vemo extract clips/*.mp4 -e mfcc -e alexnet_fc7 --format npy --out feats\n"
+        "  vemo extract --list videos.txt -e vggface_fc6 --weights weights/vgg_face_dag.pth "
+        "--set decode.face_rate=2")
+    e.add_argument("videos", nargs="*", help="video files")
+    e.add_argument("--list", help="a file listing video paths, one a line (# comments)")
+    e.add_argument("-e", "--extractor", action="append", required=True, help="an extractor (`vemo list "
+                   "extractors`); repeat for several")
+    e.add_argument("--weights", action="append", help="checkpoint: PATH (the one named extractor with "
+                   "weights) or NAME=PATH; repeatable; default random (labelled RANDOM WEIGHTS)")
+    e.add_argument("--out", default="features", help="output folder (default: features)")
+    e.add_argument("--format", choices=["h5", "npy"], default="h5",
+                   help="h5: OUT/cache/NAME.h5 (default); npy: also OUT/NAME/VIDEO_ID.ARRAY.npy")
+    e.add_argument("--device", help="auto, cpu, cuda or cuda:N for every extractor (default: settings')")
+    e.add_argument("--workers", type=int, help="Dask worker processes (default: dask.workers, 2)")
+    e.add_argument("--params", help="a params.yaml whose seed/dask/decode/faces/features sections to use")
+    e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="change one setting, e.g. decode.segments=4; repeatable")
+    e.add_argument("--train-views", action="store_true",
+                   help="also the decode.train_views random training views (default: the test view only)")
     g = sub.add_parser("graph", help=COMMANDS["graph"][1],
                        description="Write stage_graph.yaml beside the params file, from its `features:` and "
                        "`heads:` entries and the library's stage graph; dvc.yaml reads it. Run it after "
@@ -211,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         # its own parser: `vemo weights --help` and `vemo weights fetch --help` are its help, not vemo's
         return _user_errors(lambda: _weights(argparse.Namespace(rest=argv[1:])))
     args = parser.parse_args(argv)
+    if args.command == "extract" and not (args.videos or args.list):
+        parser.error("extract: give video files or --list FILE")
     return _user_errors(lambda: COMMANDS[args.command][0](args))
 
 

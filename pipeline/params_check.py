@@ -186,6 +186,16 @@ class Params(Section):
     heads: dict[str, Head]
 
 
+class ExtractSettings(Section):
+    """The sections extraction reads (`pipeline.defaults.SECTIONS`), checked as params.yaml's."""
+
+    seed: Count
+    dask: Dask = Dask()
+    decode: Decode
+    faces: Faces
+    features: dict[str, Feature]
+
+
 RETIRED = {
     ("demo", "", "face_every"): ("use demo.no_face_every (every k-th clip shows NO face, 0 = every clip "
                                  "shows one) and demo.cues"),
@@ -244,6 +254,16 @@ def check_params(params: Any) -> list[str]:
         return [f"the file holds {type(params).__name__}, not a mapping of sections"]
     try:
         Params.model_validate(params)
+    except ValidationError as exc:
+        return [_line(e) for e in exc.errors()]
+    return []
+
+
+def check_settings(settings: Any) -> list[str]:
+    """Every mistake in extraction settings (`ExtractSettings`: seed, dask, decode, faces, features), one
+    line each, worded as for params.yaml (the sections have the same names there)."""
+    try:
+        ExtractSettings.model_validate(settings)
     except ValidationError as exc:
         return [_line(e) for e in exc.errors()]
     return []

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "config", "registry", "params_check"),
+    ("errors", "config", "registry", "params_check", "defaults"),
     ("cache", "media", "manifests", "evaluation", "demo"),
     ("engine",),
     ("decode",),
@@ -25,6 +25,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("dvc_graph",),
     ("report",),
     ("inference",),
+    ("extract",),
+    ("api",),
     ("cli",),
 ]
 """Each unit of `pipeline/` (a subpackage or a top-level module) may import its own modules and those of
