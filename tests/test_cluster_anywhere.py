@@ -40,9 +40,9 @@ class HandStartedCluster:
         self.scheduler = subprocess.Popen([BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
                                            "--dashboard-address", "127.0.0.1:0", "--scheduler-file",
                                            self.file], **quiet)
-        self.workers = [subprocess.Popen([BIN / "dask", "worker", "--scheduler-file", self.file, "--no-nanny",
-                                          "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"], **quiet)
-                        for _ in range(workers)]
+        worker = [BIN / "dask", "worker", "--scheduler-file", self.file, "--no-nanny", "--nthreads", "1",
+                  "--no-dashboard", "--host", "127.0.0.1"]
+        self.workers = [subprocess.Popen(worker, **quiet) for _ in range(workers)]
         deadline = time.time() + 300
         while not self.file.exists() and time.time() < deadline:
             time.sleep(0.2)
@@ -73,7 +73,7 @@ def project(tmp: Path, dask: dict, videos: int = 3) -> Path:
     for i in range(videos):
         lavfi_video(folder / f"videos/{'ab'[i % 2]}/v{i}.mp4", seconds=1.0, size="96x72")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["dataset"] = {**params["dataset"], "name": "t", "builder": "folder", "root": "videos", "lists": None}
+    params["dataset"].update(name="t", builder="folder", root="videos", lists=None)
     params["decode"].update(segments=2, frames_per_segment=4, train_views=0, work_max_side=96)
     params["dask"] = {**params["dask"], **dask}
     params["heads"] = {"lstm_visual": params["heads"]["lstm_visual"]}

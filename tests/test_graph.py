@@ -47,7 +47,7 @@ def dvc_slots(field: str) -> int:
 
 
 def test_dvc_yaml_has_a_slot_for_every_cache_a_stage_reads() -> None:
-    assert SLOTS == {field: dvc_slots(field) for field in SLOTS}
+    assert {field: dvc_slots(field) for field in SLOTS} == SLOTS
     graph = stage_graph(PARAMS)
     for section, field in (("feature_stages", "sources"), ("head_stages", "caches")):
         widths = {len(entry[field]) for entry in graph[section].values()}
