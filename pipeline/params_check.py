@@ -80,6 +80,7 @@ class Dask(Section):
     allocator: ALLOCATORS = "jemalloc"
     no_worker_timeout: PositiveFloat = 300.0
     dashboard: bool = True
+    shared_filesystem: bool = True
 
     @model_validator(mode="after")
     def _one_scheduler(self) -> Dask:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,17 +32,22 @@ class HandStartedCluster:
     """`dask scheduler` writing a scheduler file and `dask worker` processes, all started in `elsewhere`
     (not the project folder)."""
 
-    def __init__(self, tmp: Path, workers: int = 1) -> None:
+    def __init__(self, tmp: Path, workers: int = 1, hide: Path | None = None) -> None:
         self.elsewhere = tmp / "elsewhere"
         self.elsewhere.mkdir()
         self.file = tmp / "scheduler.json"
-        quiet = {"env": ENV, "cwd": self.elsewhere, "stdout": subprocess.DEVNULL,
+        # OMP_NUM_THREADS = --nthreads, as docs/cluster.md asks of workers started by hand (and as the
+        # LocalCluster sets): a float sum over other thread counts may differ in its last bit
+        quiet = {"env": {**ENV, "OMP_NUM_THREADS": "1"}, "cwd": self.elsewhere, "stdout": subprocess.DEVNULL,
                  "stderr": subprocess.DEVNULL}
         self.scheduler = subprocess.Popen([BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
                                            "--dashboard-address", "127.0.0.1:0", "--scheduler-file",
                                            self.file], **quiet)
-        worker = [BIN / "dask", "worker", "--scheduler-file", self.file, "--no-nanny", "--nthreads", "1",
-                  "--no-dashboard", "--host", "127.0.0.1"]
+        worker = [str(BIN / "dask"), "worker", "--scheduler-file", str(self.file), "--no-nanny", "--nthreads",
+                  "1", "--no-dashboard", "--host", "127.0.0.1"]
+        if hide is not None:    # a mount namespace in which `hide` is an empty folder: no shared files
+            hiding = f'mount -t tmpfs none "{hide}" && exec "$@"'
+            worker = ["unshare", "-m", "sh", "-c", hiding, "sh", *worker]
         self.workers = [subprocess.Popen(worker, **quiet) for _ in range(workers)]
         deadline = time.time() + 300
         while not self.file.exists() and time.time() < deadline:
@@ -58,6 +64,10 @@ class HandStartedCluster:
                 proc.wait(timeout=60)
 
 
+def mount_namespaces() -> bool:
+    return subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
+
+
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[HandStartedCluster]:
     started = HandStartedCluster(tmp_path)
@@ -67,9 +77,9 @@ def cluster(tmp_path: Path) -> Iterator[HandStartedCluster]:
         started.stop()
 
 
-def project(tmp: Path, dask: dict, videos: int = 3) -> Path:
+def project(tmp: Path, dask: dict, videos: int = 3, name: str = "project") -> Path:
     """A project folder whose params name the dataset and the caches by relative paths."""
-    folder = tmp / "project"
+    folder = tmp / name
     for i in range(videos):
         lavfi_video(folder / f"videos/{'ab'[i % 2]}/v{i}.mp4", seconds=1.0, size="96x72")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -139,3 +149,47 @@ def test_an_unreachable_scheduler_file_is_an_error_in_seconds(tmp_path: Path) ->
     done = stage(folder, "stages.decode", timeout=200)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert "nowhere.json" in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not mount_namespaces(), reason="needs mount namespaces (unshare -m) to hide the project")
+def test_workers_that_cannot_read_the_project_get_everything_shipped(tmp_path: Path) -> None:
+    import torch
+    import torchvision
+
+    folder = project(tmp_path, {"shared_filesystem": False})
+    (folder / "weights").mkdir()
+    torch.save(torchvision.models.resnet18().state_dict(), folder / "weights/resnet18.pth")
+    params = yaml.safe_load((folder / "params.yaml").read_text())
+    params["features"]["mfcc_resnet18"]["weights"] = "weights/resnet18.pth"
+    (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    shared = tmp_path / "shared"
+    shutil.copytree(folder, shared)
+
+    hidden = HandStartedCluster(tmp_path, workers=2, hide=folder)
+    try:
+        from dask.distributed import Client
+
+        with Client(scheduler_file=str(hidden.file)) as client:
+            assert set(client.run(os.path.exists, str(folder / "videos")).values()) == {False}
+        params["dask"]["scheduler_file"] = str(hidden.file)
+        (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        for args in (["stages.manifest"], ["stages.decode"], ["stages.features", "mfcc"],
+                     ["stages.features", "mfcc_resnet18"]):
+            done = stage(folder, *args)
+            assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    finally:
+        hidden.stop()
+    for args in (["stages.manifest"], ["stages.decode"], ["stages.features", "mfcc"],
+                 ["stages.features", "mfcc_resnet18"]):
+        assert stage(shared, *args).returncode == 0
+    for name in ("decode", "mfcc", "mfcc_resnet18"):
+        with CacheReader(folder / f"cache/t/{name}.h5") as a, CacheReader(shared / f"cache/t/{name}.h5") as b:
+            assert a.ids() == b.ids() and len(a.ids()) == 3
+            assert a.metadata["config_hash"] == b.metadata["config_hash"]
+            assert a.metadata["weights"] == b.metadata["weights"]
+            for video in a.ids():
+                assert a.attrs(video)["sha256"] == b.attrs(video)["sha256"], (name, video)
+    with CacheReader(folder / "cache/t/mfcc_resnet18.h5") as cache:
+        assert cache.metadata["weights"] not in ("random", "none")
+    assert str(folder / "videos") in (folder / "reports/t/probe.csv").read_text()

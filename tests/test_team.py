@@ -59,7 +59,8 @@ def cache_objects_intact(repo: Path) -> int:
 
 @pytest.fixture(scope="module")
 def team_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A committed team project (dvc.lock included) with its caches built."""
+    """A committed team project (dvc.lock included) with its caches built. Its dataset, like a real one,
+    is no DVC output: the demo's clips copied to `videos/` (ignored by git), `dataset.root: videos`."""
     repo = tmp_path_factory.mktemp("team") / "origin"
     for name in sh(["git", "ls-files", "-co", "--exclude-standard"], REPO).splitlines():
         if (REPO / name).is_file() and not name.startswith(("reports/", "docs/", "bench/")):
@@ -70,10 +71,15 @@ def team_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["heads"] = {k: v for k, v in params["heads"].items() if k in HEADS}
     params["features"] = {k: v for k, v in params["features"].items() if k in FEATURES}
+    params["dataset"]["root"] = "videos"
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    with (repo / ".gitignore").open("a") as ignore:
+        ignore.write("/videos/\n")
     sh([sys.executable, "-m", "pipeline.cli", "graph"], repo)
     sh(["git", "add", "-A"], repo)
     sh(["git", "commit", "-qm", "project"], repo)
+    sh(["dvc", "repro", "demo"], repo)
+    shutil.copytree(repo / "data/demo/videos", repo / "videos")
     first = sh(["dvc", "repro"], repo)
     assert {"decode", "faces", "feat@mfcc"} <= stages_run(first)
     sh(["git", "add", "-A"], repo)       # dvc.lock and the .gitignore files DVC wrote
@@ -107,13 +113,15 @@ def test_experiments_on_a_head_run_no_extraction(team_repo: Path) -> None:
 @pytest.mark.slow
 def test_colleagues_pull_the_caches_and_run_no_extraction(team_repo: Path, tmp_path: Path) -> None:
     remote = tmp_path / "remote"
-    sh(["dvc", "remote", "add", "-d", "team", str(remote)], team_repo)
+    sh(["git", "reset", "-q", "--hard"], team_repo)        # the committed state (an experiment may have run)
+    sh(["dvc", "checkout", "--force"], team_repo)
+    sh(["dvc", "remote", "add", "--local", "-d", "team", str(remote)], team_repo)
     sh(["dvc", "push"], team_repo)
 
     # with the videos, kept at another path (params.local.yaml, not committed)
     mine = tmp_path / "colleague"
     sh(["git", "clone", "-q", str(team_repo), str(mine)], tmp_path)
-    shutil.copytree(team_repo / "data/demo/videos", tmp_path / "elsewhere/videos")
+    shutil.copytree(team_repo / "videos", tmp_path / "elsewhere/videos")
     (mine / "params.local.yaml").write_text(f"dataset:\n  root: {tmp_path / 'elsewhere/videos'}\n")
     sh(["dvc", "remote", "add", "-d", "team", str(remote)], mine)
     sh(["dvc", "pull"], mine)
@@ -123,12 +131,13 @@ def test_colleagues_pull_the_caches_and_run_no_extraction(team_repo: Path, tmp_p
     status = sh(["dvc", "status"], mine)
     assert "decode" not in status and "feat@" not in status, status
 
-    # without the videos: only the feature caches and the manifest, then one command
+    # without the videos: the manifest and the feature caches (and the small demo the manifest stage
+    # depends on), then one command
     bare = tmp_path / "no_videos"
     sh(["git", "clone", "-q", str(team_repo), str(bare)], tmp_path)
     sh(["dvc", "remote", "add", "-d", "team", str(remote)], bare)
-    sh(["dvc", "pull", "manifest", *(f"feat@{f}" for f in FEATURES)], bare)
-    assert not (bare / "data/demo").exists() and not (bare / "cache/demo/decode.h5").exists()
+    sh(["dvc", "pull", "demo", "manifest", *(f"feat@{f}" for f in FEATURES)], bare)
+    assert not (bare / "videos").exists() and not (bare / "cache/demo/decode.h5").exists()
     run = sh(["dvc", "exp", "run", "--allow-missing", "-S", "heads.lstm_visual.options.hidden=40"], bare)
     assert stages_run(run) == {"manifest", "train@lstm_visual", "evaluate@lstm_visual",
                                "report@lstm_visual"}, run

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +31,11 @@ def run_decode(*, manifest: Manifest, root: str | Path, cache_path: Path, report
     probes: dict[str, dict[str, Any]] = {}
 
     def store(task: VideoTask, outcome: DecodeOutcome) -> str | None:
-        probes[task.video_id] = {**outcome.info.as_row(), "status": "failed" if outcome.error else "ok"}
+        info = replace(outcome.info, path=task.path)     # a shipped video was probed under a worker's path
+        probes[task.video_id] = {**info.as_row(), "status": "failed" if outcome.error else "ok"}
         if outcome.decoded is None:
             return outcome.error
-        attrs = {**outcome.decoded.attrs, "probe": json.dumps(outcome.info.as_row()),
-                 "source": outcome.source}
+        attrs = {**outcome.decoded.attrs, "probe": json.dumps(info.as_row()), "source": outcome.source}
         writer.write(task.video_id, outcome.decoded.arrays, attrs)
         return None
 
@@ -43,7 +43,8 @@ def run_decode(*, manifest: Manifest, root: str | Path, cache_path: Path, report
                      weights="none", compression=compression, level=compression_level) as writer:
         job = VideoJob("decode", decode_group,
                        {"cfg": cfg, "threads": cluster.threads_per_worker,
-                        "gzip_level": compression_level if compression == "gzip" else None})
+                        "gzip_level": compression_level if compression == "gzip" else None},
+                       reads_videos=True)
         summary = run_into_cache(job, manifest=manifest, root=root, writer=writer, cluster=cluster,
                                  store=store)
     _write_probe_table(reports_dir / "probe.csv", manifest, probes, cache_path)

@@ -18,6 +18,7 @@ from dask.distributed import Client
 from pipeline.cache import CacheWriter
 from pipeline.engine.cluster import ClusterConfig, dask_client
 from pipeline.engine.dask_map import Outcome, VideoTask, map_groups
+from pipeline.engine.shipping import Shipment, scatter_files
 from pipeline.engine.summary import StageSummary
 from pipeline.engine.worker_state import release_readers
 from pipeline.manifests.format import Manifest
@@ -40,13 +41,18 @@ def pending_tasks(manifest: Manifest, root: str | Path, writer: CacheWriter) -> 
 class VideoJob:
     """What a stage maps over its videos: `func(group, **kwargs)` returns one Outcome per video of a group
     of up to `videos_per_task` (`dask_map.per_video` turns a per-video function into one). The workers'
-    readers of the cache files `release` are closed when the stage ends."""
+    readers of the cache files `release` are closed when the stage ends. Without a shared file system
+    the videos (`reads_videos`), the entries of the `release` caches and the `files` are shipped."""
 
     stage: str
     func: Callable[..., list[Outcome]]
     kwargs: dict[str, Any] = field(default_factory=dict)
     videos_per_task: int = 1
-    release: Sequence[str] = ()
+    release: Sequence[str] = ()     # the upstream cache files its workers read
+    reads_videos: bool = False      # whether its workers open the video files (decode)
+    files: Sequence[str] = ()       # files every worker reads whole (weights)
+    arrays: dict[str, Sequence[str]] = field(default_factory=dict)   # a `release` cache -> the prefixes
+                                                                     # of the arrays read (absent: all)
 
 
 def run_into_cache(job: VideoJob, *, manifest: Manifest, root: str | Path, writer: CacheWriter,
@@ -68,9 +74,12 @@ def run_into_cache(job: VideoJob, *, manifest: Manifest, root: str | Path, write
     summary = StageSummary(job.stage, total=len(manifest), skipped=len(manifest) - len(tasks))
     if tasks:
         with nullcontext(client) if client is not None else dask_client(cluster) as running:
+            shipment = None if cluster.shared_filesystem else Shipment(
+                videos=job.reads_videos, caches={path: job.arrays.get(path) for path in job.release},
+                files=scatter_files(running, job.files))
             map_groups(running, job.func, tasks, store or write_entry, summary,
                        videos_per_task=job.videos_per_task, kwargs=job.kwargs, retries=cluster.retries,
-                       no_worker_timeout=cluster.no_worker_timeout)
+                       no_worker_timeout=cluster.no_worker_timeout, shipment=shipment)
             if job.release:
                 running.run(release_readers, list(job.release))
     print(summary.line(), flush=True)

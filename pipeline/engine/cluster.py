@@ -36,6 +36,7 @@ class ClusterConfig:
     allocator: str = "jemalloc"       # LocalCluster workers' malloc: jemalloc where installed, or system
     no_worker_timeout: float = 300.0  # seconds without any worker before a stage stops (engine.watch)
     dashboard: bool = True            # serve the LocalCluster's dashboard (localhost) and print its link
+    shared_filesystem: bool = True    # workers read the driver's paths; False: inputs ship with the tasks
 
     @property
     def external(self) -> bool:

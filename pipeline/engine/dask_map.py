@@ -29,6 +29,7 @@ import psutil
 from dask.distributed import Client, Future, as_completed
 from tqdm import tqdm
 
+from pipeline.engine.shipping import Shipment, pack, run_unpacked
 from pipeline.engine.summary import StageSummary
 from pipeline.engine.watch import WorkerWatch
 from pipeline.errors import VideoError
@@ -100,9 +101,11 @@ _trim_when_grown = TrimWhenGrown()
 
 
 def _run_group(func: Callable[..., list[Outcome]], group: list[VideoTask],
-               kwargs: dict[str, Any]) -> list[Outcome]:
+               kwargs: dict[str, Any], files: dict[str, bytes] | None = None) -> list[Outcome]:
+    """Worker side: `func(group, **kwargs)`; a shipped task's func takes the shipped `files` first (Dask
+    hands them over as bytes: futures in a dict argument are resolved, not in a partial)."""
     try:
-        outcomes = list(func(group, **kwargs))
+        outcomes = list(func(files, group, **kwargs) if files is not None else func(group, **kwargs))
     finally:
         _trim_when_grown()
     if len(outcomes) != len(group):
@@ -129,6 +132,7 @@ def map_groups(
     retries: int = 1,
     max_in_flight: int | None = None,
     no_worker_timeout: float = 300.0,
+    shipment: Shipment | None = None,
 ) -> StageSummary:
     """Run `func(group, **kwargs)` on consecutive groups of up to `videos_per_task` tasks; it returns one
     Outcome per video of the group. `on_result` stores each video's value in the driver and returns a
@@ -136,7 +140,8 @@ def map_groups(
     submitted at a time, so the results waiting in memory are bounded whatever the number of videos.
     Failures are recorded in `summary`, never raised; the bar and the summary count videos. Workers that
     leave are counted in `summary.lost_workers`; after `no_worker_timeout` seconds without any worker the
-    videos not yet stored are failed with the reason and the function returns (`engine.watch`)."""
+    videos not yet stored are failed with the reason and the function returns (`engine.watch`). With a
+    `shipment` (workers without the driver's file system) each task carries its inputs (`engine.shipping`)."""
     start = time.perf_counter()
     window = max_in_flight or 2 * max(1, sum(client.nthreads().values()))
     pending = chunk(tasks, videos_per_task)[::-1]
@@ -145,8 +150,15 @@ def map_groups(
 
     def submit() -> Future:
         group = pending.pop()
-        future = client.submit(_run_group, func, group, kwargs or {}, pure=False, retries=retries,
-                               key=f"{summary.stage}-{group[0].video_id}-{time.monotonic_ns()}")
+        key = f"{summary.stage}-{group[0].video_id}-{time.monotonic_ns()}"
+        if shipment is None:
+            future = client.submit(_run_group, func, group, kwargs or {}, pure=False, retries=retries,
+                                   key=key)
+        else:
+            parcel = pack(group, shipment)
+            summary.shipped_bytes += parcel.size
+            future = client.submit(_run_group, partial(run_unpacked, func, parcel), group, kwargs or {},
+                                   shipment.files, pure=False, retries=retries, key=key)
         owner[future.key] = group
         in_flight[future.key] = future
         return future

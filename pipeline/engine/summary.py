@@ -24,6 +24,7 @@ class StageSummary:
     failed: int = 0
     seconds: float = 0.0
     lost_workers: int = 0       # Dask workers that left during the stage (their tasks ran elsewhere)
+    shipped_bytes: int = 0      # inputs sent with the tasks (dask.shared_filesystem: false)
     failures: list[Failure] = field(default_factory=list)
 
     def fail(self, video_id: str, path: str, reason: str) -> None:
@@ -42,8 +43,9 @@ class StageSummary:
 
     def line(self) -> str:
         lost = f", {self.lost_workers} Dask workers lost" if self.lost_workers else ""
+        shipped = f", {self.shipped_bytes / 1e6:.1f} MB of inputs shipped" if self.shipped_bytes else ""
         return (f"[{self.stage}] {self.done} done, {self.skipped} skipped (cached), {self.failed} failed "
-                f"of {self.total} videos in {self.seconds:.1f} s{lost}")
+                f"of {self.total} videos in {self.seconds:.1f} s{lost}{shipped}")
 
     def write(self, metrics_path: Path, failures_path: Path) -> None:
         """Counts as a DVC metric (deterministic), failures as CSV with the reason per video."""

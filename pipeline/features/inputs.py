@@ -33,22 +33,33 @@ class Inputs:
 
 Loader = Callable[[Mapping[str, CacheReader], str], Inputs]
 _VERSIONS: dict[str, int] = {}
+_ARRAYS: dict[str, dict[str, tuple[str, ...]]] = {}
 LOADERS: Registry[Loader] = Registry("input kind")
 
 
-def input_loader(kind: str, *, version: int = 1) -> Callable[[Loader], Loader]:
+def input_loader(kind: str, *, version: int = 1,
+                 arrays: Mapping[str, tuple[str, ...]] | None = None) -> Callable[[Loader], Loader]:
     """Register the loader of one input kind of the stage graph (`graph.INPUT_SOURCES`: the caches whose
     readers it is given). `version`: bump it when the rows it gives change for the same caches (it enters
-    the feature caches' configuration hash; tests/test_golden.py fails when they change and it did not)."""
+    the feature caches' configuration hash; tests/test_golden.py fails when they change and it did not).
+    `arrays`: per source cache, the prefixes of the array names it reads, so that workers without a shared
+    file system are sent only those (`engine.shipping`); without it they get whole entries."""
     if kind not in INPUT_SOURCES:
         raise ValueError(f"input kind {kind!r} is not in the stage graph (pipeline/graph.py INPUT_SOURCES)")
     _VERSIONS[kind] = version
+    _ARRAYS[kind] = dict(arrays or {})
     return LOADERS.register(kind)
 
 
 def input_version(kind: str) -> int:
     LOADERS.get(kind)
     return _VERSIONS[kind]
+
+
+def input_arrays(kind: str) -> dict[str, tuple[str, ...]]:
+    """Per source cache, the prefixes of the arrays the loader of `kind` reads (absent: all of them)."""
+    LOADERS.get(kind)
+    return _ARRAYS[kind]
 
 
 def load_inputs(kind: str, readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
@@ -61,7 +72,7 @@ def _face_rows(readers: Mapping[str, CacheReader], video_id: str) -> tuple[np.nd
     return faces.read(video_id, "face_frame_index"), faces.read(video_id, "face_crops_times_ms")
 
 
-@input_loader("snippets")
+@input_loader("snippets", arrays={"decode": ("snippets",)})
 def snippets(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
     decode = readers["decode"]
     attrs = require_entry(decode, video_id, "decode")
@@ -77,19 +88,20 @@ def _rows(reader: CacheReader, video_id: str, stage: str, name: str) -> Inputs:
     return Inputs(rows, rows.shape[:1], reader.read(video_id, f"{name}_times_ms"), attrs)
 
 
-@input_loader("keyframes")
+@input_loader("keyframes", arrays={"decode": ("keyframes",)})
 def keyframes(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
     return _rows(readers["decode"], video_id, "decode", "keyframes")
 
 
-@input_loader("face_crops")
+@input_loader("face_crops", arrays={"faces": ("face_crops", "face_frame_index")})
 def face_crops(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
     _, times = _face_rows(readers, video_id)
     rows = readers["faces"].read(video_id, "face_crops")
     return Inputs(rows, rows.shape[:1], times, readers["faces"].attrs(video_id))
 
 
-@input_loader("frames")
+@input_loader("frames", arrays={"faces": ("face_crops_times_ms", "face_frame_index"),
+                                "decode": ("frames",)})
 def context_frames(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
     """Whole frames, only those with a detected face (CAAN uses the same frames for face and context)."""
     index, times = _face_rows(readers, video_id)
@@ -114,14 +126,14 @@ def _audio(decode: CacheReader, video_id: str) -> tuple[np.ndarray, dict[str, ob
     return decode.read(video_id, name), attrs
 
 
-@input_loader("audio")
+@input_loader("audio", arrays={"decode": ("audio_",)})
 def audio(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
     """The whole soundtrack as one row (1, n); the extractor says how it splits into segments."""
     samples, attrs = _audio(readers["decode"], video_id)
     return Inputs(samples[None], (), np.array([[0, attrs["duration_ms"]]], np.int64), attrs)
 
 
-@input_loader("spectrograms")
+@input_loader("spectrograms", arrays={"decode": ("audio_",)})
 def spectrograms(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
     """One spectrogram image per 1-second slice, paired with the keyframes (same times)."""
     samples, attrs = _audio(readers["decode"], video_id)
@@ -130,6 +142,6 @@ def spectrograms(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
     return Inputs(images, images.shape[:1], times, attrs)
 
 
-@input_loader("mfcc")
+@input_loader("mfcc", arrays={"mfcc": ("mfcc",)})
 def mfcc_segments(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
     return _rows(readers["mfcc"], video_id, "mfcc", "mfcc")

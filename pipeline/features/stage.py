@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
-from dask.distributed import Client
+from dask.distributed import Client, Future
 
 from pipeline.cache import CacheWriter
 from pipeline.config import config_hash
 from pipeline.engine.cached import VideoJob, run_into_cache
 from pipeline.engine.cluster import ClusterConfig, dask_client
+from pipeline.engine.shipping import call_with_files, scatter_files
 from pipeline.engine.summary import StageSummary
 from pipeline.errors import ConfigError
-from pipeline.extractors.base import check_precision
+from pipeline.extractors.base import check_precision, get_extractor
 from pipeline.features.config import (
     GZIP_LEVEL,
     ExtractorIdentity,
@@ -21,20 +23,26 @@ from pipeline.features.config import (
     recorded_config,
 )
 from pipeline.features.device import check_device_name, device_for
+from pipeline.features.inputs import input_arrays
 from pipeline.features.worker import extract_group, worker_identity
 from pipeline.manifests.format import Manifest
 
 
-def extractor_identity(client: Client, spec: ExtractorSpec) -> ExtractorIdentity:
+def extractor_identity(client: Client, spec: ExtractorSpec,
+                       files: dict[str, Future] | None = None) -> ExtractorIdentity:
     """The weights and code versions of `spec`'s extractor, as the workers have it. Every worker builds
     its extractor now, as its first task would have, so a
     wrong checkpoint fails before any video is read, and the driver never imports or builds the network
     (seconds during which the workers would sit idle, bench/README.md, deliverable 3). Workers that
     disagree (machines of an external cluster holding different files at the checkpoint's path) are an
-    error."""
-    workers = list(client.scheduler_info()["workers"])
-    futures = [client.submit(worker_identity, spec, workers=[w], allow_other_workers=False, pure=False)
-               for w in workers] or [client.submit(worker_identity, spec, pure=False)]
+    error. `files`: the scattered weights, when workers do not share the driver's file system."""
+    workers = list(client.scheduler_info(n_workers=-1)["workers"])
+    if files is None:
+        call, args, kwargs = worker_identity, (spec,), {}
+    else:   # no shared file system: the weights were shipped (engine.shipping)
+        call, args, kwargs = partial(call_with_files, worker_identity), (files,), {"spec": spec}
+    futures = [client.submit(call, *args, **kwargs, workers=[w], allow_other_workers=False, pure=False)
+               for w in workers] or [client.submit(call, *args, **kwargs, pure=False)]
     return agreed_identity(spec, client.gather(futures))
 
 
@@ -62,15 +70,24 @@ def check_runnable(spec: ExtractorSpec, cluster: ClusterConfig) -> None:
         raise ConfigError(f"features.{spec.name}: {exc}") from None
 
 
+def shipped_arrays(name: str, sources: dict[str, str]) -> dict[str, tuple[str, ...]]:
+    """Per source cache path, the arrays the extractor's input loader reads (what a worker without the
+    shared file system is sent)."""
+    kind = get_extractor(name).input_kind
+    return {sources[source]: prefixes for source, prefixes in input_arrays(kind).items() if source in sources}
+
+
 def run_features(*, spec: ExtractorSpec, manifest: Manifest, root: str | Path, sources: dict[str, str],
                  upstream: dict[str, str], cache_path: Path, reports_dir: Path,
                  cluster: ClusterConfig) -> StageSummary:
     """`upstream` maps each source cache to its configuration hash, so new inputs mean new features.
     Workers take `spec.videos_per_task` videos per task and batch across them (`compute.extract_group`)."""
     check_runnable(spec, cluster)
+    weights_files = [] if spec.weights in ("random", "none") else [spec.weights]
     with dask_client(cluster) as client:
         try:
-            identity = extractor_identity(client, spec)
+            files = None if cluster.shared_filesystem else scatter_files(client, weights_files)
+            identity = extractor_identity(client, spec, files)
         except (TypeError, ValueError, FileNotFoundError) as exc:
             # the workers could not build the extractor with these options or weights: a setting, not a bug
             raise ConfigError(f"features.{spec.name}: {exc}") from None
@@ -81,7 +98,8 @@ def run_features(*, spec: ExtractorSpec, manifest: Manifest, root: str | Path, s
                          level=GZIP_LEVEL) as writer:
             job = VideoJob(f"feat@{spec.name}", extract_group,
                            {"spec": spec, "sources": sources, "gzip_level": GZIP_LEVEL},
-                           videos_per_task=spec.videos_per_task, release=list(sources.values()))
+                           videos_per_task=spec.videos_per_task, release=list(sources.values()),
+                           files=weights_files, arrays=shipped_arrays(spec.name, sources))
             summary = run_into_cache(job, manifest=manifest, root=root, writer=writer, cluster=cluster,
                                      client=client)
     if weights == "random":
