@@ -3,14 +3,14 @@ and the projection to 10,000 videos on a 4-node cluster.
 
     .venv/bin/python -m bench.shipping [--quick] [--videos 6] [--seconds 107] [--repeats 1]
 
-N test clips (640x360, 25 fps, audio; VideoEmotion-8's mean duration by default) go through the real
-stages (decode with params.yaml's settings, then feat@r3d101_conv5, feat@alexnet_fc7 and feat@mfcc with
-random weights) on a LocalCluster of 2 workers x 1 thread started beforehand (its start excluded), once
-with `shared_filesystem: true` (workers open the files) and once with `false` (the driver reads each task's video or upstream entries and sends them; the
-worker writes them to its temporary folder). On one machine this measures what shipping adds in the
-driver and the workers (reads, an in-memory HDF5 copy, serialisation, temporary files); on a real
-network the bytes per video in the table cross the wire too, which the projection adds. The two modes run
-in turn, `--repeats` rounds, each keeping its fastest round.
+N test clips (640x360, 25 fps, audio; VideoEmotion-8's mean duration by default) go through the real stages
+(decode with params.yaml's settings, then feat@r3d101_conv5, feat@alexnet_fc7 and feat@mfcc with random
+weights) on a LocalCluster of 2 workers x 1 thread started beforehand (its start excluded), once with
+`shared_filesystem: true` (workers open the files) and once with `false` (the driver reads each task's video
+or upstream entries and sends them; the worker writes them to its temporary folder). On one machine this
+measures what shipping adds in the driver and the workers (reads, an in-memory HDF5 copy, serialisation,
+temporary files); on a real network the bytes per video in the table cross the wire too, which the
+projection adds. The two modes run in turn, `--repeats` rounds, each keeping its fastest round.
 """
 
 from __future__ import annotations
