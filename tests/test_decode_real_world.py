@@ -13,7 +13,7 @@ import pytest
 from pipeline.decode.config import DecodeConfig
 from pipeline.decode.worker import CHANGED, decode_group, probe_and_decode
 from pipeline.engine.dask_map import VideoTask
-from pipeline.manifests.inventory import source_fingerprint
+from pipeline.manifests.fingerprint import source_fingerprint
 from pipeline.media.probe import probe_video
 
 CFG = DecodeConfig(segments=2, frames_per_segment=4, train_views=0, outputs=("snippets", "audio"),

@@ -13,7 +13,7 @@ from pipeline.decode.config import DecodeConfig
 from pipeline.decode.video import Decoded, decode_video
 from pipeline.engine.dask_map import Outcome, VideoTask, video_outcome
 from pipeline.errors import VideoError
-from pipeline.manifests.inventory import source_fingerprint
+from pipeline.manifests.fingerprint import source_fingerprint
 from pipeline.media.probe import VideoInfo, probe_video
 
 CHANGED = "the file changed while the stage read it (replaced or still being written): run the stage again"

@@ -21,8 +21,8 @@ from pipeline.engine.dask_map import Outcome, VideoTask, map_groups
 from pipeline.engine.shipping import Shipment, scatter_files
 from pipeline.engine.summary import StageSummary
 from pipeline.engine.worker_state import release_readers
+from pipeline.manifests.fingerprint import source_fingerprint
 from pipeline.manifests.format import Manifest
-from pipeline.manifests.inventory import source_fingerprint
 
 Store = Callable[[VideoTask, Any], str | None]
 """Driver side: store one video's result; returns a failure reason, or None when stored."""

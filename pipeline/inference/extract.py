@@ -34,7 +34,7 @@ from pipeline.features.config import SPEED_ONLY, ExtractorIdentity, ExtractorSpe
 from pipeline.features.worker import extract_video, extractor_for, identity_of
 from pipeline.graph import STAGE_SOURCES, decode_outputs, sources_of
 from pipeline.inference.plan import Plan
-from pipeline.manifests.inventory import source_fingerprint
+from pipeline.manifests.fingerprint import source_fingerprint
 
 Entry = tuple[dict[str, Any], dict[str, Any]]
 

@@ -16,31 +16,16 @@ and never opened for reading: only ``stat`` touches them, and a FIFO is never op
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 import stat
 from dataclasses import replace
 from pathlib import Path
 
+from pipeline.manifests.fingerprint import source_fingerprint
 from pipeline.manifests.format import Manifest
 from pipeline.manifests.result import BuildResult
 
 INVENTORY_COLUMNS = ("path", "size", "fingerprint")
-
-
-def source_fingerprint(path: str | Path, block: int = 1 << 16) -> str:
-    """Size and a hash of the first and last 64 KiB of a video file ("" when it cannot be read): an entry
-    made from another version of the file is recomputed. Not the mtime, which `dvc checkout`, a copy or a
-    regenerated demo change without changing the video; not a full hash, which would read the dataset."""
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            digest = hashlib.sha256(f.read(block))
-            f.seek(max(0, size - block))
-            digest.update(f.read(block))
-    except OSError:
-        return ""
-    return f"{size}:{digest.hexdigest()[:16]}"
 
 
 def not_a_video_file(path: Path) -> str | None:
