@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 
 import torch
 
+from pipeline.manifests.format import Manifest, VideoRecord
+
 REPO = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 K = TypeVar("K")
@@ -28,6 +30,17 @@ def make_clip(path: Path, *, width: int, height: int, seconds: float, gop: int, 
                     "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0", "-c:a", "aac",
                     "-shortest", str(path)], check=True)
     return path
+
+
+def clip_manifest(work: Path, n: int, seconds: float, **size: int) -> Manifest:
+    """`n` clips of `make_clip` (640x360, 2 s GOP unless `size` says otherwise) in `work`, each 40 ms longer
+    than the last (distinct files), as a one-class manifest."""
+    records = []
+    for i in range(n):
+        make_clip(work / f"c{i:03d}.mp4", width=size.get("width", 640), height=size.get("height", 360),
+                  seconds=seconds + 0.04 * i, gop=size.get("gop", 50))
+        records.append(VideoRecord(f"c{i:03d}", f"c{i:03d}.mp4", "x"))
+    return Manifest(records, ["x"])
 
 
 def timed(fn: Callable[[], T]) -> tuple[float, T]:

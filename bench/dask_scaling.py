@@ -20,11 +20,11 @@ import time
 from contextlib import redirect_stdout
 from pathlib import Path
 
-from bench.common import machine_line, make_clip, table, verdict
+from bench.common import clip_manifest, machine_line, table, verdict
 from pipeline.decode.config import DecodeConfig
 from pipeline.decode.stage import run_decode
 from pipeline.engine.cluster import ClusterConfig, local_cluster
-from pipeline.manifests.format import Manifest, VideoRecord
+from pipeline.manifests.format import Manifest
 
 
 def decode_seconds(work: Path, manifest: Manifest, workers: int, threads: int) -> float:
@@ -52,11 +52,7 @@ def main() -> None:
     n, seconds, repeats = (4, 2.0, 1) if args.quick else (args.videos, args.seconds, args.repeats)
     with tempfile.TemporaryDirectory(prefix="vemo-bench-") as tmp:
         work = Path(tmp)
-        records = []
-        for i in range(n):
-            make_clip(work / f"c{i:03d}.mp4", width=640, height=360, seconds=seconds + 0.04 * i, gop=50)
-            records.append(VideoRecord(f"c{i:03d}", f"c{i:03d}.mp4", "x"))
-        manifest = Manifest(records, ["x"])
+        manifest = clip_manifest(work, n, seconds)
         times = {shape: float("inf") for shape in ((1, 1), (2, 1), (1, 2))}
         for _ in range(repeats):
             for shape in times:

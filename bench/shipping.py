@@ -22,7 +22,7 @@ from contextlib import redirect_stdout
 from dataclasses import replace
 from pathlib import Path
 
-from bench.common import machine_line, make_clip, table, timed
+from bench.common import clip_manifest, machine_line, table, timed
 from pipeline.config import load_params
 from pipeline.decode.config import decode_config
 from pipeline.decode.stage import run_decode
@@ -31,7 +31,7 @@ from pipeline.engine.summary import StageSummary
 from pipeline.features.config import extractor_spec
 from pipeline.features.stage import run_features
 from pipeline.graph import sources_of
-from pipeline.manifests.format import Manifest, VideoRecord
+from pipeline.manifests.format import Manifest
 
 REPO = Path(__file__).resolve().parents[1]
 EXTRACTORS = ("r3d101_conv5", "alexnet_fc7", "mfcc")
@@ -110,12 +110,8 @@ def main() -> None:
     best: dict[bool, dict[str, tuple[float, StageSummary]]] = {}
     with tempfile.TemporaryDirectory(prefix="vemo-bench-") as tmp:
         work = Path(tmp)
-        records = []
-        for i in range(n):
-            make_clip(work / f"c{i:03d}.mp4", width=640, height=360, seconds=seconds + 0.04 * i, gop=50)
-            records.append(VideoRecord(f"c{i:03d}", f"c{i:03d}.mp4", "x"))
-        manifest = Manifest(records, ["x"])
-        video_bytes = sum((work / r.path).stat().st_size for r in records) / n
+        manifest = clip_manifest(work, n, seconds)
+        video_bytes = sum((work / r.path).stat().st_size for r in manifest.records) / n
         sizes: dict[str, float] = {}
         for _ in range(repeats):
             for shared in (True, False):   # each on a fresh cluster: no extractor built by the other mode
