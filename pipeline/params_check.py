@@ -79,6 +79,7 @@ class Dask(Section):
     retries: Count = 1
     allocator: ALLOCATORS = "jemalloc"
     no_worker_timeout: PositiveFloat = 300.0
+    connect_timeout: PositiveFloat = 30.0
     dashboard: bool = True
     shared_filesystem: bool = True
 

@@ -167,7 +167,9 @@ def test_dvc_repro_manifest_with_lists_null_and_a_fifo_neither_hangs_nor_aborts(
             shutil.copy2(REPO / name, repo / name)
     shutil.rmtree(repo / "reports", ignore_errors=True)
     root = folder_dataset(repo / "data")
-    params_with(repo, {"builder": "folder", "root": str(root.relative_to(repo)), "lists": None})
+    params_with(repo, {"builder": "folder", "root": str(root.relative_to(repo)), "lists": None},
+                demo={"classes": ["anger", "joy"], "clips_per_class": 3, "min_seconds": 1.0,
+                      "max_seconds": 1.5})
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     done = dvc(["repro", "manifest"], repo)   # the timeout is the hang check: a hashed FIFO never returns
     assert done.returncode == 0, done.stdout + done.stderr

@@ -35,6 +35,7 @@ class ClusterConfig:
     retries: int = 1                  # reruns of a task that failed unexpectedly (not a VideoError)
     allocator: str = "jemalloc"       # LocalCluster workers' malloc: jemalloc where installed, or system
     no_worker_timeout: float = 300.0  # seconds without any worker before a stage stops (engine.watch)
+    connect_timeout: float = 30.0     # seconds to reach an external scheduler, or for its file to appear
     dashboard: bool = True            # serve the LocalCluster's dashboard (localhost) and print its link
     shared_filesystem: bool = True    # workers read the driver's paths; False: inputs ship with the tasks
 
@@ -72,11 +73,11 @@ def dask_client(cfg: ClusterConfig) -> Iterator[Client]:
     """A client on the given scheduler (address or scheduler file), or on a LocalCluster of worker processes
     that ends with it. Prints where the dashboard is, when there is one."""
     if cfg.external:
-        address = cfg.scheduler or scheduler_address(cfg.scheduler_file or "")
+        address = cfg.scheduler or scheduler_address(cfg.scheduler_file or "", cfg.connect_timeout)
         try:
-            client = Client(address, timeout=CONNECT_TIMEOUT)
+            client = Client(address, timeout=cfg.connect_timeout)
         except (OSError, TimeoutError, ValueError) as exc:
-            raise ConfigError(f"dask: cannot reach the scheduler at {address} in {CONNECT_TIMEOUT} "
+            raise ConfigError(f"dask: cannot reach the scheduler at {address} in {cfg.connect_timeout:g} s "
                               f"({type(exc).__name__}: {exc}); is it running?") from None
         with client:
             _say_dashboard(client)
@@ -87,10 +88,7 @@ def dask_client(cfg: ClusterConfig) -> Iterator[Client]:
         yield client
 
 
-CONNECT_TIMEOUT = 30   # seconds: an unreachable scheduler, or a scheduler file never written, is an error
-
-
-def scheduler_address(path: str, wait: float = CONNECT_TIMEOUT) -> str:
+def scheduler_address(path: str, wait: float) -> str:
     """The address in a scheduler file (`dask scheduler --scheduler-file`, dask-jobqueue), waiting up to
     `wait` seconds for a scheduler still starting to write it (Dask's own client would wait forever)."""
     deadline = time.monotonic() + wait
