@@ -258,7 +258,7 @@ def extract_videos(videos: Sequence[str | Path], extractors: Sequence[str], *, o
         raise ConfigError("no video given")
     result = ExtractResult(out, ids, names, {n: out / "cache" / f"{n}.h5" for n in plan.order})
     decode_cfg = predict_decode_config(plan, test_view_only=not train_views)
-    with (nullcontext(None) if cluster.scheduler else local_cluster(cluster)) as running:
+    with (nullcontext(None) if cluster.external else local_cluster(cluster)) as running:
         shared = cluster if running is None else replace(cluster, scheduler=running.scheduler_address)
         _run_plan(plan, result, decode_cfg, shared, decode_storage(settings))
     _write_failures(out / "failures.csv", result.failures)

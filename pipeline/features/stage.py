@@ -64,7 +64,7 @@ def check_runnable(spec: ExtractorSpec, cluster: ClusterConfig) -> None:
     LocalCluster (this machine), that the device exists and runs the precision."""
     try:
         check_device_name(spec.device)
-        if cluster.scheduler is None:
+        if not cluster.external:
             check_precision(spec.name, str(spec.options.get("precision", "fp32")), device_for(spec.device))
     except (ValueError, RuntimeError) as exc:
         raise ConfigError(f"features.{spec.name}: {exc}") from None
