@@ -44,10 +44,11 @@ class WorkerWatch:
         while not self._done.wait(self.poll):
             try:
                 present = self.workers()
-            except Exception:  # noqa: BLE001 - a scheduler that does not answer counts as no worker
-                present = set()
-            self.lost += len(self.seen - present)
-            self.seen = present
+            except Exception:  # noqa: BLE001 - a scheduler that does not answer counts as no worker,
+                present = set()  # but says nothing of which workers left: the counts wait for an answer
+            else:
+                self.lost += len(self.seen - present)
+                self.seen = present
             if present:
                 empty_since = None
                 continue
