@@ -197,3 +197,60 @@ def test_no_seeking_when_an_output_needs_every_frame(make_video) -> None:
     cfg = DecodeConfig(segments=2, frames_per_segment=4, outputs=("snippets", "keyframes"))
     sink = _FrameSink(cfg, info.n_frames, info.fps, video_rng(0, "v"), (160, 120))
     assert _seek_plan(path, info, info.fps, sink) is None
+
+
+KEYFRAMES_CFG = DecodeConfig(segments=2, frames_per_segment=4, train_views=1, face_rate=0.5,
+                             outputs=("snippets", "frames", "keyframes"), work_max_side=160, keyframe_size=64)
+
+
+def _routes(path: Path, monkeypatch, cfg: DecodeConfig = KEYFRAMES_CFG,
+            info: VideoInfo | None = None) -> tuple[dict, dict, list]:
+    """(the in-process decode, the ffmpeg command's one pass, the keyframe pickers decode_spans got)."""
+    info = info or probe_video(path, packets=True)
+    picking: list = []
+
+    def watched(*args, **kwargs) -> int:
+        picking.append(kwargs.get("picking"))
+        return decode_spans(*args, **kwargs)
+    monkeypatch.setattr(decode, "decode_spans", watched)
+    fps = cfg.fps or info.fps
+    routed, n = _decode_frames(path, info, cfg, fps, decode._expected_frames(info, fps), "v", [], threads=1)
+    one_pass, n_one = _decode_frames(path, info, cfg, fps, decode._expected_frames(info, fps), "v", [],
+                                     seek=False)
+    assert n == n_one and routed.keys() == one_pass.keys()
+    for name in routed:
+        np.testing.assert_array_equal(routed[name], one_pass[name], err_msg=name)
+    return routed, one_pass, picking
+
+
+@pytest.mark.parametrize("kind", [
+    {"preset": "veryfast"},                                   # B-frames
+    {"preset": "veryfast", "fps": "30000/1001"},              # slices of 29 and 30 frames
+    {"preset": "veryfast", "video_delay_s": 0.4},
+    {"preset": "veryfast", "rotate": 90},
+    {"preset": "veryfast", "name": "clip.ts"},
+])
+def test_keyframes_decoded_in_process_are_the_one_pass_keyframes(make_video, monkeypatch, kind) -> None:
+    path = make_video(seconds=5, size="160x120", pattern="testsrc2", gop=50, **kind)
+    routed, _, picking = _routes(path, monkeypatch)
+    assert len(picking) == 1 and picking[0] is not None         # the whole route, no fallback
+    assert len(routed["keyframes"]) == 5 and len(set(routed["keyframes_index"] % 25)) > 1
+
+
+def test_a_rate_the_file_does_not_have_is_left_to_ffmpegs_fps_filter(make_video, monkeypatch) -> None:
+    path = make_video(seconds=3, size="160x120", pattern="testsrc2", gop=25)
+    cfg = DecodeConfig(**{**KEYFRAMES_CFG.__dict__, "fps": 10.0})
+    routed, _, picking = _routes(path, monkeypatch, cfg)
+    assert picking == [] and len(routed["keyframes"]) == 3
+
+
+def test_a_damaged_picture_on_the_whole_route_falls_back_to_the_one_pass(make_video, monkeypatch) -> None:
+    path = make_video(seconds=4, size="160x120", pattern="testsrc2", gop=25, preset="veryfast")
+    info = probe_video(path, packets=True)            # as listed, before the damage
+    with av.open(str(path)) as container:
+        key = next(p for p in container.demux(video=0) if p.is_keyframe)
+    data = bytearray(path.read_bytes())
+    data[key.pos + key.size // 4: key.pos + key.size * 3 // 4] = bytes(key.size // 2)
+    path.write_bytes(bytes(data))
+    _, _, picking = _routes(path, monkeypatch, info=info)
+    assert len(picking) == 1                                  # tried, raised, then the one pass decoded

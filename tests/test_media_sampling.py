@@ -62,6 +62,33 @@ def test_times_ms() -> None:
 def test_keyframe_is_nearest_to_mean_histogram() -> None:
     dark = np.full((8, 8, 3), 10, np.uint8)
     grey = np.full((8, 8, 3), 128, np.uint8)
-    hists = np.stack([keyframes.rgb_histogram(f, stride=1) for f in (dark, dark, grey)])
+    hists = np.stack([keyframes.rgb_histogram(f) for f in (dark, dark, grey)])
     assert keyframes.nearest_to_mean(hists) in (0, 1)
     assert hists[0].sum() == 3.0
+
+
+def _picked(frames: list[np.ndarray], fps: float, held_bytes: int) -> tuple[list, list[int]]:
+    picker = keyframes.SlicePicker(fps, held_bytes)
+    scaled: list[int] = []
+
+    def scale(frame: np.ndarray) -> np.ndarray:
+        scaled.append(int(frame[0, 0, 0]))
+        return frame * 2
+    for i, frame in enumerate(frames):
+        picker.add(i, frame, frame, scale, frame.nbytes)
+    return picker.finish(), scaled
+
+
+def test_one_keyframe_a_second_and_only_the_chosen_frames_are_scaled() -> None:
+    # 2.5 fps: slices {0, 1, 2}, {3, 4}, {5}; in each, the odd one out is never the keyframe
+    values = [10, 10, 200, 50, 50, 90]
+    frames = [np.full((4, 4, 3), v, np.uint8) for v in values]
+    picked, scaled = _picked(frames, 2.5, held_bytes=1 << 20)
+    assert [i for i, _ in picked] == [0, 3, 5]
+    assert [int(image[0, 0, 0]) for _, image in picked] == [20, 100, 180]
+    assert scaled == [10, 50, 90]                       # one scale per slice
+    # a budget of one frame: the others are scaled as they come, the keyframes are the same images
+    tight, scaled = _picked(frames, 2.5, held_bytes=frames[0].nbytes)
+    assert [i for i, _ in tight] == [0, 3, 5] and len(scaled) == 3 + 3
+    for (_, a), (_, b) in zip(picked, tight, strict=True):
+        np.testing.assert_array_equal(a, b)

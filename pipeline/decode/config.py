@@ -6,14 +6,15 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 OUTPUTS = ("snippets", "frames", "keyframes", "audio")
-CODE_VERSION = 4
+CODE_VERSION = 5
 """Bump when the decoded values change for the same configuration (the sampling, the scaling, which
 stream is read): it enters the configuration hash, so entries of the older code are decoded again instead
 of being mixed with new ones. tests/test_golden.py fails when the values change and this did not.
 1: snippets and keyframes scaled by ffmpeg (area); 2: one audio track (never every track interleaved);
 3: one clock (audio shifted to the video's start; a variable rate seen in the timestamps, and a stream
 without a stated duration, sampled over the timestamps' span); 4: the clock starts at the first frame
-shown, not at frames an edit list discards."""
+shown, not at frames an edit list discards; 5: keyframes chosen by histograms of a 32x32 sample grid of
+each frame, no longer of every 4th pixel of its 256x256 copy."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class DecodeConfig:
 
     @property
     def may_seek(self) -> bool:
-        """No output needs every frame (keyframes do), so input seeking may pay: probe the packets too."""
+        """No output needs every frame (keyframes do), so input seeking may pay."""
         return "keyframes" not in self.outputs
 
 

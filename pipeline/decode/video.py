@@ -1,24 +1,32 @@
 """Decode one video into exactly what the extractors need, in one pass of ffmpeg (or by seeking).
 
-    ffmpeg (rotation applied, constant fps) ── select + scale per output, one pipe each:
+    every frame (rotation applied, constant fps) ── select + scale per output:
       ├─> snippet frames (T x k per view), short side 112 (area) ── cropped 112x112 here ─> snippets
       ├─> frames for face detection (`face_rate` a second, at most `face_max_frames`), working size
       │                                                                                      ─> frames
-      └─> every frame at 256x256 (area), only when keyframes are asked for ── RGB histogram, per
-          1-second slice the frame nearest to the mean ─> keyframes
+      └─> only when keyframes are asked for: every frame's 64x64 sample grid ── RGB histogram; per
+          1-second slice the frame nearest to the mean, scaled to 256x256 (area) ─> keyframes
     ffmpeg (audio) ── mono int16 PCM at each rate in `audio_rates` ─> audio_<rate>
 
-Without a keyframes output, a constant-rate stream is decoded by seeking when that decodes fewer
-frames (`_seek_plan`, pipeline/media/seek_plan.py), in-process, skipping the pictures no wanted frame
-needs (pipeline/media/seek_decode.py); the frames are the same either way. Given more than one thread,
-the seeking plan is split into that many parts of equal decoding cost (`split_spans`), decoded side by
-side on one thread each: on 2 cores that beats one decoder on 2 threads, which must restart its frame
-threads at every seek (bench/README.md, deliverable 2).
+Three routes give the same frames (tests/test_decode_seek.py); the first that applies is taken:
+- seeking: without a keyframes output, a constant-rate stream is decoded by seeking when that decodes
+  fewer frames (`_seek_plan`, pipeline/media/seek_plan.py), in-process, skipping the pictures no wanted
+  frame needs (pipeline/media/seek_decode.py). Given more than one thread, the plan is split into that
+  many parts of equal decoding cost (`split_spans`), decoded side by side on one thread each: on 2
+  cores that beats one decoder on 2 threads, which must restart its frame threads at every seek
+  (bench/README.md, deliverable 2);
+- one pass in-process: the same kind of stream with keyframes asked for is decoded whole by that
+  decoder, which keeps each second's decoded frames until the second's keyframe is chosen, so only
+  that one is scaled to 256x256 (about 1.1x the cost of decoding alone, against 2x when ffmpeg scales
+  every frame: bench/README.md, issue 25);
+- one pass of the ffmpeg command: any other stream (a variable rate, `decode.fps`, an edit list), and
+  whenever an in-process route meets anything unexpected; ffmpeg's `fps` filter makes the rate constant.
 
 Memory: snippets and face frames are bounded whatever the video length (only selected frames, already
-downscaled, and one second of 256x256 frames are held); keyframes (one per second, 196 kB each at 256x256)
-and audio (88 kB per second per rate) grow with the duration, about 1 GB an hour at the defaults, so
-`max_seconds` rejects longer videos before anything decodes (docs/reliability.md: 2 hours decode in seconds).
+downscaled, are held, and one second of decoded frames: at most 256 MB, `keyframes.HELD_BYTES`);
+keyframes (one per second, 196 kB each at 256x256) and audio (88 kB per second per rate) grow with the
+duration, about 1 GB an hour at the defaults, so `max_seconds` rejects longer videos before anything
+decodes (docs/reliability.md: 2 hours decode in seconds).
 
 Every time and every audio sample is on one clock, t = 0 at the first video frame: audio that starts
 later is padded with silence, audio that starts earlier is cut to the first frame (docs/decoding.md).
@@ -57,7 +65,7 @@ from pipeline.decode.config import DecodeConfig
 from pipeline.errors import VideoError
 from pipeline.media import keyframes as kf
 from pipeline.media import sampling
-from pipeline.media.ffmpeg_io import FrameStream, decode_streams, fit_size, read_audio
+from pipeline.media.ffmpeg_io import FrameStream, KeyframeStream, decode_streams, fit_size, read_audio
 from pipeline.media.probe import VFR_WARNING, VideoInfo, video_packets
 from pipeline.media.resize import crop, short_side_size
 from pipeline.media.seek_decode import AUTOROTATE, decode_spans
@@ -104,13 +112,15 @@ class _FrameSink:
         if "frames" in want:
             chosen = sampling.face_frames(n_frames, fps, cfg.face_rate, cfg.face_max_frames)
             self.face_idx = chosen.tolist()
-        self.keyframes_on = "keyframes" in want
+        self.picker = kf.SlicePicker(fps) if "keyframes" in want else None
         self.small: dict[int, np.ndarray] = {}
         self.faces: dict[int, np.ndarray] = {}
-        self.slice_frames: list[tuple[int, np.ndarray, np.ndarray]] = []
-        self.slice_no = 0
-        self.keyframes: list[tuple[int, np.ndarray]] = []
-        self.counted = 0
+        self._counted = 0
+
+    @property
+    def counted(self) -> int:
+        """Frames seen by an output that sees every frame (keyframes, or the counting stream)."""
+        return self.picker.count if self.picker is not None else self._counted
 
     @property
     def wanted(self) -> np.ndarray:
@@ -118,7 +128,8 @@ class _FrameSink:
         return np.array(sorted(set(self.snippet_idx) | set(self.face_idx)), np.int64)
 
     def streams(self, count: bool) -> list[FrameStream]:
-        """The ffmpeg outputs; `count` adds a 2x2 stream of every frame when none other counts them."""
+        """The outputs of selected frames; `count` adds a 2x2 stream of every frame when no keyframes
+        output counts them."""
         width, height = self.work_size
         streams = []
         if self.snippet_idx:
@@ -126,31 +137,21 @@ class _FrameSink:
             streams.append(FrameStream(w, h, self.snippet_idx, self.small.__setitem__, scale_flags="area"))
         if self.face_idx:
             streams.append(FrameStream(width, height, self.face_idx, self.faces.__setitem__))
-        if self.keyframes_on:
-            size = self.cfg.keyframe_size
-            streams.append(FrameStream(size, size, None, self._add_to_slice, scale_flags="area"))
-        elif count:
+        if count and self.picker is None:
             streams.append(FrameStream(2, 2, None, self._count, pix_fmt="gray", crop=True))
         return streams
+
+    @property
+    def keyframe_stream(self) -> KeyframeStream | None:
+        if self.picker is None:
+            return None
+        return KeyframeStream(self.cfg.keyframe_size, self.picker)
 
     def complete(self) -> bool:
         return len(self.small) == len(self.snippet_idx) and len(self.faces) == len(self.face_idx)
 
     def _count(self, i: int, _frame: np.ndarray) -> None:
-        self.counted = i + 1
-
-    def _add_to_slice(self, i: int, frame: np.ndarray) -> None:
-        self.counted = i + 1
-        if int(i // self.fps) > self.slice_no and self.slice_frames:
-            self._close_slice()
-        self.slice_no = int(i // self.fps)
-        self.slice_frames.append((i, kf.rgb_histogram(frame), frame))
-
-    def _close_slice(self) -> None:
-        best = kf.nearest_to_mean(np.stack([h for _, h, _ in self.slice_frames]))
-        i, _, frame = self.slice_frames[best]
-        self.keyframes.append((i, frame))
-        self.slice_frames = []
+        self._counted = i + 1
 
     def finish(self, n_frames: int) -> dict[str, np.ndarray]:
         arrays: dict[str, np.ndarray] = {}
@@ -160,7 +161,7 @@ class _FrameSink:
             idx = np.array(sorted(self.faces))
             arrays["frames"] = np.stack([self.faces[i] for i in idx])
             arrays["frames_times_ms"] = sampling.frame_times_ms(idx, self.fps)
-        if self.keyframes_on:
+        if self.picker is not None:
             arrays.update(self._keyframe_arrays(n_frames))
         return arrays
 
@@ -178,14 +179,14 @@ class _FrameSink:
         }
 
     def _keyframe_arrays(self, n_frames: int) -> dict[str, np.ndarray]:
-        if self.slice_frames:
-            self._close_slice()
+        assert self.picker is not None
+        keyframes = self.picker.finish()
         slices = sampling.second_slices(n_frames, self.fps)
         times = sampling.span_times_ms(slices - [0, 1], self.fps)
         return {
-            "keyframes": np.stack([f for _, f in self.keyframes]),
-            "keyframes_index": np.array([i for i, _ in self.keyframes]),
-            "keyframes_times_ms": times[: len(self.keyframes)],
+            "keyframes": np.stack([f for _, f in keyframes]),
+            "keyframes_index": np.array([i for i, _ in keyframes]),
+            "keyframes_times_ms": times[: len(keyframes)],
         }
 
 
@@ -202,23 +203,42 @@ class SeekPlan(NamedTuple):
     rotation: int             # degrees, applied as ffmpeg's autorotation does
 
 
-def _seek_plan(path: Path, info: VideoInfo, fps: float, sink: _FrameSink) -> SeekPlan | None:
-    """The spans to decode by seeking when that decodes fewer frames than one pass; else None.
+UNTIL_THE_END = 1 << 40   # frames: a span that ends with the file
+
+
+def _stream_position(path: Path, info: VideoInfo, fps: float) -> tuple[float, np.ndarray] | None:
+    """(first frame's timestamp, frame indices of the keyframes) when the in-process routes apply, else None.
 
     Only for a constant-rate stream decoded at its own rate that starts with its first frame (frame i is
-    then at first + i / fps in the file too), turned by a multiple of 90 degrees if at all, and when no
-    output needs every frame (`DecodeConfig.may_seek`, the rule the probe also asks for packets by).
+    then at first + i / fps in the file too), turned by a multiple of 90 degrees if at all.
     """
-    wanted = sink.wanted
-    if (not sink.cfg.may_seek or len(wanted) == 0 or abs(fps - info.fps) > 1e-6
-            or VFR_WARNING in info.warnings or info.rotation not in AUTOROTATE):
+    if abs(fps - info.fps) > 1e-6 or VFR_WARNING in info.warnings or info.rotation not in AUTOROTATE:
         return None
     packets = info.packets or video_packets(path)
     if packets is None or abs(packets.first_pts - packets.start) > 0.5 / fps:
         return None
-    keyframes = keyframe_indices(packets.keyframes, packets.first_pts, fps)
+    return packets.first_pts, keyframe_indices(packets.keyframes, packets.first_pts, fps)
+
+
+def _seek_plan(path: Path, info: VideoInfo, fps: float, sink: _FrameSink) -> SeekPlan | None:
+    """The spans to decode by seeking when that decodes fewer frames than one pass; else None.
+
+    Only where `_stream_position` allows, and when no output needs every frame (`DecodeConfig.may_seek`).
+    """
+    wanted = sink.wanted
+    if not sink.cfg.may_seek or len(wanted) == 0 or (position := _stream_position(path, info, fps)) is None:
+        return None
+    first_pts, keyframes = position
     spans, cost = plan_spans(wanted, keyframes, SEEK_COST_FRAMES)
-    return SeekPlan(spans, packets.first_pts, keyframes, info.rotation) if cost < info.n_frames else None
+    return SeekPlan(spans, first_pts, keyframes, info.rotation) if cost < info.n_frames else None
+
+
+def _whole_plan(path: Path, info: VideoInfo, fps: float, sink: _FrameSink) -> SeekPlan | None:
+    """Every frame in-process, when keyframes are asked for and `_stream_position` allows; else None."""
+    if sink.picker is None or (position := _stream_position(path, info, fps)) is None:
+        return None
+    first_pts, keyframes = position
+    return SeekPlan([Span(0, UNTIL_THE_END)], first_pts, keyframes, info.rotation)
 
 
 def _within(streams: list[FrameStream], spans: list[Span]) -> list[FrameStream]:
@@ -242,25 +262,43 @@ def _decode_plan(path: Path, fps: float, streams: list[FrameStream], plan: SeekP
             run.result()
 
 
+def _decode_whole(path: Path, fps: float, sink: _FrameSink, plan: SeekPlan, threads: int) -> None:
+    """Every frame in-process, in order, on one decoder of `threads` threads (0: every core)."""
+    decode_spans(path, fps=fps, streams=sink.streams(count=False), spans=plan.spans, keyframes=plan.keyframes,
+                 first_pts=plan.first_pts, rotation=plan.rotation, picking=sink.keyframe_stream,
+                 threads=threads or len(os.sched_getaffinity(0)))
+
+
+def _decode_in_process(path: Path, info: VideoInfo, fps: float, n_expected: int, sink: _FrameSink,
+                       threads: int) -> bool:
+    """Try the seeking or the whole in-process route; True when it delivered everything the one pass
+    would (the same frames, as many of them as expected), False when the one pass must decode."""
+    if (plan := _seek_plan(path, info, fps, sink)) is not None:
+        route = lambda: _decode_plan(path, fps, sink.streams(count=False), plan, threads)  # noqa: E731
+    elif (plan := _whole_plan(path, info, fps, sink)) is not None:
+        route = lambda: _decode_whole(path, fps, sink, plan, threads)  # noqa: E731
+    else:
+        return False
+    try:
+        route()
+    except VideoError:
+        return False   # the one pass decodes the file or names what is wrong with it
+    return sink.complete() and (sink.picker is None or sink.picker.count == n_expected)
+
+
 def _decode_frames(path: Path, info: VideoInfo, cfg: DecodeConfig, fps: float, n_expected: int,
                    video_id: str, messages: list[str], seek: bool = True,
                    threads: int = 0) -> tuple[dict[str, np.ndarray], int]:
     work_size = fit_size(info.width, info.height, cfg.work_max_side)
     rng_args = (cfg, n_expected, fps)
     sink = _FrameSink(*rng_args, video_rng(cfg.seed, video_id), work_size)
-    plan = _seek_plan(path, info, fps, sink) if seek else None
-    if plan is not None:
-        try:
-            _decode_plan(path, fps, sink.streams(count=False), plan, threads)
-        except VideoError:
-            pass   # the one pass below decodes the file or names what is wrong with it
-        else:
-            if sink.complete():
-                return sink.finish(n_expected), n_expected
+    if seek:
+        if _decode_in_process(path, info, fps, n_expected, sink, threads):
+            return sink.finish(n_expected), n_expected
         sink = _FrameSink(*rng_args, video_rng(cfg.seed, video_id), work_size)
     heard: list[str] = []
     decode_streams(path, fps=fps, streams=sink.streams(count=True), threads=threads, messages=heard,
-                   video_stream=info.video_stream)
+                   video_stream=info.video_stream, keyframes=sink.keyframe_stream)
     n = sink.counted
     if n == 0:
         raise VideoError(path, "no frame could be decoded")

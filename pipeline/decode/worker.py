@@ -36,7 +36,7 @@ def probe_and_decode(video_id: str, path: str, cfg: DecodeConfig, threads: int =
     stage saw when it chose the video; None: not compared): an entry is only ever made of one version of
     the file, recorded under that version's fingerprint."""
     before = source_fingerprint(path)
-    info = probe_video(path, packets=cfg.may_seek, audio=cfg.audio_stream)
+    info = probe_video(path, packets=True, audio=cfg.audio_stream)
     if listed is not None and listed != before:
         return DecodeOutcome(info, None, CHANGED, before)       # changed since listed: nothing to decode
     try:

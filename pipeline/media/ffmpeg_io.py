@@ -4,7 +4,7 @@ Nothing is written to disk. ffmpeg applies the rotation stored in the file (its 
 a constant frame rate (so frame i is at i / fps, also for variable-frame-rate files), keeps only the
 frames each output asks for (`select`) and scales them, so Python receives just those frames at their
 final size. One ffmpeg process serves every output: it decodes every frame of the video once, in order
-(decoding only stretches of it, by seeking, is pipeline/media/seek_decode.py).
+(decoding in-process, only stretches of it or all of it, is pipeline/media/seek_decode.py).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import ffmpeg
 import numpy as np
 
 from pipeline.errors import VideoError
+from pipeline.media.keyframes import HISTOGRAM_FLAGS, HISTOGRAM_SIDE, SlicePicker
 
 QUIET = ("-nostdin", "-hide_banner", "-loglevel", "error")
 CHANNELS = {"rgb24": 3, "gray": 1}
@@ -55,6 +56,52 @@ class FrameStream:
     scale_flags: str = "bicubic"
     crop: bool = False
     delivered: int = 0
+
+
+@dataclass
+class KeyframeStream:
+    """Every frame, for `picker`: a small copy for its histogram and, for the chosen frames only where
+    the decoder allows (in-process), the frame scaled to size x size with `scale_flags`."""
+
+    size: int
+    picker: SlicePicker
+    scale_flags: str = "area"
+
+    def histogram_stream(self, on_frame: Callable[[int, np.ndarray], None]) -> FrameStream:
+        return FrameStream(HISTOGRAM_SIDE, HISTOGRAM_SIDE, None, on_frame, scale_flags=HISTOGRAM_FLAGS)
+
+    def image_stream(self, on_frame: Callable[[int, np.ndarray], None]) -> FrameStream:
+        return FrameStream(self.size, self.size, None, on_frame, scale_flags=self.scale_flags)
+
+
+class _Pairs:
+    """Joins the histogram copy and the keyframe-size image of each frame, which ffmpeg writes to two
+    pipes read by two threads, and hands them to the picker in frame order (each pipe is in order, so
+    the pairs complete in order)."""
+
+    def __init__(self, picker: SlicePicker) -> None:
+        self.picker = picker
+        self.lock = threading.Lock()
+        self.small: dict[int, np.ndarray] = {}
+        self.image: dict[int, np.ndarray] = {}
+
+    def on_small(self, i: int, frame: np.ndarray) -> None:
+        with self.lock:
+            if i in self.image:
+                self.picker.add(i, frame, self.image.pop(i), _same)
+            else:
+                self.small[i] = frame
+
+    def on_image(self, i: int, frame: np.ndarray) -> None:
+        with self.lock:
+            if i in self.small:
+                self.picker.add(i, self.small.pop(i), frame, _same)
+            else:
+                self.image[i] = frame
+
+
+def _same(frame: np.ndarray) -> np.ndarray:
+    return frame
 
 
 def _select_expression(frames: Sequence[int]) -> str:
@@ -106,14 +153,20 @@ def _read(pipe: BinaryIO, stream: FrameStream, errors: list[BaseException]) -> N
 
 
 def decode_streams(path: str | Path, *, fps: float, streams: Sequence[FrameStream], threads: int = 0,
-                   messages: list[str] | None = None, video_stream: int = -1) -> None:
+                   messages: list[str] | None = None, video_stream: int = -1,
+                   keyframes: KeyframeStream | None = None) -> None:
     """Run one ffmpeg writing every stream to its own pipe; each stream's `delivered` counts its frames.
 
     Every frame of the file's stream `video_stream` (its index; -1: ffmpeg's first video stream) is decoded
-    in order, resampled to `fps`. Raises VideoError if ffmpeg fails; when it succeeds but complains (a
-    damaged or cut stream), its error lines go into `messages`.
+    in order, resampled to `fps`. `keyframes` gets every frame, as its histogram copy and its image (ffmpeg
+    cannot be asked afterwards for the one frame chosen). Raises VideoError if ffmpeg fails; when it
+    succeeds but complains (a damaged or cut stream), its error lines go into `messages`.
     """
     path = Path(path)
+    if keyframes is not None:
+        pairs = _Pairs(keyframes.picker)
+        streams = [*streams, keyframes.histogram_stream(pairs.on_small),
+                   keyframes.image_stream(pairs.on_image)]
     pipes = [os.pipe() for _ in streams]
     cmd = _command(path, fps, streams, [w for _, w in pipes], threads, video_stream)
     errors: list[BaseException] = []

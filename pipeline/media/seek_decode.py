@@ -1,4 +1,5 @@
-"""Decode the spans of a seeking plan in-process (PyAV), handing the decoder only the pictures needed.
+"""Decode in-process (PyAV): the spans of a seeking plan, handing the decoder only the pictures needed, or
+every frame for the keyframe choice (`keyframes`).
 
 For each span the demuxer seeks to the keyframe at or before it (`seek_plan.decode_starts`) and the
 packets from there to the span's last frame go to a single-thread decoder, except H.264 pictures that
@@ -6,7 +7,10 @@ nothing refers to (every slice with nal_ref_idc 0) and that no output wants: wit
 B-frames, 45% of all pictures are such, and ffmpeg's command line can only decode all of them or skip
 all of them (`-skip_frame`). Each wanted frame then goes through the filters the one-pass ffmpeg
 applies (its autorotation, `scale` with the output's flags, the output's pixel format), built from the
-same libavfilter, so the frames are the one-pass frames (`tests/test_decode_seek.py`).
+same libavfilter, so the frames are the one-pass frames (`tests/test_decode_seek.py`). For keyframes,
+each frame goes through the histogram copy's filters, and only the frame chosen in its second through
+the keyframe size's: the one pass must scale every frame to that size, as ffmpeg cannot be asked later.
+Every frame must then come, once, in order (frame i at first + i / fps): anything else raises.
 
 Anything unexpected (a decoder error, a frame flagged corrupt, a frame without a timestamp) raises
 VideoError, and the caller decodes the video in one pass instead, where ffmpeg names what is wrong.
@@ -22,7 +26,7 @@ import av
 import numpy as np
 
 from pipeline.errors import VideoError
-from pipeline.media.ffmpeg_io import CHANNELS, FrameStream
+from pipeline.media.ffmpeg_io import CHANNELS, FrameStream, KeyframeStream
 from pipeline.media.probe import video_stream
 from pipeline.media.seek_plan import Span, decode_starts
 
@@ -88,32 +92,60 @@ class _Filter:
         return self.graph.pull().to_ndarray().reshape(self.shape)
 
 
+class _Picking:
+    """Every frame to a KeyframeStream's picker: its histogram copy now, its image if it is chosen."""
+
+    def __init__(self, video: av.VideoStream, out: KeyframeStream, rotation: int) -> None:
+        self.picker = out.picker
+        self.nbytes: int | None = None
+        self.small = _Filter(video, out.histogram_stream(_unused), rotation)
+        self.image = _Filter(video, out.image_stream(_unused), rotation)
+
+    def __call__(self, path: Path, at: int, frame: av.VideoFrame) -> None:
+        if at != self.picker.count:
+            raise VideoError(path, f"frame {at} came where frame {self.picker.count} was due")
+        if self.nbytes is None:         # held bytes estimated by the first picture (the budget is rough)
+            self.nbytes = sum(plane.buffer_size for plane in frame.planes)
+        self.picker.add(at, self.small(frame), frame, self.image, self.nbytes)
+
+
+def _unused(_i: int, _frame: np.ndarray) -> None:
+    raise AssertionError("filters built from a stream description only")
+
+
 def decode_spans(path: str | Path, *, fps: float, streams: Sequence[FrameStream], spans: Sequence[Span],
-                 keyframes: np.ndarray, first_pts: float, rotation: int = 0) -> int:
-    """Hand each stream its frames from `spans`; returns the pictures decoded.
+                 keyframes: np.ndarray, first_pts: float, rotation: int = 0,
+                 picking: KeyframeStream | None = None, threads: int = 1) -> int:
+    """Hand each stream its frames from `spans`, and `picking` every frame of them; returns the pictures
+    decoded.
 
     The stream must have a constant rate equal to `fps`, its first frame at `first_pts` (s) and its
-    keyframes at the frame indices `keyframes`. Raises VideoError when the decode is not clean.
+    keyframes at the frame indices `keyframes`. `threads`: the decoder's (plans split over threads run
+    one decoder of one thread per part). Raises VideoError when the decode is not clean.
     """
     path = Path(path)
     try:
         with av.open(str(path)) as container:
-            return _decode(path, container, fps, streams, spans, keyframes, first_pts, rotation)
+            return _decode(path, container, fps, streams, spans, keyframes, first_pts, rotation, picking,
+                           threads)
     except av.FFmpegError as exc:
         raise VideoError(path, f"seeking decode failed: {exc}") from exc
 
 
 def _decode(path: Path, container: av.container.InputContainer, fps: float,  # noqa: PLR0913
             streams: Sequence[FrameStream], spans: Sequence[Span], keyframes: np.ndarray,
-            first_pts: float, rotation: int) -> int:
+            first_pts: float, rotation: int, picking: KeyframeStream | None, threads: int) -> int:
     video = video_stream(container)
-    video.thread_count = 1          # parts of a plan run side by side, one core each (decode._decode_plan)
+    video.thread_count = threads
     codec = video.codec_context
     codec.options = {"err_detect": "explode"}     # a damaged slice raises, not concealed: the one pass
     base = float(video.time_base)
     length_size = nal_length_size(codec)
     outputs = [(stream, set(stream.frames or ()), _Filter(video, stream, rotation)) for stream in streams]
     wanted = set().union(*(frames for _, frames, _ in outputs))
+    pick = _Picking(video, picking, rotation) if picking is not None else None
+    if pick is not None:
+        length_size = None          # every picture is wanted
 
     def index(pts: int | None) -> int:
         if pts is None:
@@ -128,6 +160,8 @@ def _decode(path: Path, container: av.container.InputContainer, fps: float,  # n
                 raise VideoError(path, "the decoder flagged a damaged frame")
             at = index(frame.pts)
             if span.first <= at < span.first + span.count:
+                if pick is not None:
+                    pick(path, at, frame)
                 for stream, frames_wanted, scale in outputs:
                     if at in frames_wanted:
                         stream.on_frame(at, scale(frame))
