@@ -8,6 +8,7 @@
     vemo predict VIDEO...           a trained head's top classes and attention for new videos (no DVC)
     vemo extract VIDEO... -e NAME   features of video files by named extractors (no DVC project)
     vemo graph [--check]            write stage_graph.yaml (the caches each feat@ and head stage reads)
+    vemo exp [DVC_OPTION...]        dvc exp show narrowed to what a sweep compares (docs/dvc.md)
 """
 
 from __future__ import annotations
@@ -143,6 +144,19 @@ def _graph(args: argparse.Namespace) -> int:
     return 0
 
 
+EXP_VIEW = ("--only-changed", "--drop", ".*/")
+"""`vemo exp`'s narrowing of `dvc exp show`, which has a column for every leaf of params.yaml and every
+dependency file or folder (docs/dvc.md says why DVC cannot be told otherwise): only the params and scores
+that differ between the rows, and no dependency hashes (every column whose name has a `/` is a path; no
+param or score name has one)."""
+
+
+def _exp(args: argparse.Namespace) -> int:
+    import subprocess
+
+    return subprocess.run([sys.executable, "-m", "dvc", "exp", "show", *EXP_VIEW, *args.rest]).returncode
+
+
 def _cache_verify(args: argparse.Namespace) -> int:
     from pipeline.cache.verify import verify_cache
 
@@ -161,6 +175,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "graph": (_graph, "write stage_graph.yaml, the caches each feat@ and head stage of dvc.yaml reads"),
     "predict": (_predict, "predict new videos with a trained head: top classes, attention JSON and pictures"),
     "extract": (_extract, "features of video files by named extractors, into HDF5 caches or .npy files"),
+    "exp": (_exp, "dvc exp show with the columns a sweep compares: changed params and scores, accuracies"),
 }
 
 
@@ -171,6 +186,8 @@ EXAMPLES: dict[str, str] = {
     "probe": "example:\n  vemo probe data/demo/videos/joy/joy_01.mp4 clip.mkv",
     "weights": "examples:\n  vemo weights list\n  vemo weights fetch alexnet_imagenet",
     "graph": "examples:\n  vemo graph\n  vemo graph --check --params params.yaml",
+    "exp": "examples:\n  vemo exp\n  vemo exp --keep '.*\\.accuracy$'   (and every head's accuracy)"
+           "\n  vemo exp --csv > experiments.csv",
     "predict": "examples:\n  vemo predict clip.mp4\n  vemo predict a.mp4 b.mp4 --head caan --out predict/caan"
                "\n  vemo predict clip.mp4 --checkpoint models/demo/vaanet/run_00/best.pt --device cpu",
 }
@@ -235,6 +252,11 @@ def main(argv: list[str] | None = None) -> int:
                        "adding or removing an entry.")
     g.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
     g.add_argument("--check", action="store_true", help="exit 1 when the file is out of date, write nothing")
+    x = sub.add_parser("exp", help=COMMANDS["exp"][1],
+                       description=f"Run `dvc exp show {' '.join(EXP_VIEW)}` with the options given after "
+                       "it (any of `dvc exp show --help`'s; a --drop or --keep of yours adds to these): the "
+                       "params and scores that differ between the experiments (docs/dvc.md).")
+    x.add_argument("rest", nargs=argparse.REMAINDER, metavar="DVC_OPTION")
     c = sub.add_parser("cache", help=COMMANDS["cache"][1])
     c.add_argument("action", choices=["verify"])
     c.add_argument("caches", nargs="+", help="cache .h5 files")
@@ -245,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["weights"]:
         # its own parser: `vemo weights --help` and `vemo weights fetch --help` are its help, not vemo's
         return _user_errors(lambda: _weights(argparse.Namespace(rest=argv[1:])))
+    if argv[:1] == ["exp"] and not {"-h", "--help"} & set(argv[1:]):
+        return _exp(argparse.Namespace(rest=argv[1:]))   # its options are dvc's, which vemo's parser refuses
     args = parser.parse_args(argv)
     if args.command == "extract" and not (args.videos or args.list):
         parser.error("extract: give video files or --list FILE")

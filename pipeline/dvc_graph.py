@@ -15,6 +15,10 @@ from pipeline.graph import sources_of
 from pipeline.heads import head_caches
 from pipeline.training.config import head_options
 
+SHOWN_KEY = "written_by"
+"""stage_graph.yaml's one key that is a DVC param (of `manifest`, dvc.yaml): `dvc exp show` then lists this
+key alone instead of one column per list item it would list for a plain `vars` file (docs/dvc.md)."""
+
 SLOTS = {"sources": 2, "caches": 2}
 """How many `${item.<field>[i]}` dependencies dvc.yaml's foreach stages list (tests/test_graph.py checks)."""
 
@@ -36,7 +40,8 @@ def stage_graph(params: dict[str, Any]) -> dict[str, Any]:
     sources = {name: sources_of(name) for name in params.get("features", {})}
     caches = {key: head_caches(entry["head"], head_options(params, key))
               for key, entry in params.get("heads", {}).items()}
-    return {"feature_stages": _slots(sources, "sources"), "head_stages": _slots(caches, "caches")}
+    return {"feature_stages": _slots(sources, "sources"), "head_stages": _slots(caches, "caches"),
+            SHOWN_KEY: "vemo graph"}
 
 
 def stage_graph_text(params: dict[str, Any]) -> str:

@@ -207,7 +207,7 @@ def test_train_and_evaluate_learn_write_reports_and_repeat_exactly(tmp_path: Pat
     assert len(confusion) == len(m.subset("test"))
     # DVC's metric: the scores alone, the same numbers
     scores = json.loads((tmp_path / "a" / "out" / "scores.json").read_text())
-    assert scores == {k: first[k] for k in SCORE_KEYS[:4]}
+    assert scores == {"toy": {k: first[k] for k in SCORE_KEYS[:4]}}  # under the entry key: short DVC columns
 
 
 def test_train_prints_one_line_per_epoch_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -5,7 +5,9 @@
     reports/<dataset>/<key>/{scores.json, metrics.json, runs.json, confusion.json,
                              predictions/run_XX.json, missing.csv}        written by evaluate
 
-scores.json is the DVC metric (`dvc metrics show`, `dvc exp show`): the few numbers a sweep compares.
+scores.json is the DVC metric (`dvc metrics show`, `dvc exp show`): the few numbers a sweep compares,
+under the entry's key ({"vaanet": {"accuracy": ...}}) so that DVC names the columns `vaanet.accuracy`, not
+`reports/<dataset>/vaanet/scores.json:accuracy` (its name for a key that several metrics files share).
 metrics.json holds them and everything else a report needs (per class, confusion, protocol, weights).
 
 best.pt is a `trained.TrainedHead`: self-describing (head, options, classes, polarity, prior, inputs, caches
@@ -262,7 +264,7 @@ def evaluate_head(
     if setup.detection_ground_truth:
         summary["detection_map"] = detection_scores(out_dir, setup)
     _write_json(out_dir / "metrics.json", summary)
-    _write_json(out_dir / "scores.json", {k: summary[k] for k in SCORE_KEYS if k in summary})
+    _write_json(out_dir / "scores.json", {setup.key: {k: summary[k] for k in SCORE_KEYS if k in summary}})
     _write_json(out_dir / "runs.json", runs)
     _write_json(out_dir / "confusion.json", confusion_rows)
     _write_missing(out_dir / "missing.csv", missing)
