@@ -1,7 +1,7 @@
 """The settings `vemo extract`, `vemo.extract` and `vemo.load_head(...).predict` use outside a DVC project.
 
-They are the library's own copy of params.yaml's `seed`, `dask`, `decode`, `faces` and `features` sections,
-shipped inside the package: an extract run needs no params.yaml in the current folder.
+They are the library's own copy of params.yaml's `seed`, `dask`, `decode`, `faces`, `features` and
+`precision`, shipped inside the package: an extract run needs no params.yaml in the current folder.
 tests/test_extract.py fails when params.yaml and these differ, so the repository's params.yaml stays the
 documented source (its comments say what each key does) and this copy follows it.
 
@@ -13,10 +13,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-SECTIONS = ("seed", "dask", "decode", "faces", "features")
+SECTIONS = ("seed", "dask", "decode", "faces", "features", "precision")
 """The params.yaml sections extraction reads; the others (dataset, train, heads, ...) it never needs."""
-
-_PRECISION = {"precision": "fp32"}
 
 DEFAULTS: dict[str, Any] = {
     "seed": 0,
@@ -32,22 +30,23 @@ DEFAULTS: dict[str, Any] = {
               "batch_size": 16},
     "features": {
         "r3d101_conv5": {"weights": "random", "batch_size": 8, "videos_per_task": 1, "device": "auto",
-                         "options": {"norm": "vaanet", "precision": "fp32", "random_init": "zero_residual"}},
+                         "options": {"norm": "vaanet", "random_init": "zero_residual"}},
         "vgg16_fc6": {"weights": "random", "batch_size": 16, "videos_per_task": 4, "device": "auto",
-                      "options": _PRECISION},
+                      "options": {}},
         "vggface_fc6": {"weights": "random", "batch_size": 16, "videos_per_task": 8, "device": "auto",
-                        "options": _PRECISION},
+                        "options": {}},
         "alexnet_fc7": {"weights": "random", "batch_size": 32, "videos_per_task": 8, "device": "auto",
-                        "options": _PRECISION},
+                        "options": {}},
         "alexnet_fc7_spec": {"weights": "random", "batch_size": 32, "videos_per_task": 8, "device": "auto",
-                             "options": _PRECISION},
+                             "options": {}},
         "mfcc": {"weights": "none", "batch_size": 1, "videos_per_task": 8, "device": "cpu",
                  "options": {"pad_mode": "reflect"}},
         "mfcc_resnet18": {"weights": "random", "batch_size": 16, "videos_per_task": 8, "device": "auto",
-                          "options": _PRECISION},
+                          "options": {}},
         "mfcc_resnet50": {"weights": "random", "batch_size": 1, "videos_per_task": 8, "device": "auto",
-                          "options": _PRECISION},
+                          "options": {}},
     },
+    "precision": "fp32",
 }
 
 FALLBACK_FEATURE: dict[str, Any] = {"weights": "random", "batch_size": 16, "videos_per_task": 8,

@@ -205,7 +205,8 @@ def extractor_specs_for(order: Sequence[str], settings: Mapping[str, Any], *, we
             section["weights"] = weights[name]
         if device is not None:
             section["device"] = device
-        specs[name] = extractor_spec({"seed": settings["seed"], "features": {name: section}}, name)
+        specs[name] = extractor_spec({"seed": settings["seed"], "features": {name: section},
+                                      "precision": settings.get("precision", "fp32")}, name)
     return specs
 
 

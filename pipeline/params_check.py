@@ -35,6 +35,7 @@ OPTIMIZERS = Literal["adam", "adamw", "sgd"]
 SCHEDULES = Literal["none", "step", "cosine"]
 FEATURE_SCALES = Literal["rms", "standard", "none"]
 DEMO_CUES = Literal["complementary", "redundant"]
+PRECISIONS = Literal["fp32", "bf16", "fp16"]
 
 
 class Section(BaseModel):
@@ -183,6 +184,7 @@ class Params(Section):
     decode: Decode
     faces: Faces
     features: dict[str, Feature]
+    precision: PRECISIONS = "fp32"
     train: Train
     report: Report = Report()
     heads: dict[str, Head]
@@ -196,6 +198,7 @@ class ExtractSettings(Section):
     decode: Decode
     faces: Faces
     features: dict[str, Feature]
+    precision: PRECISIONS = "fp32"
 
 
 RETIRED = {

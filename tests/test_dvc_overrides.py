@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.features.config import extractor_spec
 from pipeline.params_check import check_params
 from pipeline.training.config import HEAD_TRAIN_KEYS, head_setup
 
@@ -62,10 +63,9 @@ def test_dvc_exp_run_sets_a_head_train_key_without_plus(tmp_path: Path) -> None:
     refused = dvc(["exp", "run", "-S", "heads.vaanet.train.gamma=0.5"], tmp_path)
     assert refused.returncode != 0 and "+heads.vaanet.train.gamma" in refused.stderr + refused.stdout
 
-    # with a head's ablation switch and an extractor's precision, the other keys sweeps set (docs/dvc.md)
+    # with a head's ablation switch and the extractors' precision, the other keys sweeps set (docs/dvc.md)
     done = dvc(["exp", "run", "-S", "heads.vaanet.train.lr=0.01", "-S", "heads.ten.train.epochs=3",
-                "-S", "heads.vaanet.options.spatial=false",
-                "-S", "features.r3d101_conv5.options.precision=bf16"], tmp_path)
+                "-S", "heads.vaanet.options.spatial=false", "-S", "precision=bf16"], tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     seen = yaml.safe_load((tmp_path / "seen.yaml").read_text())  # what the stage read
     assert not check_params(seen)
@@ -73,4 +73,5 @@ def test_dvc_exp_run_sets_a_head_train_key_without_plus(tmp_path: Path) -> None:
     assert head_setup(seen, "vaanet").train.epochs == seen["train"]["epochs"]
     assert head_setup(seen, "ten").feature_scale == "standard"  # the entry's other keys are untouched
     assert seen["heads"]["vaanet"]["options"]["spatial"] is False
-    assert seen["features"]["r3d101_conv5"]["options"]["precision"] == "bf16"
+    assert extractor_spec(seen, "r3d101_conv5").options["precision"] == "bf16"
+    assert "precision" not in extractor_spec(seen, "mfcc").options          # it has no such option

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,11 +60,23 @@ def weights_path(weights: str) -> str:
     return weights if weights in ("random", "none") else str(Path(weights).expanduser().absolute())
 
 
+def _takes_precision(name: str) -> bool:
+    from pipeline.extractors import get_extractor  # torch: only where a spec is made, not on import
+
+    extractor = get_extractor(name)
+    return "precision" in inspect.signature(extractor.__init__).parameters
+
+
 def extractor_spec(params: dict[str, Any], name: str) -> ExtractorSpec:
-    """`features.<name>` of parsed params.yaml (and the seed), as the stage and `vemo predict` use it."""
+    """`features.<name>` of parsed params.yaml (and the seed), as the stage and `vemo predict` use it.
+
+    An extractor with a precision option gets params.yaml's `precision` unless its own options set one."""
     section = params["features"][name]
+    options = dict(section.get("options") or {})
+    if "precision" not in options and _takes_precision(name):
+        options["precision"] = str(params.get("precision", "fp32"))
     return ExtractorSpec(name=name, weights=weights_path(str(section["weights"])),
-                         options=dict(section.get("options") or {}), batch_size=int(section["batch_size"]),
+                         options=options, batch_size=int(section["batch_size"]),
                          seed=int(params["seed"]), videos_per_task=int(section.get("videos_per_task", 8)),
                          device=str(section.get("device", "auto")))
 
