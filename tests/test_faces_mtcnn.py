@@ -92,3 +92,12 @@ def test_area_resampling_is_torchs() -> None:
 def test_the_pyramid_is_facenets() -> None:
     assert len(pyramid_scales(360, 640, 20)) == 9 and pyramid_scales(360, 640, 20)[0] == 0.6
     assert pyramid_scales(19, 19, 20) == []                      # below the P-net's 12 px at 12 / 20
+
+
+def test_boxes_wholly_outside_the_frame_are_dropped_not_an_error() -> None:
+    """facenet skips their crops (and then fails); the nets cannot take an empty batch."""
+    detector = BatchedMTCNN(20)
+    table = summed_area(np.zeros((1, H, W, 3), np.uint8))
+    boxes = torch.tensor([[-100.0, -100.0, -50.0, -50.0, 0.9], [700.0, 10.0, 760.0, 70.0, 0.8]])
+    out = detector._refine(table, boxes, torch.tensor([0, 0]), detector.rnet, 24, 0.7)
+    assert [len(t) for t in out] == [0, 0, 0, 0]

@@ -189,6 +189,8 @@ class BatchedMTCNN:
         h, w = table.shape[2] - 1, table.shape[3] - 1
         y, ey, x, ex = (torch.from_numpy(v).long() for v in ops.pad(boxes, w, h))
         keep = (ey > y - 1) & (ex > x - 1)         # facenet skips empty crops
+        if not keep.any():                         # (and the nets fail on an empty batch)
+            return torch.zeros(0, 5), frame[:0], torch.zeros(0, 4), torch.zeros(0, 10)
         boxes, frame = boxes[keep], frame[keep]
         rows = torch.stack([y[keep] - 1, ey[keep]], dim=1)
         cols = torch.stack([x[keep] - 1, ex[keep]], dim=1)
