@@ -3,8 +3,8 @@ with what costs time on one CPU thread done differently:
 
 - "area" resampling (the pyramid and the R-/O-net crops) from one integer summed-area table per frame:
   facenet calls `interpolate(mode="area")` once per scale and once per candidate box (thousands per
-  video at 640 px); a bin's sum read off the table is exact (integers) and divided as torch's kernel
-  divides (by the bin's height, then its width), so the resampled pixels are bitwise facenet's;
+  video at 640 px); a bin's sum read off the table is exact (integers), then scaled by one factor that
+  also holds facenet's (x - 127.5) / 128, so a pixel differs from facenet's in its last bit at most;
 - the three nets in channels-last memory layout (oneDNN's faster convolution and max-pool kernels for
   few channels): values differ from facenet's in the last float bits only.
 
