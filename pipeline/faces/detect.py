@@ -1,6 +1,7 @@
 """Detect faces with MTCNN and keep one face per frame.
 
-facenet-pytorch's MTCNN ships its P/R/O-net weights inside the package, so detection works offline.
+facenet-pytorch's MTCNN ships its P/R/O-net weights inside the package, so detection works offline; its
+algorithm runs in `mtcnn.BatchedMTCNN` (facenet's boxes up to float noise, in less time: bench/README.md).
 Per frame it returns every candidate; we drop those under `min_prob` or smaller than `min_size`
 pixels (shorter box side), then keep one by the stated policy:
 
@@ -11,15 +12,11 @@ pixels (shorter box side), then keep one by the stated policy:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from pipeline.faces.config import FaceConfig
-
-if TYPE_CHECKING:
-    from facenet_pytorch import MTCNN
+from pipeline.faces.mtcnn import BatchedMTCNN, Detections
 
 MTCNN_MIN_SIDE = 12                # pixels: the P-net's window; smaller frames have no pyramid scale
 
@@ -39,17 +36,11 @@ class FrameFaces:
         return ~np.isnan(self.probs)
 
 
-def build_detector(cfg: FaceConfig, device: str = "cpu") -> MTCNN:
-    # imported here, in the workers: facenet-pytorch imports torchvision (3 s), which the faces stage's
-    # driver never needs
-    from facenet_pytorch import MTCNN
-
-    return MTCNN(keep_all=True, min_face_size=cfg.min_size, post_process=False, device=device)
+def build_detector(cfg: FaceConfig) -> BatchedMTCNN:
+    return BatchedMTCNN(min_face_size=cfg.min_size)
 
 
-def _choose(boxes: np.ndarray | None, probs: np.ndarray | None, cfg: FaceConfig) -> tuple[int | None, int]:
-    if boxes is None:
-        return None, 0
+def _choose(boxes: np.ndarray, probs: np.ndarray, cfg: FaceConfig) -> tuple[int | None, int]:
     sides = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
     keep = np.flatnonzero((probs >= cfg.min_prob) & (sides >= cfg.min_size))
     if keep.size == 0:
@@ -59,7 +50,7 @@ def _choose(boxes: np.ndarray | None, probs: np.ndarray | None, cfg: FaceConfig)
     return int(keep[np.argmax(score)]), int(keep.size)
 
 
-def detect_faces(detector: MTCNN, frames: np.ndarray, cfg: FaceConfig) -> FrameFaces:
+def detect_faces(detector: BatchedMTCNN, frames: np.ndarray, cfg: FaceConfig) -> FrameFaces:
     """frames: (F, H, W, 3) uint8 of one video (one size), detected in batches of `cfg.batch_size`."""
     n = len(frames)
     out = FrameFaces(np.full((n, 4), np.nan, np.float32), np.full(n, np.nan, np.float32),
@@ -67,12 +58,11 @@ def detect_faces(detector: MTCNN, frames: np.ndarray, cfg: FaceConfig) -> FrameF
     if n == 0 or min(frames.shape[1:3]) < max(MTCNN_MIN_SIDE, cfg.min_size, detector.min_face_size):
         return out  # no face of min_size fits (and MTCNN fails on frames below its first scale)
     for start in range(0, n, cfg.batch_size):
-        batch = torch.from_numpy(np.ascontiguousarray(frames[start:start + cfg.batch_size]))
-        boxes, probs, points = detector.detect(batch, landmarks=True)
-        for j, (b, p, lm) in enumerate(zip(boxes, probs, points, strict=True)):
-            best, count = _choose(b, p, cfg)
+        found: list[Detections] = detector.detect(frames[start:start + cfg.batch_size])
+        for j, d in enumerate(found):
+            best, count = _choose(d.boxes, d.probs, cfg)
             out.candidates[start + j] = count
             if best is not None:
-                out.boxes[start + j], out.probs[start + j] = b[best], p[best]
-                out.landmarks[start + j] = lm[best]
+                out.boxes[start + j], out.probs[start + j] = d.boxes[best], d.probs[best]
+                out.landmarks[start + j] = d.landmarks[best]
     return out
