@@ -21,6 +21,7 @@ audio, one thread), two files at a time like the two workers. A precision the CP
 from __future__ import annotations
 
 import argparse
+import resource
 import subprocess
 import sys
 import tempfile
@@ -34,8 +35,9 @@ from PIL import Image
 
 from bench.common import machine_line, table, timed
 from pipeline.config import config_hash, load_params
-from pipeline.decode.config import decode_cache_config, decode_config
+from pipeline.decode.config import DecodeConfig, decode_cache_config, decode_config
 from pipeline.decode.stage import run_decode
+from pipeline.decode.video import _decode_frames, decode_video
 from pipeline.demo.faces import face_photo
 from pipeline.engine.cluster import ClusterConfig, local_cluster
 from pipeline.extractors.base import native_cpu_bf16
@@ -45,6 +47,8 @@ from pipeline.features.config import extractor_spec
 from pipeline.features.stage import run_features
 from pipeline.graph import sources_of
 from pipeline.manifests.format import Manifest, VideoRecord
+from pipeline.media.ffmpeg_io import read_audio
+from pipeline.media.probe import probe_video
 
 REPO = Path(__file__).resolve().parents[1]
 VE8_VIDEOS = 1101
@@ -88,6 +92,37 @@ def decode_floor(paths: list[Path], workers: int = 2) -> float:
     with ThreadPoolExecutor(workers) as pool:
         seconds, _ = timed(lambda: list(pool.map(one, paths)))
     return seconds / len(paths)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children: steadier than wall time on a shared machine."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def decode_routes(path: Path, cfg: DecodeConfig, rounds: int = 3) -> dict[str, float]:
+    """CPU seconds, one thread, fastest of `rounds` taken in turn: the decode floor, `decode_video` (the
+    in-process route a constant-rate file takes), and the same outputs by the ffmpeg command's one pass
+    (`seek=False`: the route of any other file, and the only one before issue 25)."""
+    info = probe_video(path, packets=True)
+    fps = info.fps
+
+    def floor() -> None:
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-threads", "1", "-i", str(path), "-f", "null",
+                        "-"], check=True)
+
+    def command() -> None:
+        _decode_frames(path, info, cfg, fps, info.n_frames, "v", [], seek=False, threads=1)
+        read_audio(path, cfg.audio_rates[0], info.audio_stream)
+    routes = {"decode floor": floor, "decode_video": lambda: decode_video(path, "v", info, cfg, threads=1),
+              "ffmpeg command route": command}
+    best = dict.fromkeys(routes, float("inf"))
+    for _ in range(rounds):
+        for name, route in routes.items():
+            start = cpu_seconds()
+            route()
+            best[name] = min(best[name], cpu_seconds() - start)
+    return best
 
 
 def extractors(params: dict, precision: str) -> dict[str, object]:
@@ -165,6 +200,8 @@ def main() -> None:
         work = Path(tmp)
         manifest = standins(work, n, faces, seconds)
         floor = decode_floor([work / r.path for r in manifest.records])
+        cfg = decode_config(load_params(REPO / "params.yaml"))
+        routes = decode_routes(work / manifest.records[-1].path, cfg)
         with local_cluster(ClusterConfig()) as cluster:
             external = ClusterConfig(scheduler=cluster.scheduler_address)
             for i, precision in enumerate(precisions):
@@ -188,6 +225,10 @@ def main() -> None:
           "without the fixed cost per stage.")
     for line in skipped:
         print(f"\n{line}.")
+    print("\nDecode routes on one stand-in without a face, CPU s on one thread, fastest of 3 in turn:\n")
+    floor_cpu = routes["decode floor"]
+    print(table(["route", "CPU s", "x floor"],
+                [[name, f"{cpu:.2f}", f"{cpu / floor_cpu:.2f}"] for name, cpu in routes.items()]))
 
 if __name__ == "__main__":
     main()
