@@ -48,7 +48,7 @@ class ClusterConfig:
 def local_cluster(cfg: ClusterConfig, *, tasks: int | None = None) -> Iterator[LocalCluster]:
     """`cfg.workers` worker processes named 0..workers-1, each with `threads_per_worker` BLAS threads; no
     more than `tasks` of them when a stage knows it has only that many tasks to run: every worker imports
-    torch and builds its network (2-8 s of CPU each, bench/README.md, deliverable 9), which a worker
+    torch and builds its network (2-8 s of CPU each, bench/README.md, section 9), which a worker
     without a task would pay for nothing. Each worker's memory limit is the same either way (Dask
     resolves `auto` per worker, from its threads and the machine's cores).
 

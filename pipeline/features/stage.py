@@ -97,7 +97,7 @@ def run_features(*, spec: ExtractorSpec, manifest: Manifest, root: str | Path, s
     Workers take `spec.videos_per_task` videos per task and batch across them (`compute.extract_group`).
     With a LocalCluster, the videos still missing are known before any worker starts (`local_identity`):
     none missing, no cluster (building the network on every worker took 2-10 s, bench/README.md,
-    deliverable 9); a few, no more workers than their tasks."""
+    section 9); a few, no more workers than their tasks."""
     check_runnable(spec, cluster)
     weights_files = [] if spec.weights in ("random", "none") else [spec.weights]
     job = VideoJob(f"feat@{spec.name}", extract_group,
