@@ -21,7 +21,7 @@ from bench.common import REPO, loadavg, machine_line
 README = REPO / "bench" / "README.md"
 START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
 MODULES = ("head_epoch", "decode_vs_jpeg", "extract_bound", "r3d_precision", "dask_scaling", "extract_memory",
-           "cache_size", "shipping")
+           "cache_size", "shipping", "stage_overhead")
 MEMORY = {False: ["--sizes", "10", "100", "1000", "--extractors", "alexnet_fc7"],
           True: ["--sizes", "5", "10", "--extractors", "alexnet_fc7"]}
 

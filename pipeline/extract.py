@@ -259,7 +259,9 @@ def extract_videos(videos: Sequence[str | Path], extractors: Sequence[str], *, o
         raise ConfigError("no video given")
     result = ExtractResult(out, ids, names, {n: out / "cache" / f"{n}.h5" for n in plan.order})
     decode_cfg = predict_decode_config(plan, test_view_only=not train_views)
-    with (nullcontext(None) if cluster.external else local_cluster(cluster)) as running:
+    # no more workers than videos: each stage's tasks hold one video or more, and every worker would
+    # import torch and build each network
+    with (nullcontext(None) if cluster.external else local_cluster(cluster, tasks=len(ids))) as running:
         shared = cluster if running is None else replace(cluster, scheduler=running.scheduler_address)
         _run_plan(plan, result, decode_cfg, shared, decode_storage(settings))
     _write_failures(out / "failures.csv", result.failures)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from distributed.worker_memory import parse_memory_limit
 
 from pipeline.engine import dask_map, worker_env
 from pipeline.engine.cluster import ClusterConfig, dask_client, local_cluster
@@ -168,7 +170,8 @@ def test_local_workers_run_jemalloc_and_neither_glibc_trim_nor_profiler(
 
 
 def test_a_local_cluster_needs_no_fixed_port_and_listens_on_this_machine_only() -> None:
-    """Two stages at once (or a notebook's Dask dashboard on 8787) must not collide or warn."""
+    """Two stages at once (or a notebook's Dask dashboard on 8787) must not collide or warn. A stage with
+    one task left starts one worker, whatever `workers` says, with the memory limit it would have had."""
     with socket.socket() as taken:
         taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         with contextlib.suppress(OSError):   # already held by another process: the case under test too
@@ -176,10 +179,12 @@ def test_a_local_cluster_needs_no_fixed_port_and_listens_on_this_machine_only() 
             taken.listen()
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            with local_cluster(ClusterConfig(workers=1)) as cluster:
+            with local_cluster(ClusterConfig(workers=2), tasks=1) as cluster:
                 sockets = cluster.scheduler.http_server._sockets.values()
                 assert {s.getsockname()[0] for s in sockets} == {"127.0.0.1"}
                 assert 8787 not in {s.getsockname()[1] for s in sockets}
+                [worker] = cluster.scheduler.workers.values()
+                assert worker.memory_limit == parse_memory_limit("auto", 1, logger=logging.getLogger())
 
 
 TRIM_CHECK = """

@@ -19,6 +19,7 @@ from pipeline.errors import ConfigError
 from pipeline.extractors.base import Extractor
 from pipeline.faces.config import FaceConfig
 from pipeline.faces.stage import run_faces
+from pipeline.features import stage as feature_stage
 from pipeline.features import worker as feature_worker
 from pipeline.features.config import ExtractorIdentity, ExtractorSpec
 from pipeline.features.stage import agreed_identity, run_features
@@ -77,7 +78,8 @@ def test_mtcnn_finds_the_photographed_face_and_nothing_elsewhere(decoded: dict) 
                 assert np.isnan(found).all() and len(crops) == 0
 
 
-def test_same_input_same_features_and_cached_videos_are_skipped(decoded: dict) -> None:
+def test_same_input_same_features_and_cached_videos_are_skipped(decoded: dict,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     first, a = features(decoded, "alexnet_fc7", "a.h5")
     second, b = features(decoded, "alexnet_fc7", "b.h5")
     assert (first.done, second.done) == (3, 3)
@@ -89,6 +91,8 @@ def test_same_input_same_features_and_cached_videos_are_skipped(decoded: dict) -
     assert (fc7.compression, fc7.compression_opts, fc7.shuffle) == ("gzip", 4, True)
     a.close()
     assert verify_cache(decoded["root"] / "a.h5").ok     # each entry's sha256, as the worker computed it
+    # every video cached: the LocalCluster is not even started (its workers would build the network)
+    monkeypatch.setattr(feature_stage, "dask_client", lambda *a, **k: pytest.fail("a cluster was started"))
     again, _ = features(decoded, "alexnet_fc7", "a.h5")
     assert (again.done, again.skipped) == (0, 3)
 

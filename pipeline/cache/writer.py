@@ -51,6 +51,25 @@ def _readable(path: Path) -> bool:
         return False
 
 
+def entry_sources(file: h5py.File, config_hash: str) -> dict[str, str]:
+    """Video id -> the `source` attribute of each entry of `file` written with `config_hash`."""
+    videos = file.get(VIDEOS, {})
+    return {
+        str(g.attrs["video_id"]): str(g.attrs.get("source", "")) for g in videos.values()
+        if g.attrs.get("config_hash") == config_hash
+    }
+
+
+def cached_sources(path: str | Path, config_hash: str) -> dict[str, str]:
+    """`entry_sources` of the cache at `path`, read without writing to it ({} where there is no readable
+    file): what a stage would skip, known before it opens the cache for writing or starts any worker."""
+    try:
+        with h5py.File(path, "r") as file:
+            return entry_sources(file, config_hash)
+    except OSError:
+        return {}
+
+
 def _dataset_options(array: np.ndarray, compression: str | None, level: int) -> dict[str, Any]:
     if compression is None or array.size == 0 or array.ndim == 0:
         return {}
@@ -142,11 +161,7 @@ class CacheWriter:
 
     def complete_sources(self) -> dict[str, str]:
         """Video id -> the `source` attribute (the input file's fingerprint) of each current entry."""
-        videos = self.file[VIDEOS]
-        return {
-            str(g.attrs["video_id"]): str(g.attrs.get("source", "")) for g in videos.values()
-            if g.attrs.get("config_hash") == self.config_hash
-        }
+        return entry_sources(self.file, self.config_hash)
 
     def write(self, video_id: str, arrays: Mapping[str, np.ndarray] | PackedEntry,
               attrs: Mapping[str, Any]) -> None:

@@ -28,13 +28,20 @@ Store = Callable[[VideoTask, Any], str | None]
 """Driver side: store one video's result; returns a failure reason, or None when stored."""
 
 
-def pending_tasks(manifest: Manifest, root: str | Path, writer: CacheWriter) -> list[VideoTask]:
+def pending_tasks(manifest: Manifest, root: str | Path,
+                  writer: CacheWriter | dict[str, str]) -> list[VideoTask]:
     """Videos of the manifest without a complete entry of the current configuration made from the file
-    as it is now, each with the file's fingerprint."""
-    done = writer.complete_sources()
+    as it is now, each with the file's fingerprint. `writer`: the open cache, or its entries' sources
+    (`cache.writer.cached_sources`, read before the cache is opened for writing)."""
+    done = writer.complete_sources() if isinstance(writer, CacheWriter) else writer
     tasks = [VideoTask(r.video_id, path, source_fingerprint(path))
              for r in manifest.records for path in [str(r.resolve(root))]]
     return [t for t in tasks if done.get(t.video_id) != t.source or not t.source]
+
+
+def task_groups(videos: int, videos_per_task: int) -> int:
+    """How many tasks `videos` pending videos make, `videos_per_task` each (`dask_map.chunk`)."""
+    return -(-videos // max(1, videos_per_task))
 
 
 @dataclass(frozen=True)
@@ -57,23 +64,26 @@ class VideoJob:
 
 def run_into_cache(job: VideoJob, *, manifest: Manifest, root: str | Path, writer: CacheWriter,
                    cluster: ClusterConfig, client: Client | None = None,
-                   store: Store | None = None) -> StageSummary:
+                   store: Store | None = None, tasks: Sequence[VideoTask] | None = None) -> StageSummary:
     """Run `job` over the videos still missing from `writer`'s cache. By default each result is an
     (arrays, attrs) pair written as the video's entry, recorded as made from the file as listed; a stage
     computed from an upstream cache returns the upstream entry's `source` in its attrs instead, so that
     its entry is recomputed with the upstream one when the file changes. `store` replaces that (and may
     return a failure).
     With an open `client` the job runs on it (the caller has used its workers already); else on a client
-    of `cluster`, started only when something is missing."""
+    of `cluster`, started only when something is missing, with no more workers than there are tasks.
+    `tasks`: the pending videos, when the caller listed them already (`pending_tasks`; the cache has not
+    changed since)."""
 
     def write_entry(task: VideoTask, result: tuple[dict[str, Any], dict[str, Any]]) -> None:
         arrays, attrs = result
         writer.write(task.video_id, arrays, {"source": task.source, **attrs})
 
-    tasks = pending_tasks(manifest, root, writer)
+    tasks = pending_tasks(manifest, root, writer) if tasks is None else tasks
     summary = StageSummary(job.stage, total=len(manifest), skipped=len(manifest) - len(tasks))
     if tasks:
-        with nullcontext(client) if client is not None else dask_client(cluster) as running:
+        groups = task_groups(len(tasks), job.videos_per_task)
+        with nullcontext(client) if client is not None else dask_client(cluster, tasks=groups) as running:
             shipment = None if cluster.shared_filesystem else Shipment(
                 videos=job.reads_videos, caches={path: job.arrays.get(path) for path in job.release},
                 files=scatter_files(running, job.files))

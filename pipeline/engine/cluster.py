@@ -45,8 +45,12 @@ class ClusterConfig:
 
 
 @contextmanager
-def local_cluster(cfg: ClusterConfig) -> Iterator[LocalCluster]:
-    """`cfg.workers` worker processes named 0..workers-1, each with `threads_per_worker` BLAS threads.
+def local_cluster(cfg: ClusterConfig, *, tasks: int | None = None) -> Iterator[LocalCluster]:
+    """`cfg.workers` worker processes named 0..workers-1, each with `threads_per_worker` BLAS threads; no
+    more than `tasks` of them when a stage knows it has only that many tasks to run: every worker imports
+    torch and builds its network (2-8 s of CPU each, bench/README.md, section 9), which a worker
+    without a task would pay for nothing. Each worker's memory limit is the same either way (Dask
+    resolves `auto` per worker, from its threads and the machine's cores).
 
     Their allocator and glibc's trim threshold are set as the process starts (`worker_env`: jemalloc where
     installed, not Dask's MALLOC_TRIM_THRESHOLD_), and the workers' statistical profiler is off: it feeds
@@ -58,8 +62,9 @@ def local_cluster(cfg: ClusterConfig) -> Iterator[LocalCluster]:
     spawn = {f"distributed.nanny.pre-spawn-environ.{name}": value
              for name, value in spawn_environ(cfg.allocator).items()}
     dashboard = LOCAL_HTTP_ADDRESS if cfg.dashboard and find_spec("bokeh") else None
+    workers = cfg.workers if tasks is None else max(1, min(cfg.workers, tasks))
     with dask.config.set({**spawn, "distributed.worker.profile.enabled": False}), LocalCluster(
-        n_workers=cfg.workers, threads_per_worker=cfg.threads_per_worker, processes=True,
+        n_workers=workers, threads_per_worker=cfg.threads_per_worker, processes=True,
         memory_limit=cfg.memory_limit, dashboard_address=dashboard, silence_logs=logging.ERROR,
         scheduler_kwargs={"dashboard_address": LOCAL_HTTP_ADDRESS},
         env={"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, LOCAL_WORKER_ENV: "1"},
@@ -69,9 +74,10 @@ def local_cluster(cfg: ClusterConfig) -> Iterator[LocalCluster]:
 
 
 @contextmanager
-def dask_client(cfg: ClusterConfig) -> Iterator[Client]:
+def dask_client(cfg: ClusterConfig, *, tasks: int | None = None) -> Iterator[Client]:
     """A client on the given scheduler (address or scheduler file), or on a LocalCluster of worker processes
-    that ends with it. Prints where the dashboard is, when there is one."""
+    that ends with it (no more workers than `tasks`, when given). Prints where the dashboard is, when
+    there is one."""
     if cfg.external:
         address = cfg.scheduler or scheduler_address(cfg.scheduler_file or "", cfg.connect_timeout)
         try:
@@ -83,7 +89,7 @@ def dask_client(cfg: ClusterConfig) -> Iterator[Client]:
             _say_dashboard(client)
             yield client
         return
-    with local_cluster(cfg) as cluster, Client(cluster) as client:
+    with local_cluster(cfg, tasks=tasks) as cluster, Client(cluster) as client:
         _say_dashboard(client)
         yield client
 

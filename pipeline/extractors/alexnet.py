@@ -27,11 +27,10 @@ code BSD-3-Clause, weights with ImageNet's terms): keys `features.{0,3,6,8,10}` 
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
-import torchvision
 from torch import nn
 
 from pipeline.extractors.base import register_extractor
@@ -43,6 +42,9 @@ from pipeline.extractors.vgg import (
     normalise_,
     to_float_nchw,
 )
+
+if TYPE_CHECKING:
+    import torchvision
 
 FITS = ("center_crop", "resize")
 PAPER_SIZE = 256  # what the paper resizes keyframes and spectrograms to
@@ -77,6 +79,8 @@ class AlexNetFc7(FrozenImageCNN):
         linears): under PyTorch's default initialisation AlexNet's activations shrink layer by layer, and
         random-weight fc7 ends near 0.004 with almost no spread between inputs, too small for a head to
         learn from in a demo. A checkpoint, when given, replaces all of it."""
+        import torchvision  # here, where the network is built (see vgg.py)
+
         module = torchvision.models.alexnet(weights=None)
         for layer in module.modules():
             if isinstance(layer, nn.Conv2d):

@@ -132,16 +132,26 @@ class Extractor(ABC):
         """The state dict inside an official checkpoint file (override for wrapped formats)."""
         return torch.load(path, map_location="cpu", weights_only=True)
 
-    def load_weights(self, weights: str) -> str:
-        """`weights` is "random" or a path; returns "random" or the checkpoint's sha256."""
+    @classmethod
+    def recorded_weights(cls, weights: str) -> str:
+        """What `load_weights(weights)` records ("random" or the checkpoint's sha256), without building
+        the network: a stage whose cache holds every video needs no network at all."""
         if weights == "random":
-            self.weights = "random"
-            return self.weights
+            return "random"
         path = Path(weights)
         if not path.is_file():
-            raise FileNotFoundError(f"{self.name}: weights file {path} not found (see `vemo weights --help`)")
-        self.load_state(self.module, self.read_checkpoint(path))
-        self.weights = sha256_of(path)
+            raise FileNotFoundError(f"{cls.name}: weights file {path} not found (see `vemo weights --help`)")
+        return sha256_of(path)
+
+    def load_weights(self, weights: str) -> str:
+        """`weights` is "random" or a path; returns "random" or the checkpoint's sha256."""
+        if weights != "random":
+            path = Path(weights)
+            if not path.is_file():
+                raise FileNotFoundError(f"{self.name}: weights file {path} not found "
+                                        "(see `vemo weights --help`)")
+            self.load_state(self.module, self.read_checkpoint(path))
+        self.weights = self.recorded_weights(weights)
         return self.weights
 
     @torch.inference_mode()

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import librosa
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -57,6 +56,8 @@ def pcm_to_float(audio: np.ndarray) -> np.ndarray:
 
 def compute_mfcc(audio: np.ndarray, *, sr: int = SR, pad_mode: str = "reflect") -> np.ndarray:
     """(n,) int16 PCM (n > 0) -> (F, 32) float32 time-major MFCC of the whole clip, F = 1 + n // 512."""
+    import librosa  # here, in the workers: a stage's driver imports this module for the class's version
+
     mfcc = librosa.feature.mfcc(y=pcm_to_float(audio), sr=sr, n_mfcc=N_MFCC, pad_mode=pad_mode)
     return np.ascontiguousarray(mfcc.T, dtype=np.float32)
 
@@ -161,9 +162,13 @@ class Mfcc(Extractor):
     def build(self) -> nn.Module:
         return nn.Identity()
 
-    def load_weights(self, weights: str) -> str:
+    @classmethod
+    def recorded_weights(cls, weights: str) -> str:
         """MFCC has no weights, whatever `weights` says."""
-        self.weights = "none"
+        return "none"
+
+    def load_weights(self, weights: str) -> str:
+        self.weights = self.recorded_weights(weights)
         return self.weights
 
     def preprocess(self, batch: np.ndarray) -> torch.Tensor:

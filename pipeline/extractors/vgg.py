@@ -45,16 +45,18 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
 
 from pipeline.extractors.base import Extractor, autocast, check_precision, register_extractor
 from pipeline.extractors.vggface_convert import N_IDENTITIES, ConversionError, convert_state
+
+if TYPE_CHECKING:
+    import torchvision
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -217,6 +219,8 @@ class VGG16Fc6(VGGFc6):
     arch: ClassVar[str] = "torchvision vgg16 (1000 classes)"
 
     def make_module(self) -> nn.Module:
+        import torchvision  # here, where the network is built: a stage's driver reads this class's
+                            # version without building it, and torchvision takes it 2 s to import
         return torchvision.models.vgg16(weights=None)
 
     def preprocess(self, batch: np.ndarray) -> torch.Tensor:
@@ -243,6 +247,8 @@ class VGGFaceFc6(VGGFc6):
         super().__init__(precision, device=device)
 
     def make_module(self) -> nn.Module:
+        import torchvision
+
         return torchvision.models.vgg16(weights=None, num_classes=N_IDENTITIES)
 
     def read_checkpoint(self, path: Path) -> dict[str, torch.Tensor]:

@@ -57,6 +57,8 @@ def detect_faces(detector: BatchedMTCNN, frames: np.ndarray, cfg: FaceConfig) ->
                      np.full((n, 5, 2), np.nan, np.float32), np.zeros(n, np.int32))
     if n == 0 or min(frames.shape[1:3]) < max(MTCNN_MIN_SIDE, cfg.min_size, detector.min_face_size):
         return out  # no face of min_size fits (and MTCNN fails on frames below its first scale)
+    import torch  # here, in the workers: the stage's driver imports this module, never torch (2-3 s)
+
     for start in range(0, n, cfg.batch_size):
         found: list[Detections] = detector.detect(frames[start:start + cfg.batch_size])
         for j, d in enumerate(found):

@@ -8,9 +8,11 @@ from pathlib import Path
 from dask.distributed import Client, Future
 
 from pipeline.cache import CacheWriter
+from pipeline.cache.writer import cached_sources
 from pipeline.config import config_hash
-from pipeline.engine.cached import VideoJob, run_into_cache
+from pipeline.engine.cached import VideoJob, pending_tasks, run_into_cache, task_groups
 from pipeline.engine.cluster import ClusterConfig, dask_client
+from pipeline.engine.dask_map import VideoTask
 from pipeline.engine.shipping import call_with_files, scatter_files
 from pipeline.engine.summary import StageSummary
 from pipeline.errors import ConfigError
@@ -24,7 +26,7 @@ from pipeline.features.config import (
 )
 from pipeline.features.device import check_device_name, device_for
 from pipeline.features.inputs import input_arrays
-from pipeline.features.worker import extract_group, worker_identity
+from pipeline.features.worker import class_identity, extract_group, worker_identity
 from pipeline.manifests.format import Manifest
 
 
@@ -77,34 +79,68 @@ def shipped_arrays(name: str, sources: dict[str, str]) -> dict[str, tuple[str, .
     return {sources[source]: prefixes for source, prefixes in input_arrays(kind).items() if source in sources}
 
 
+def local_identity(spec: ExtractorSpec) -> ExtractorIdentity:
+    """The identity a LocalCluster's workers would report for `spec` (same code, same files: they run on
+    this machine from this interpreter), without building the network: the class's versions and the
+    weights file's sha256."""
+    cls = get_extractor(spec.name)
+    try:
+        return class_identity(cls, cls.recorded_weights(spec.weights))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"features.{spec.name}: {exc}") from None
+
+
 def run_features(*, spec: ExtractorSpec, manifest: Manifest, root: str | Path, sources: dict[str, str],
                  upstream: dict[str, str], cache_path: Path, reports_dir: Path,
                  cluster: ClusterConfig) -> StageSummary:
     """`upstream` maps each source cache to its configuration hash, so new inputs mean new features.
-    Workers take `spec.videos_per_task` videos per task and batch across them (`compute.extract_group`)."""
+    Workers take `spec.videos_per_task` videos per task and batch across them (`compute.extract_group`).
+    With a LocalCluster, the videos still missing are known before any worker starts (`local_identity`):
+    none missing, no cluster (building the network on every worker took 2-10 s, bench/README.md,
+    section 9); a few, no more workers than their tasks."""
     check_runnable(spec, cluster)
     weights_files = [] if spec.weights in ("random", "none") else [spec.weights]
-    with dask_client(cluster) as client:
-        try:
-            files = None if cluster.shared_filesystem else scatter_files(client, weights_files)
-            identity = extractor_identity(client, spec, files)
-        except (TypeError, ValueError, FileNotFoundError) as exc:
-            # the workers could not build the extractor with these options or weights: a setting, not a bug
-            raise ConfigError(f"features.{spec.name}: {exc}") from None
-        weights = identity.weights
-        values = feature_cache_config(spec, identity, upstream)
-        with CacheWriter(cache_path, stage=f"feat@{spec.name}", config=recorded_config(spec, values),
-                         config_hash=config_hash(values), weights=weights, compression="gzip",
-                         level=GZIP_LEVEL) as writer:
-            job = VideoJob(f"feat@{spec.name}", extract_group,
-                           {"spec": spec, "sources": sources, "gzip_level": GZIP_LEVEL},
-                           videos_per_task=spec.videos_per_task, release=list(sources.values()),
-                           files=weights_files, arrays=shipped_arrays(spec.name, sources))
-            summary = run_into_cache(job, manifest=manifest, root=root, writer=writer, cluster=cluster,
-                                     client=client)
-    if weights == "random":
+    job = VideoJob(f"feat@{spec.name}", extract_group,
+                   {"spec": spec, "sources": sources, "gzip_level": GZIP_LEVEL},
+                   videos_per_task=spec.videos_per_task, release=list(sources.values()),
+                   files=weights_files, arrays=shipped_arrays(spec.name, sources))
+    tasks = listed = None
+    if not cluster.external:
+        identity = listed = local_identity(spec)
+        done = cached_sources(cache_path, config_hash(feature_cache_config(spec, identity, upstream)))
+        tasks = pending_tasks(manifest, root, done)
+    if tasks == []:
+        summary = _into_cache(job, spec, identity, upstream, manifest=manifest, root=root,
+                              cache_path=cache_path, cluster=cluster, client=None, tasks=tasks)
+    else:
+        groups = None if tasks is None else task_groups(len(tasks), spec.videos_per_task)
+        with dask_client(cluster, tasks=groups) as client:
+            try:
+                files = None if cluster.shared_filesystem else scatter_files(client, weights_files)
+                identity = extractor_identity(client, spec, files)
+            except (TypeError, ValueError, FileNotFoundError) as exc:
+                # the workers could not build the extractor with these options or weights: a setting
+                raise ConfigError(f"features.{spec.name}: {exc}") from None
+            if identity != listed:
+                tasks = None     # listed for another extractor than the workers built: list them again
+            summary = _into_cache(job, spec, identity, upstream, manifest=manifest, root=root,
+                                  cache_path=cache_path, cluster=cluster, client=client, tasks=tasks)
+    if identity.weights == "random":
         print(f"[feat@{spec.name}] NOTE: features computed from RANDOM weights (no checkpoint given); "
               "they are marked as such in the cache and in every report", flush=True)
     stem = reports_dir / f"feat_{spec.name}"
     summary.write(stem.with_name(stem.name + "_summary.json"), stem.with_name(stem.name + "_failures.csv"))
     return summary
+
+
+def _into_cache(job: VideoJob, spec: ExtractorSpec, identity: ExtractorIdentity, upstream: dict[str, str], *,
+                manifest: Manifest, root: str | Path, cache_path: Path, cluster: ClusterConfig,
+                client: Client | None, tasks: list[VideoTask] | None) -> StageSummary:
+    """The cache of `spec` made by the extractor `identity` names: the videos still missing (`tasks`, or
+    those the cache lacks) computed on `client`, or on a cluster started if need be."""
+    values = feature_cache_config(spec, identity, upstream)
+    with CacheWriter(cache_path, stage=job.stage, config=recorded_config(spec, values),
+                     config_hash=config_hash(values), weights=identity.weights, compression="gzip",
+                     level=GZIP_LEVEL) as writer:
+        return run_into_cache(job, manifest=manifest, root=root, writer=writer, cluster=cluster,
+                              client=client, tasks=tasks)

@@ -50,8 +50,13 @@ def extractor_for(spec: ExtractorSpec) -> Extractor:
 
 
 def identity_of(extractor: Extractor) -> ExtractorIdentity:
-    return ExtractorIdentity(extractor.weights, (("extractor", extractor.version),
-                                                 ("inputs", input_version(extractor.input_kind))))
+    return class_identity(type(extractor), extractor.weights)
+
+
+def class_identity(cls: type[Extractor], weights: str) -> ExtractorIdentity:
+    """What a cache records of an extractor of class `cls` whose loaded weights are recorded as `weights`
+    (`Extractor.recorded_weights`): known without building the network."""
+    return ExtractorIdentity(weights, (("extractor", cls.version), ("inputs", input_version(cls.input_kind))))
 
 
 def worker_identity(spec: ExtractorSpec) -> ExtractorIdentity:
