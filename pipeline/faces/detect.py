@@ -12,11 +12,14 @@ pixels (shorter box side), then keep one by the stated policy:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pipeline.faces.config import FaceConfig
-from pipeline.faces.mtcnn import BatchedMTCNN, Detections
+
+if TYPE_CHECKING:
+    from pipeline.faces.mtcnn import BatchedMTCNN, Detections
 
 MTCNN_MIN_SIDE = 12                # pixels: the P-net's window; smaller frames have no pyramid scale
 
@@ -37,6 +40,9 @@ class FrameFaces:
 
 
 def build_detector(cfg: FaceConfig) -> BatchedMTCNN:
+    # imported here, in the workers: the stage's driver imports this module but never needs torch (2-3 s)
+    from pipeline.faces.mtcnn import BatchedMTCNN
+
     return BatchedMTCNN(min_face_size=cfg.min_size)
 
 
@@ -57,8 +63,6 @@ def detect_faces(detector: BatchedMTCNN, frames: np.ndarray, cfg: FaceConfig) ->
                      np.full((n, 5, 2), np.nan, np.float32), np.zeros(n, np.int32))
     if n == 0 or min(frames.shape[1:3]) < max(MTCNN_MIN_SIDE, cfg.min_size, detector.min_face_size):
         return out  # no face of min_size fits (and MTCNN fails on frames below its first scale)
-    import torch  # here, in the workers: the stage's driver imports this module, never torch (2-3 s)
-
     for start in range(0, n, cfg.batch_size):
         found: list[Detections] = detector.detect(frames[start:start + cfg.batch_size])
         for j, d in enumerate(found):
