@@ -217,7 +217,8 @@ def main() -> None:
     rows.append([f"projected: {VE8_VIDEOS} videos of {VE8_SECONDS:g} s, hours",
                  *(f"{VE8_VIDEOS * totals[p] / 3600:.2f}" for p in precisions)])
     print(f"### Issue 25: VE-8 stand-ins, every stage\n\n{machine_line()}; {n} stand-ins of {seconds:g} s "
-          f"(640x360, 30 fps, AAC; {faces} with a face), LocalCluster 2 x 1 (start excluded)\n\n"
+          f"(640x360, 30 fps, AAC; {faces} with a face), LocalCluster 2 x 1 (start excluded); "
+          "synthetic videos, every extractor with RANDOM WEIGHTS (speed only: the features mean nothing)\n\n"
           f"    .venv/bin/python -m bench.ve8_standins{' --quick' if args.quick else ''}\n")
     print(table(["stage", *(f"{p} s/video" for p in precisions)], rows))
     print(f"\nDecode: **{first['decode'] / floor:.2f}x** the decode floor. Projection: {VE8_VIDEOS} x "
