@@ -1,5 +1,5 @@
 """Decode in-process (PyAV): the spans of a seeking plan, handing the decoder only the pictures needed, or
-every frame for the keyframe choice (`keyframes`).
+every frame for the keyframe choice (`picking`).
 
 For each span the demuxer seeks to the keyframe at or before it (`seek_plan.decode_starts`) and the
 packets from there to the span's last frame go to a single-thread decoder, except H.264 pictures that
