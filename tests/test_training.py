@@ -21,7 +21,7 @@ from pipeline.training.checkpoint import load_checkpoint
 from pipeline.training.config import HeadSetup, TrainConfig
 from pipeline.training.data import FeatureNorm, FeatureTable, iter_batches, pad_rows
 from pipeline.training.protocol import run_splits
-from pipeline.training.stage import SCORE_KEYS, evaluate_head, train_head
+from pipeline.training.stage import evaluate_head, train_head
 from pipeline.training.trained import load_trained
 
 CLASSES = ["anger", "joy", "sadness", "surprise"]
@@ -207,7 +207,8 @@ def test_train_and_evaluate_learn_write_reports_and_repeat_exactly(tmp_path: Pat
     assert len(confusion) == len(m.subset("test"))
     # DVC's metric: the scores alone, the same numbers
     scores = json.loads((tmp_path / "a" / "out" / "scores.json").read_text())
-    assert scores == {"toy": {k: first[k] for k in SCORE_KEYS[:4]}}  # under the entry key: short DVC columns
+    # under the entry key (short DVC columns), and no spread of a single run
+    assert scores == {"toy": {"accuracy": first["accuracy"], "macro_f1": first["macro_f1"]}}
 
 
 def test_train_prints_one_line_per_epoch_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -245,6 +246,9 @@ def test_test_best_selection_is_labelled_and_runs_aggregate(tmp_path: Path) -> N
     assert (
         summary["accuracy_std"] >= 0.0 and len(json.loads((tmp_path / "out" / "runs.json").read_text())) == 2
     )
+    # several runs: their spread is a DVC metric too
+    scores = json.loads((tmp_path / "out" / "scores.json").read_text())
+    assert set(scores["toy"]) == {"accuracy", "accuracy_std", "macro_f1", "macro_f1_std"}
 
 
 @pytest.mark.parametrize("every, resumed_epochs", [(0, 3), (3600, 6)])

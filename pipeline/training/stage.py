@@ -40,8 +40,17 @@ from pipeline.training.predict import Predictions, predict
 from pipeline.training.protocol import SELECTION_LABELS, RunSplit, run_splits
 from pipeline.training.trained import TrainedHead, load_trained, save_trained
 
-# metrics.json's keys that are scores.json, DVC's metric: one column each per head in `dvc exp show`
-SCORE_KEYS = ("accuracy", "accuracy_std", "macro_f1", "macro_f1_std", "detection_map")
+# metrics.json's keys that are scores.json, DVC's metric: one column each per head in `dvc exp show`. The
+# spreads only where the protocol has several runs: with one they are a constant 0, and two columns fewer
+# per head keep every head's scores inside the first screen of a default `dvc exp show` (docs/dvc.md).
+SCORE_KEYS = ("accuracy", "macro_f1", "detection_map")
+SPREAD_KEYS = ("accuracy_std", "macro_f1_std")
+
+
+def scores_of(summary: dict[str, Any]) -> dict[str, Any]:
+    """The DVC metric's numbers of one head's evaluation summary (metrics.json)."""
+    keys = (*SCORE_KEYS, *SPREAD_KEYS) if summary["runs"] > 1 else SCORE_KEYS
+    return {k: summary[k] for k in keys if k in summary}
 
 
 def targets(manifest: Manifest, target: str) -> tuple[list[str], dict[str, int]]:
@@ -264,7 +273,7 @@ def evaluate_head(
     if setup.detection_ground_truth:
         summary["detection_map"] = detection_scores(out_dir, setup)
     _write_json(out_dir / "metrics.json", summary)
-    _write_json(out_dir / "scores.json", {setup.key: {k: summary[k] for k in SCORE_KEYS if k in summary}})
+    _write_json(out_dir / "scores.json", {setup.key: scores_of(summary)})
     _write_json(out_dir / "runs.json", runs)
     _write_json(out_dir / "confusion.json", confusion_rows)
     _write_missing(out_dir / "missing.csv", missing)
