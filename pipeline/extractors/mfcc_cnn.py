@@ -133,6 +133,9 @@ class MfccResnet18(_AudioCnn):
     def build(self) -> nn.Module:
         return self.prepared(build_vaanet_audio_resnet18())
 
+    def needs_random_init(self) -> bool:
+        return self.conv1 == "random"   # load_state keeps the random conv1
+
     def read_checkpoint(self, path: Path) -> dict[str, torch.Tensor]:
         state = super().read_checkpoint(path)
         if "state_dict" in state and isinstance(state["state_dict"], Mapping):

@@ -252,9 +252,10 @@ class R3D101Conv5(Extractor):
             raise CheckpointFormatError(f"{self.name}: {path} holds arch {ckpt['arch']!r}, not {ARCH!r}")
         generation, state = _strip_generation(path, ckpt["state_dict"])
         n_classes = _pop_fc(path, state)
-        expected = self.module.state_dict()
+        expected = self.architecture().state_dict()
         if not any(k.endswith("num_batches_tracked") for k in state):  # saved before PyTorch 0.4.1
-            state.update({k: v.clone() for k, v in expected.items() if k.endswith("num_batches_tracked")})
+            state.update({k: torch.zeros_like(v, device="cpu") for k, v in expected.items()
+                          if k.endswith("num_batches_tracked")})
         _check_keys(path, state, expected)
         self.checkpoint = CheckpointInfo(generation, ARCH, n_classes)
         return state

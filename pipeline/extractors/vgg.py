@@ -179,7 +179,7 @@ class FrozenImageCNN(Extractor):
 
     def read_checkpoint(self, path: Path) -> dict[str, torch.Tensor]:
         state = load_state_file(self.name, path)
-        check_state(self.name, path, state, self.module.state_dict(), self.arch)
+        check_state(self.name, path, state, self.architecture().state_dict(), self.arch)
         return state
 
     def forward(self, module: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -258,7 +258,7 @@ class VGGFaceFc6(VGGFc6):
         except ConversionError as e:
             raise WeightsFormatError(f"{self.name}: {path} is not a {self.arch} checkpoint: {e} "
                                      "(see `python -m pipeline.extractors.vggface_convert --help`)") from None
-        check_state(self.name, path, state, self.module.state_dict(), self.arch)
+        check_state(self.name, path, state, self.architecture().state_dict(), self.arch)
         self.checkpoint_layout = layout
         return state
 

@@ -36,12 +36,10 @@ _EXTRACTORS: dict[tuple[str, str, str, str], Extractor] = {}
 
 
 def build_extractor(spec: ExtractorSpec, device: torch.device | str) -> Extractor:
-    """A new extractor on `device`: random weights seeded by `spec.seed` (drawn on the CPU, so the same
-    on every worker and device), then `spec.weights` loaded."""
+    """A new extractor on `device` with `spec.weights`: random ones seeded by `spec.seed` (drawn on the
+    CPU, so the same on every worker and device), or the checkpoint's."""
     torch.manual_seed(spec.seed)
-    extractor = get_extractor(spec.name)(**spec.options, device=device)
-    extractor.load_weights(spec.weights)
-    return extractor
+    return get_extractor(spec.name).with_weights(spec.weights, **spec.options, device=device)
 
 
 def extractor_for(spec: ExtractorSpec) -> Extractor:

@@ -178,8 +178,7 @@ def audio_resnet18(weights: str | None, conv1: str) -> nn.Module:
     """VAANet's audio ResNet-18, random or loaded as the `mfcc_resnet18` extractor loads it, trainable."""
     if weights is None:
         return build_vaanet_audio_resnet18()
-    extractor = MfccResnet18(conv1=conv1, precision="fp32")
-    extractor.load_weights(str(weights))
+    extractor = MfccResnet18.with_weights(str(weights), conv1=conv1, precision="fp32")
     return extractor.module.train().requires_grad_(True)
 
 
