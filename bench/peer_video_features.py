@@ -26,8 +26,8 @@ number of videos (so use 4 or more for a per-video figure):
 - the peer: its network build, then its per-video entry `_extract` (read every frame with torchvision's
   `read_video`, to float, resize to 128 x 171, normalise, crop, the network on each window, `save_numpy`),
   the videos one after another in this process with torch on both cores, as its `main.py` loops. It holds
-  every frame of a video as float32 at once (about 27 bytes per pixel at the peak): 640x360 at 30 fps is
-  about 2 GB per 10 s of video, so 107 s stand-ins need about 20 GB. The installed torchvision (0.29)
+  every frame of a video as float32 at once (about 30 bytes per pixel at the peak): 640x360 at 30 fps is
+  about 2 GB per 10 s of video, so 107 s stand-ins need about 23 GB. The installed torchvision (0.29)
   ships no `read_video` (the peer pins 0.16): then a stand-in of the same contract is put in its place
   (PyAV decodes every frame to RGB, and the audio, as torchvision's did), and the table says so.
 - vemo: the decode stage (every output of params.yaml, and snippets only) and `feat@r3d101_conv5` (random
@@ -79,6 +79,7 @@ PEER_FILES = ("models/r21d/extract_r21d.py", "models/_base/base_extractor.py", "
               "configs/r21d.yml")
 PEER_MODULES = {"cv2": "opencv-python-headless", "omegaconf": "omegaconf", "tqdm": "tqdm", "av": "av"}
 VEMO_MODEL = "r3d101_conv5"
+STANDIN_FPS, STANDIN_PIXELS = 30, 640 * 360                     # bench.ve8_standins.make_standin's
 
 
 class Unusable(Exception):
@@ -125,7 +126,7 @@ def _read_video(filename: str, start_pts: float = 0, end_pts: float | None = Non
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
         info = {"video_fps": float(container.streams.video[0].average_rate)}
     audio = np.zeros((1, 0), np.float32)
-    with av.open(filename) as container:              # a second pass over the file, as torchvision made
+    with av.open(filename) as container:              # a second pass, as torchvision's made
         if container.streams.audio:
             audio = np.concatenate([f.to_ndarray() for f in container.decode(audio=0)], axis=1)
             info["audio_fps"] = float(container.streams.audio[0].rate)
@@ -154,11 +155,11 @@ def import_peer(root: Path) -> type:
         spec = importlib.util.find_spec(package)
         where = [] if spec is None else list(spec.submodule_search_locations or [])
         if str(root / package) not in where:
-            raise Unusable(f"the name {package!r} resolves to {spec.origin if spec else None}, not to "
-                           f"{root / package}: run from a directory without its own {package}/")
+            raise Unusable(f"another package named {package!r} ({spec.origin if spec else None}) shadows "
+                           f"video_features' {root / package}: run where it is not importable")
     try:
         return importlib.import_module("models.r21d.extract_r21d").ExtractR21D
-    except ImportError as e:
+    except (ImportError, AttributeError) as e:
         raise Unusable(f"video_features' r21d does not import here ({e}): check out commit {PEER_COMMIT}; "
                        f"{get_peer(root)}") from None
 
@@ -167,11 +168,11 @@ def _refuse_download(url: str, *args: Any, **kwargs: Any) -> None:
     raise RuntimeError(f"bench.peer_video_features fetches nothing; it was asked for {url}")
 
 
-def peer_extractor(root: Path, out: Path, videos: list[Path], device: str) -> tuple[Any, str, float]:
-    """The peer's extractor as its main.py builds it (its r21d.yml, `sanity_check`), saving .npy under
-    `out`; the label of its weights (the Kinetics checkpoint when torch's hub cache holds it); the
-    seconds its build took."""
-    extract_r21d = import_peer(root)
+def peer_extractor(extract_r21d: type, root: Path, out: Path, videos: list[Path],
+                   device: str) -> tuple[Any, str, float]:
+    """The peer's extractor (`import_peer`) as its main.py builds it (its r21d.yml, `sanity_check`),
+    saving .npy under `out`; the label of its weights (the Kinetics checkpoint when torch's hub cache
+    holds it); the seconds its build took."""
     from omegaconf import OmegaConf
     from utils.utils import sanity_check
     args = OmegaConf.merge(OmegaConf.load(root / "configs" / "r21d.yml"), OmegaConf.create({
@@ -196,13 +197,27 @@ def peer_extractor(root: Path, out: Path, videos: list[Path], device: str) -> tu
     return extractor, label, seconds
 
 
+def check_memory(seconds: float, meminfo: Path = Path("/proc/meminfo")) -> None:
+    """The peer holds a whole stand-in as float32 at its peak (about 30 bytes per pixel with the uint8
+    copies: peak RSS 4.0, 7.3 and 23.3 GB for 14, 30 and 107 s here); refuse a length this machine cannot
+    hold rather than have the kernel kill the run, or the machine's other processes."""
+    need = seconds * STANDIN_FPS * STANDIN_PIXELS * 30 + 1e9            # + torch, the networks, Python
+    for line in meminfo.read_text().splitlines() if meminfo.is_file() else []:
+        if line.startswith("MemAvailable:"):
+            available = int(line.split()[1]) * 1024
+            if need > available:
+                raise Unusable(f"video_features would need about {need / 1e9:.0f} GB of memory for "
+                               f"stand-ins of {seconds:g} s (it holds every frame in float32), "
+                               f"{available / 1e9:.0f} GB are available: use shorter ones (--seconds)")
+
+
 def peer_step(n_frames: int, stack: int, clips: int) -> int:
     """The step of `form_slices` that cuts exactly `clips` windows of `stack` frames from `n_frames`."""
     span = n_frames - stack
     step = span // (clips - 1) if clips > 1 else max(span, 1)
     if step < 1 or span // step + 1 != clips:
         raise Unusable(f"{n_frames} frames give no step with exactly {clips} windows of {stack}: use longer "
-                       f"videos (--seconds, at least {((clips - 1) * clips + stack) / 30:.1f} at 30 fps)")
+                       f"videos (--seconds, at least {((clips - 1) * clips + stack) / STANDIN_FPS:.1f})")
     return step
 
 
@@ -284,14 +299,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_checkout(root)
         check_modules()
-        peer_step(round(seconds * 30), cfg.frames_per_segment, clips)
+        peer_step(round(seconds * STANDIN_FPS), cfg.frames_per_segment, clips)
+        check_memory(seconds)
         reader = ensure_read_video()
+        extract_r21d = import_peer(root)                 # before any stand-in is made: fail fast
         with tempfile.TemporaryDirectory(prefix="vemo-peer-") as tmp:
             work = Path(tmp)
             manifest = standins(work, n, 0, seconds)
             videos = [work / r.path for r in manifest.records]
             device = "cuda:0" if torch.cuda.is_available() else "cpu"
-            peer, weights, build = peer_extractor(root, work / "peer", videos, device)
+            peer, weights, build = peer_extractor(extract_r21d, root, work / "peer", videos, device)
             cores = ClusterConfig().workers * ClusterConfig().threads_per_worker
             torch.set_num_threads(cores)
             peer_s, vemo = float("inf"), {}

@@ -39,3 +39,11 @@ def test_a_missing_module_names_its_package(tmp_path: Path, capsys: pytest.Captu
     monkeypatch.setitem(peer.PEER_MODULES, "vemo_no_such_module", "vemo-no-such-package")
     err = run(capsys, tmp_path)
     assert "needs vemo-no-such-package" in err and "pip install" in err
+
+
+def test_a_length_the_memory_cannot_hold_is_refused(tmp_path: Path) -> None:
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24000000 kB\nMemAvailable:   16000000 kB\n")
+    peer.check_memory(14.0, meminfo)                    # 4.0 GB of RSS measured
+    with pytest.raises(peer.Unusable, match=r"about 23 GB of memory for stand-ins of 107 s.*--seconds"):
+        peer.check_memory(107.0, meminfo)
