@@ -38,7 +38,8 @@ def test_a_missing_module_names_its_package(tmp_path: Path, capsys: pytest.Captu
         (tmp_path / name).touch()
     monkeypatch.setitem(peer.PEER_MODULES, "vemo_no_such_module", "vemo-no-such-package")
     err = run(capsys, tmp_path)
-    assert "needs vemo-no-such-package" in err and "pip install" in err
+    # listed with whatever else is missing on this machine (opencv is no requirement of the project)
+    assert "video_features needs " in err and "vemo-no-such-package" in err and "pip install" in err
 
 
 def test_a_length_the_memory_cannot_hold_is_refused(tmp_path: Path) -> None:
