@@ -4,7 +4,7 @@
       ├─> snippet frames (T x k per view), short side 112 (area) ── cropped 112x112 here ─> snippets
       ├─> frames for face detection (`face_rate` a second, at most `face_max_frames`), working size
       │                                                                                      ─> frames
-      └─> only when keyframes are asked for: every frame's 64x64 sample grid ── RGB histogram; per
+      └─> only when keyframes are asked for: every frame's 32x32 sample grid ── RGB histogram; per
           1-second slice the frame nearest to the mean, scaled to 256x256 (area) ─> keyframes
     ffmpeg (audio) ── mono int16 PCM at each rate in `audio_rates` ─> audio_<rate>
 
@@ -17,8 +17,8 @@ Three routes give the same frames (tests/test_decode_seek.py); the first that ap
   (bench/README.md, deliverable 2);
 - one pass in-process: the same kind of stream with keyframes asked for is decoded whole by that
   decoder, which keeps each second's decoded frames until the second's keyframe is chosen, so only
-  that one is scaled to 256x256 (about 1.1x the cost of decoding alone, against 2x when ffmpeg scales
-  every frame: bench/README.md, issue 25);
+  that one is scaled to 256x256 (1.45-1.65x the cost of decoding alone on one thread, against 2.5-2.8x
+  when ffmpeg scales every frame: bench/README.md, issue 25);
 - one pass of the ffmpeg command: any other stream (a variable rate, `decode.fps`, an edit list), and
   whenever an in-process route meets anything unexpected; ffmpeg's `fps` filter makes the rate constant.
 
