@@ -60,14 +60,12 @@ import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.common import machine_line, peak_rss_mib, table, timed
-from bench.ve8_standins import VE8_SECONDS, extractors, standins
+from bench.ve8_standins import VE8_SECONDS, extractors, feature_stage, standins
 from pipeline.config import load_params
 from pipeline.decode.config import DecodeConfig, decode_config
 from pipeline.decode.stage import run_decode
 from pipeline.engine.cluster import ClusterConfig, local_cluster
 from pipeline.extractors.base import get_extractor
-from pipeline.features.stage import run_features
-from pipeline.graph import sources_of
 from pipeline.manifests.format import Manifest
 from pipeline.media.probe import probe_video
 
@@ -255,10 +253,7 @@ def run_vemo(work: Path, manifest: Manifest, cfg: DecodeConfig, cluster: Cluster
             if summary.done != n:
                 raise RuntimeError(f"{label}: {summary.done} of {n} done")
         spec = extractors(load_params(REPO / "params.yaml"), "fp32")[VEMO_MODEL]
-        sources = {s: str(caches / f"{s}.h5") for s in sources_of(VEMO_MODEL)}
-        seconds[f"feat@{VEMO_MODEL}"], summary = timed(lambda: run_features(
-            spec=spec, manifest=manifest, root=work, sources=sources, upstream=dict.fromkeys(sources, ""),
-            cache_path=caches / f"{VEMO_MODEL}.h5", reports_dir=reports, cluster=cluster))
+        seconds[f"feat@{VEMO_MODEL}"], summary = timed(lambda: feature_stage(work, manifest, spec, cluster))
         if summary.done != n:
             raise RuntimeError(f"feat@{VEMO_MODEL}: {summary.done} of {n} done")
     return {stage: s / n for stage, s in seconds.items()}

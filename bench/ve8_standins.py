@@ -40,10 +40,11 @@ from pipeline.decode.stage import run_decode
 from pipeline.decode.video import _decode_frames, decode_video
 from pipeline.demo.faces import face_photo
 from pipeline.engine.cluster import ClusterConfig, local_cluster
+from pipeline.engine.summary import StageSummary
 from pipeline.extractors.base import native_cpu_bf16
 from pipeline.faces.config import face_config
 from pipeline.faces.stage import run_faces
-from pipeline.features.config import extractor_spec
+from pipeline.features.config import ExtractorSpec, extractor_spec
 from pipeline.features.stage import run_features
 from pipeline.graph import sources_of
 from pipeline.manifests.format import Manifest, VideoRecord
@@ -137,6 +138,17 @@ def extractors(params: dict, precision: str) -> dict[str, object]:
     return specs
 
 
+def feature_stage(work: Path, manifest: Manifest, spec: ExtractorSpec,
+                  cluster: ClusterConfig) -> StageSummary:
+    """`feat@<spec.name>` on `manifest`, reading and writing the caches in `work`/cache (its inputs made
+    by the stages run before it there)."""
+    caches = work / "cache"
+    sources = {s: str(caches / f"{s}.h5") for s in sources_of(spec.name)}
+    return run_features(spec=spec, manifest=manifest, root=work, sources=sources,
+                        upstream=dict.fromkeys(sources, ""), cache_path=caches / f"{spec.name}.h5",
+                        reports_dir=work / "reports", cluster=cluster)
+
+
 def run_all(work: Path, manifest: Manifest, precision: str, cluster: ClusterConfig,
             with_video_stages: bool) -> dict[str, float]:
     """Seconds per video of each stage; decode and faces only when `with_video_stages` (they do not
@@ -160,12 +172,8 @@ def run_all(work: Path, manifest: Manifest, precision: str, cluster: ClusterConf
                 cluster=cluster))
         for name, spec in extractors(params, precision).items():
             (caches / f"{name}.h5").unlink(missing_ok=True)
-            sources = {s: str(caches / f"{s}.h5") for s in sources_of(name)}
-            def stage(spec=spec, sources=sources, name=name):  # noqa: ANN202
-                return run_features(spec=spec, manifest=manifest, root=work, sources=sources,
-                                    upstream=dict.fromkeys(sources, ""), cache_path=caches / f"{name}.h5",
-                                    reports_dir=reports, cluster=cluster)
-            seconds[f"feat@{name}"], summary = timed(stage)
+            seconds[f"feat@{name}"], summary = timed(lambda spec=spec: feature_stage(work, manifest, spec,
+                                                                                     cluster))
             if summary.done + summary.failed != n:
                 raise RuntimeError(f"feat@{name}: {summary.done} of {n} done")
     return {stage: s / n for stage, s in seconds.items()}
