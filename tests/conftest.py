@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -82,6 +83,25 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def module_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Path]]:
+    """`tmp_path_factory.mktemp` for a module's fixtures, removed once the module's tests are done.
+
+    The module fixtures hold full-size checkpoints (VGG-Face's 580 MB, twice) and whole DVC projects;
+    kept to the end of the session they added up to 9 GB, more than a CI machine's disk may have free.
+    (A test's own `tmp_path` goes when the test passes: `tmp_path_retention_policy` in setup.cfg.)
+    """
+    made: list[Path] = []
+
+    def mktemp(name: str) -> Path:
+        made.append(tmp_path_factory.mktemp(name))
+        return made[-1]
+
+    yield mktemp
+    for path in made:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

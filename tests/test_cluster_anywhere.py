@@ -38,8 +38,11 @@ class HandStartedCluster:
         self.file = tmp / "scheduler.json"
         # OMP_NUM_THREADS = --nthreads, as docs/cluster.md asks of workers started by hand (and as the
         # LocalCluster sets): a float sum over other thread counts may differ in its last bit
-        quiet = {"env": {**ENV, "OMP_NUM_THREADS": "1"}, "cwd": self.elsewhere, "stdout": subprocess.DEVNULL,
-                 "stderr": subprocess.DEVNULL}
+        # TMPDIR: the workers' temporary files and Dask scratch folders, to see what they leave behind
+        self.scratch = tmp / "scratch"
+        self.scratch.mkdir()
+        quiet = {"env": {**ENV, "OMP_NUM_THREADS": "1", "TMPDIR": str(self.scratch)}, "cwd": self.elsewhere,
+                 "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         self.scheduler = subprocess.Popen([BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
                                            "--dashboard-address", "127.0.0.1:0", "--scheduler-file",
                                            self.file], **quiet)
@@ -180,6 +183,8 @@ def test_workers_that_cannot_read_the_project_get_everything_shipped(tmp_path: P
             assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
     finally:
         hidden.stop()
+    # the workers' copies of the checkpoint went with them (in Dask's scratch folder, not left in /tmp)
+    assert not [p.name for p in hidden.scratch.rglob("*.pth")]
     for args in (["stages.manifest"], ["stages.decode"], ["stages.features", "mfcc"],
                  ["stages.features", "mfcc_resnet18"]):
         assert stage(shared, *args).returncode == 0

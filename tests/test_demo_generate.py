@@ -6,6 +6,7 @@ import colorsys
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -82,8 +83,8 @@ def hue_distance(a: float, b: float) -> float:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> tuple[Path, list, dict]:
-    folder = tmp_path_factory.mktemp("demo")
+def demo(module_tmp: Callable[[str], Path]) -> tuple[Path, list, dict]:
+    folder = module_tmp("demo")
     clips = make(folder)
     info = json.loads((folder / INFO_NAME).read_text(encoding="utf-8"))
     return folder, clips, info

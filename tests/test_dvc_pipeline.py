@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -64,8 +65,8 @@ def changed_stages(repo: Path) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def demo_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    repo = tmp_path_factory.mktemp("repo")
+def demo_repo(module_tmp: Callable[[str], Path]) -> Path:
+    repo = module_tmp("repo")
     files = run(["git", "ls-files", "-co", "--exclude-standard"], REPO).splitlines()
     for name in files:
         if (REPO / name).is_file():

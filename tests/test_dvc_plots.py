@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -72,9 +73,9 @@ def test_the_template_carries_the_libraries_and_no_cdn_tag() -> None:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def project(module_tmp: Callable[[str], Path]) -> Path:
     """A DVC project with a training curve (like train@'s live/ folder) and a confusion plot (evaluate@)."""
-    root = tmp_path_factory.mktemp("plots")
+    root = module_tmp("plots")
     run(["git", "init", "-q"], root)
     run(["dvc", "init", "-q"], root)
     (root / "live").mkdir()

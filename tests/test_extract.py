@@ -7,6 +7,7 @@ import contextlib
 import csv
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -45,16 +46,16 @@ def extract_args(clips: dict[str, Path], out: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("clips")
+def clips(module_tmp: Callable[[str], Path]) -> dict[str, Path]:
+    root = module_tmp("clips")
     made = {name: encode_test_video(root / f"{name}.mp4", seconds=1.2, size="96x72") for name in ("a", "b")}
     (root / "bad.mp4").write_bytes(b"not a video at all")
     return {**made, "bad": root / "bad.mp4"}
 
 
 @pytest.fixture(scope="module")
-def extracted(clips: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict:
-    out = tmp_path_factory.mktemp("extract") / "out"
+def extracted(clips: dict[str, Path], module_tmp: Callable[[str], Path]) -> dict:
+    out = module_tmp("extract") / "out"
     code, printed = run_cli(*extract_args(clips, out))
     return {"out": out, "code": code, "printed": printed}
 

@@ -70,8 +70,8 @@ def state() -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory: pytest.TempPathFactory, state: dict[str, torch.Tensor]) -> Path:
-    path = tmp_path_factory.mktemp("alexnet") / "alexnet-owt-7be5be79.pth"
+def ckpt(module_tmp: Callable[[str], Path], state: dict[str, torch.Tensor]) -> Path:
+    path = module_tmp("alexnet") / "alexnet-owt-7be5be79.pth"
     torch.save(state, path, _use_new_zipfile_serialization=False)  # the 2017 file's pre-1.6 container
     return path
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -114,8 +115,8 @@ def loader() -> R3D101Conv5:
 
 
 @pytest.fixture(scope="module")
-def cvpr2018_file(tmp_path_factory: pytest.TempPathFactory, source: R3D101Conv5) -> Path:
-    path = tmp_path_factory.mktemp("r3d") / "resnet-101-kinetics.pth"
+def cvpr2018_file(module_tmp: Callable[[str], Path], source: R3D101Conv5) -> Path:
+    path = module_tmp("r3d") / "resnet-101-kinetics.pth"
     return save_cvpr2018(path, source.module.state_dict())
 
 

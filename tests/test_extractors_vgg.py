@@ -102,8 +102,8 @@ def vgg16_state() -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def vgg16_ckpt(tmp_path_factory: pytest.TempPathFactory, vgg16_state: dict[str, torch.Tensor]) -> Path:
-    path = tmp_path_factory.mktemp("vgg16") / "vgg16-397923af.pth"
+def vgg16_ckpt(module_tmp: Callable[[str], Path], vgg16_state: dict[str, torch.Tensor]) -> Path:
+    path = module_tmp("vgg16") / "vgg16-397923af.pth"
     torch.save(vgg16_state, path, _use_new_zipfile_serialization=False)  # the 2017 file's pre-1.6 container
     return path
 
@@ -230,9 +230,9 @@ def face_state() -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def face_files(tmp_path_factory: pytest.TempPathFactory,
+def face_files(module_tmp: Callable[[str], Path],
                face_state: dict[str, torch.Tensor]) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("vggface")
+    root = module_tmp("vggface")
     files = {"accepted": root / "vggface_accepted.pth", "dag": root / "vgg_face_dag.pth"}
     torch.save(face_state, files["accepted"])
     torch.save(dag_state(face_state), files["dag"], _use_new_zipfile_serialization=False)  # as published

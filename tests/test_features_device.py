@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -113,9 +113,9 @@ def test_local_cluster_workers_know_their_index(cluster: ClusterConfig) -> None:
 
 
 @pytest.fixture(scope="module")
-def keyframes(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def keyframes(module_tmp: Callable[[str], Path]) -> dict:
     """A hand-written decode cache: 3 videos of 1, 2 and 3 random 256x256 keyframes."""
-    root = tmp_path_factory.mktemp("device")
+    root = module_tmp("device")
     rng = np.random.default_rng(0)
     records = []
     with CacheWriter(root / "decode.h5", stage="decode", config={}, config_hash="d") as writer:

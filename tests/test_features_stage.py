@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,8 +32,8 @@ CLUSTER = ClusterConfig(workers=1, threads_per_worker=2)
 
 
 @pytest.fixture(scope="module")
-def decoded(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    root = tmp_path_factory.mktemp("demo")
+def decoded(module_tmp: Callable[[str], Path]) -> dict:
+    root = module_tmp("demo")
     clips = generate_demo(root / "videos", root / "lists", classes=["anger"], clips_per_class=3,
                           min_seconds=1.0, max_seconds=2.0, width=320, height=240, no_audio_every=3,
                           no_face_every=2, seed=0)

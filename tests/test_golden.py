@@ -5,6 +5,7 @@ The real chain runs on a clip made here; each output's digest must match tests/g
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +22,8 @@ UPDATE = "then record the new values: python tests/golden.py --update"
 
 
 @pytest.fixture(scope="module")
-def computed(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, int], dict[str, dict]]:
-    return compute(tmp_path_factory.mktemp("golden"))
+def computed(module_tmp: Callable[[str], Path]) -> tuple[dict[str, int], dict[str, dict]]:
+    return compute(module_tmp("golden"))
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ whole trainer (train_head, evaluate_head: real HDF5 caches, val-free "last" sele
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -91,12 +92,12 @@ SINGLE = {  # fused head -> its one-modality variants
 
 
 @pytest.fixture(scope="module")
-def accuracies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, float]:
+def accuracies(module_tmp: Callable[[str], Path]) -> dict[str, float]:
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("complementary")
+    root = module_tmp("complementary")
     manifest = _manifest()
     _write_caches(root / "cache", manifest)
     out = {}

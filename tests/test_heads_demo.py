@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,8 @@ class Demo:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    root = tmp_path_factory.mktemp("demo_heads")
+def demo(module_tmp: Callable[[str], Path]) -> Demo:
+    root = module_tmp("demo_heads")
     d = PARAMS["demo"]
     generate_demo(root / "videos", root / "lists", classes=d["classes"], clips_per_class=12, min_seconds=1.0,
                   max_seconds=1.5, width=d["width"], height=d["height"], no_audio_every=d["no_audio_every"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -41,9 +41,9 @@ def cluster() -> Iterator[ClusterConfig]:
 
 
 @pytest.fixture(scope="module")
-def corpus_run(tmp_path_factory: pytest.TempPathFactory, cluster: ClusterConfig) -> dict[str, object]:
+def corpus_run(module_tmp: Callable[[str], Path], cluster: ClusterConfig) -> dict[str, object]:
     """The corpus decoded, then faces and MFCC over the decode cache."""
-    root = tmp_path_factory.mktemp("corpus")
+    root = module_tmp("corpus")
     cases = build_corpus(root / "videos")
     manifest = Manifest([VideoRecord(c.name, c.rel, "a") for c in cases], ["a"])
     decode = run_decode(manifest=manifest, root=root / "videos", cache_path=root / "decode.h5",

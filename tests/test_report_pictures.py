@@ -3,6 +3,7 @@ modalities named, every registered head's strip rendered from hand-built records
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -56,10 +57,10 @@ def image(n: int, side: int = 16) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def caches(tmp_path_factory) -> tuple[Path, Path]:
+def caches(module_tmp: Callable[[str], Path]) -> tuple[Path, Path]:
     """decode.h5 and faces.h5 of "clip" (3 minutes, with audio and faces), "mute" (no audio, which only
     the decode cache says) and "faceless" (no face)."""
-    folder = tmp_path_factory.mktemp("caches")
+    folder = module_tmp("caches")
     snippets = np.repeat(image(T)[:, None], 3, axis=1)[None]  # (1 view, T, 3 frames, 16, 16, 3)
     arrays = {"snippets": snippets, "snippets_times_ms": SNIPPETS[None], "frames": image(12, 24),
               "frames_times_ms": FRAMES, "keyframes": image(180), "keyframes_times_ms": SECONDS}

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -58,10 +59,10 @@ def cache_objects_intact(repo: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def team_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def team_repo(module_tmp: Callable[[str], Path]) -> Path:
     """A committed team project (dvc.lock included) with its caches built. Its dataset, like a real one,
     is no DVC output: the demo's clips copied to `videos/` (ignored by git), `dataset.root: videos`."""
-    repo = tmp_path_factory.mktemp("team") / "origin"
+    repo = module_tmp("team") / "origin"
     for name in sh(["git", "ls-files", "-co", "--exclude-standard"], REPO).splitlines():
         if (REPO / name).is_file() and not name.startswith(("reports/", "docs/", "bench/")):
             (repo / name).parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,9 @@ absolute path. Without one the driver reads those bytes and sends them:
     a group's entries of each upstream cache  ──>     one small HDF5 file per cache, same layout
     (copied into an in-memory HDF5 file)
     each weights file, scattered once to      ──>     written once per worker process (by its sha256)
-    every worker (Dask keeps it there)
+    every worker (Dask keeps it there)                into the worker's Dask scratch folder, which Dask
+                                                      removes when the worker closes (or, after a kill,
+                                                      when the next worker starts on that host)
 
 and the task runs the stage's own function on those files: the code, and so the values, are the same in
 both modes (tests/test_cluster_anywhere.py). The price is the bytes moved through the scheduler's network
@@ -18,7 +20,9 @@ and the driver's reads (bench/README.md, section "Without a shared file system")
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import functools
 import hashlib
 import os
 import shutil
@@ -29,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import h5py
-from dask.distributed import Client, Future
+from dask.distributed import Client, Future, get_worker
 
 from pipeline.cache.layout import VIDEOS, entry_key
 from pipeline.engine.worker_state import release_readers
@@ -109,10 +113,27 @@ def pack(group: Sequence[VideoTask], shipment: Shipment) -> Parcel:
 _FILES: dict[str, str] = {}     # this worker's copies of shipped files: sha256 -> path
 
 
+def _scratch() -> Path:
+    """Where this worker keeps its copies: its Dask local directory, so that the copies (a checkpoint is up
+    to 580 MB) go with the worker instead of piling up in /tmp run after run; outside a Dask worker, a
+    temporary folder removed at exit."""
+    try:
+        return Path(get_worker().local_directory)
+    except ValueError:
+        return _process_scratch()
+
+
+@functools.cache
+def _process_scratch() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="vemo-shipped-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 def _worker_file(data: bytes, suffix: str) -> str:
     digest = hashlib.sha256(data).hexdigest()
     if digest not in _FILES or not os.path.exists(_FILES[digest]):
-        folder = Path(tempfile.gettempdir()) / f"vemo-shipped-{os.getpid()}"
+        folder = _scratch() / "vemo-shipped"
         folder.mkdir(exist_ok=True)
         target = folder / f"{digest[:16]}{suffix}"
         target.write_bytes(data)
@@ -152,7 +173,7 @@ def run_unpacked(func: Callable[..., Any], parcel: Parcel, files: dict[str, byte
                  group: Sequence[VideoTask] | None = None, **kwargs: Any) -> Any:
     """Worker side: `func(group, **kwargs)` (or `func(**kwargs)` without a group) on local copies of the
     parcel, deleted afterwards, and of the files (kept for the worker's next tasks)."""
-    folder = Path(tempfile.mkdtemp(prefix="vemo-task-"))
+    folder = Path(tempfile.mkdtemp(prefix="vemo-task-", dir=_scratch()))
     try:
         local = unpacked(parcel, files, folder)
         kwargs = substitute(kwargs, local)
