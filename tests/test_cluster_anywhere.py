@@ -32,7 +32,8 @@ class HandStartedCluster:
     """`dask scheduler` writing a scheduler file and `dask worker` processes, all started in `elsewhere`
     (not the project folder)."""
 
-    def __init__(self, tmp: Path, workers: int = 1, hide: Path | None = None) -> None:
+    def __init__(self, tmp: Path, workers: int = 1, hide: Path | None = None,
+                 code: Path | None = None) -> None:
         self.elsewhere = tmp / "elsewhere"
         self.elsewhere.mkdir()
         self.file = tmp / "scheduler.json"
@@ -41,7 +42,10 @@ class HandStartedCluster:
         # TMPDIR: the workers' temporary files and Dask scratch folders, to see what they leave behind
         self.scratch = tmp / "scratch"
         self.scratch.mkdir()
-        quiet = {"env": {**ENV, "OMP_NUM_THREADS": "1", "TMPDIR": str(self.scratch)}, "cwd": self.elsewhere,
+        # `code`: a folder holding another `pipeline` package, which the workers import instead of this one
+        env = {**ENV, "OMP_NUM_THREADS": "1", "TMPDIR": str(self.scratch),
+               **({"PYTHONPATH": str(code)} if code else {})}
+        quiet = {"env": env, "cwd": self.elsewhere,
                  "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         self.scheduler = subprocess.Popen([BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
                                            "--dashboard-address", "127.0.0.1:0", "--scheduler-file",
@@ -198,3 +202,24 @@ def test_workers_that_cannot_read_the_project_get_everything_shipped(tmp_path: P
     with CacheReader(folder / "cache/t/mfcc_resnet18.h5") as cache:
         assert cache.metadata["weights"] not in ("random", "none")
     assert str(folder / "videos") in (folder / "reports/t/probe.csv").read_text()
+
+
+@pytest.mark.slow
+def test_workers_running_other_code_are_refused_before_they_compute(tmp_path: Path) -> None:
+    other = tmp_path / "other_commit"   # this pipeline with one line more: workers left from another commit
+    shutil.copytree(REPO / "pipeline", other / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    with open(other / "pipeline/decode/video.py", "a", encoding="utf-8") as f:
+        f.write("\n# a line of another commit\n")
+    cluster = HandStartedCluster(tmp_path, code=other)
+    try:
+        folder = project(tmp_path, {"scheduler_file": str(cluster.file)})
+        assert stage(folder, "stages.manifest").returncode == 0
+        done = stage(folder, "stages.decode")
+    finally:
+        cluster.stop()
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    said = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(said) == 1 and said[0].startswith("[decode] dask worker tcp://127.0.0.1:"), said
+    assert "runs other code than this stage (vemo source " in said[0] and "torch" not in said[0], said
+    with CacheReader(folder / "cache/t/decode.h5") as cache:
+        assert cache.ids() == []

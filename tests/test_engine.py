@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -21,6 +22,8 @@ from pipeline.engine.dask_map import Outcome, VideoTask, chunk, map_groups, per_
 from pipeline.engine.summary import StageSummary
 from pipeline.engine.worker_env import PRELOAD_ENV, TRIM_ENV
 from pipeline.errors import VideoError
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def square_or_fail(video_id: str, path: str, *, offset: int) -> int:
@@ -126,6 +129,33 @@ def external_cluster(tmp_path: Path):
         for proc in (worker, scheduler):
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def test_a_worker_that_joins_with_other_code_gets_no_task_and_the_stage_stops(tmp_path: Path) -> None:
+    """A late joiner (a scaled-up job, a node started by hand) is checked by every task it gets: the
+    driver's check at connection (tests/test_cluster_anywhere.py) has not seen it."""
+    from dask.distributed import Client, LocalCluster
+
+    from pipeline.engine.code_identity import WorkerMismatch
+
+    other = tmp_path / "other_commit"
+    shutil.copytree(REPO / "pipeline", other / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    (other / "pipeline/engine/summary.py").write_text(
+        (REPO / "pipeline/engine/summary.py").read_text() + "\n# a line of another commit\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(other), str(Path(__file__).parent)])}
+    with LocalCluster(n_workers=0, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        joiner = subprocess.Popen([Path(sys.executable).parent / "dask", "worker", cluster.scheduler_address,
+                                   "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            client.wait_for_workers(1, timeout=120)
+            with pytest.raises(WorkerMismatch, match=r"other code than this stage \(vemo source ") as err:
+                run(client)
+        finally:
+            joiner.terminate()
+            joiner.wait(timeout=60)
+    assert "\n" not in str(err.value) and "torch" not in str(err.value)
 
 
 def test_existing_scheduler_by_address(external_cluster: Path) -> None:

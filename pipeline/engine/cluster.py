@@ -14,6 +14,7 @@ from typing import Any
 import dask
 from dask.distributed import Client, LocalCluster
 
+from pipeline.engine.code_identity import check_workers
 from pipeline.engine.worker_env import restore_user_environ, spawn_environ
 from pipeline.errors import ConfigError
 
@@ -86,6 +87,7 @@ def dask_client(cfg: ClusterConfig, *, tasks: int | None = None) -> Iterator[Cli
             raise ConfigError(f"dask: cannot reach the scheduler at {address} in {cfg.connect_timeout:g} s "
                               f"({type(exc).__name__}: {exc}); is it running?") from None
         with client:
+            check_workers(client)
             _say_dashboard(client)
             yield client
         return

@@ -12,7 +12,8 @@ Every task is a group: a per-video function runs through `each_video` (groups of
 do), a group function (feature extraction) batches across its videos. A VideoError stays with its video;
 a group that fails unexpectedly is rerun one video per task, so the crash is pinned to the video causing
 it and the others of its group are still written. Only the driver touches output files, so no two
-processes ever write one HDF5 file.
+processes ever write one HDF5 file. A worker that runs other code than the driver refuses every task
+(`code_identity`), and the stage stops with one line.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import psutil
 from dask.distributed import Client, Future, as_completed
 from tqdm import tqdm
 
+from pipeline.engine.code_identity import WorkerMismatch, check_worker, code_identity
 from pipeline.engine.shipping import Shipment, pack, run_unpacked
 from pipeline.engine.summary import StageSummary
 from pipeline.engine.watch import WorkerWatch
@@ -100,10 +102,12 @@ class TrimWhenGrown:
 _trim_when_grown = TrimWhenGrown()
 
 
-def _run_group(func: Callable[..., list[Outcome]], group: list[VideoTask],
+def _run_group(identity: dict[str, str], func: Callable[..., list[Outcome]], group: list[VideoTask],
                kwargs: dict[str, Any], files: dict[str, bytes] | None = None) -> list[Outcome]:
-    """Worker side: `func(group, **kwargs)`; a shipped task's func takes the shipped `files` first (Dask
+    """Worker side: `func(group, **kwargs)`, once this worker is known to run the driver's code and
+    libraries (`identity`, `code_identity`); a shipped task's func takes the shipped `files` first (Dask
     hands them over as bytes: futures in a dict argument are resolved, not in a partial)."""
+    check_worker(identity)
     try:
         outcomes = list(func(files, group, **kwargs) if files is not None else func(group, **kwargs))
     finally:
@@ -143,6 +147,7 @@ def map_groups(
     videos not yet stored are failed with the reason and the function returns (`engine.watch`). With a
     `shipment` (workers without the driver's file system) each task carries its inputs (`engine.shipping`)."""
     start = time.perf_counter()
+    identity = code_identity()
     window = max_in_flight or 2 * max(1, sum(client.nthreads().values()))
     pending = chunk(tasks, videos_per_task)[::-1]
     owner: dict[str, list[VideoTask]] = {}
@@ -152,13 +157,13 @@ def map_groups(
         group = pending.pop()
         key = f"{summary.stage}-{group[0].video_id}-{time.monotonic_ns()}"
         if shipment is None:
-            future = client.submit(_run_group, func, group, kwargs or {}, pure=False, retries=retries,
-                                   key=key)
+            future = client.submit(_run_group, identity, func, group, kwargs or {}, pure=False,
+                                   retries=retries, key=key)
         else:
             parcel = pack(group, shipment)
             summary.shipped_bytes += parcel.size
-            future = client.submit(_run_group, partial(run_unpacked, func, parcel), group, kwargs or {},
-                                   shipment.files, pure=False, retries=retries, key=key)
+            future = client.submit(_run_group, identity, partial(run_unpacked, func, parcel), group,
+                                   kwargs or {}, shipment.files, pure=False, retries=retries, key=key)
         owner[future.key] = group
         in_flight[future.key] = future
         return future
@@ -197,6 +202,8 @@ def _settle(future: Future, group: list[VideoTask], on_result: Callable[[VideoTa
     (all of a group of several that failed unexpectedly), else []."""
     try:
         outcomes = future.result()
+    except WorkerMismatch:
+        raise                   # no video's fault: the stage stops, with the one line
     except Exception as exc:  # noqa: BLE001 - a failed task is recorded (or split), the stage goes on
         if len(group) > 1:
             print(f"[{summary.stage}] a task of {len(group)} videos failed ({type(exc).__name__}: {exc}); "
