@@ -28,12 +28,13 @@ from typing import Any
 import yaml
 
 from bench.common import loadavg, machine_line, table
+from pipeline.engine.warm_pool import stop_pools
 
 REPO = Path(__file__).resolve().parents[1]   # the stages run from this checkout (PYTHONPATH)
 SUMMARY = re.compile(r"^\[(?P<stage>[^\]]+)\] \d+ done, .* videos in (?P<seconds>[\d.]+) s$", re.M)
 
 
-def tiny_project(work: Path) -> list[str]:
+def tiny_project(work: Path, keep_alive: float = 0) -> list[str]:
     """params.yaml (2 demo clips of about 1 s, 2 snippets of 8 frames, every extractor on the CPU) and
     stage_graph.yaml in `work`; returns the per-video stages, in dvc.yaml's order."""
     with (REPO / "params.yaml").open(encoding="utf-8") as f:
@@ -41,6 +42,7 @@ def tiny_project(work: Path) -> list[str]:
     params = copy.deepcopy(params)
     params["demo"].update(classes=["anger", "joy"], clips_per_class=1, min_seconds=1.0, max_seconds=1.2)
     params["decode"].update(segments=2, frames_per_segment=8)
+    params["dask"]["keep_alive"] = keep_alive
     for name, section in params["features"].items():
         section["device"] = "cpu"
         if "segments" in section.get("options", {}):
@@ -89,11 +91,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stages", nargs="*", help="stages to time (default: decode, faces, every feat@)")
     parser.add_argument("--quick", action="store_true", help="decode and feat@alexnet_fc7 only")
     parser.add_argument("--keep", type=Path, help="build the tiny project here and keep it")
+    parser.add_argument("--keep-alive", type=float, default=0.0,
+                        help="dask.keep_alive: the stages share a pool of workers kept warm (its start "
+                             "counts in the first stage's row; its workers' CPU is not counted)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="vemo-overhead-") as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        stages = tiny_project(work)
+        stages = tiny_project(work, args.keep_alive)
         for prep in ("demo", "manifest"):
             run([sys.executable, "-m", f"stages.{prep}"], work)
         chosen = args.stages or (["decode", "feat@alexnet_fc7"] if args.quick else stages)
@@ -109,9 +114,14 @@ def main(argv: list[str] | None = None) -> None:
                          f"**{warm:.1f}**", f"{warm_cpu:.1f}"])
             print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
         rows.append(["all", "", "", *(f"{t:.1f}" for t in totals)])
+        if args.keep_alive:
+            stop_pools()
+    pool = (f", dask.keep_alive {args.keep_alive:g} s (one pool of workers for every stage, started by the "
+            "first; the CPU columns leave out the pool's workers)") if args.keep_alive else ""
+    flag = f" --keep-alive {args.keep_alive:g}" if args.keep_alive else ""
     print(f"### 9. Fixed cost per stage\n\n{machine_line()}; 2 demo clips of about 1 s (2 snippets of 8 "
-          f"frames), dask.workers 2 x 1 thread, every extractor on the CPU; load average {load} at the "
-          f"start, {loadavg()} at the end\n\n    .venv/bin/python -m bench.stage_overhead\n")
+          f"frames), dask.workers 2 x 1 thread, every extractor on the CPU{pool}; load average {load} at the "
+          f"start, {loadavg()} at the end\n\n    .venv/bin/python -m bench.stage_overhead{flag}\n")
     print(table(["stage", "wall s, 2 videos", "per-video work s", "fixed cost s", "CPU s",
                  "wall s, nothing to do", "CPU s"], rows))
     print("\nfixed cost = wall - per-video work (the summary line's seconds); CPU: the driver and its "

@@ -20,7 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "dask": {"scheduler": None, "scheduler_file": None, "workers": 2, "threads_per_worker": 1,
              "memory_limit": "auto", "retries": 1, "allocator": "jemalloc", "no_worker_timeout": 300,
-             "connect_timeout": 30, "dashboard": True, "shared_filesystem": True},
+             "connect_timeout": 30, "dashboard": True, "shared_filesystem": True, "keep_alive": 0},
     "decode": {"fps": None, "segments": 10, "frames_per_segment": 16, "train_views": 1, "short_side": 112,
                "crop_size": 112, "work_max_side": 640, "face_rate": 1.0, "face_max_frames": 64,
                "keyframe_size": 256, "audio_rates": [44100], "audio_stream": None,

@@ -83,6 +83,7 @@ class Dask(Section):
     connect_timeout: PositiveFloat = 30.0
     dashboard: bool = True
     shared_filesystem: bool = True
+    keep_alive: Annotated[float, Field(ge=0)] = 0.0
 
     @model_validator(mode="after")
     def _one_scheduler(self) -> Dask:

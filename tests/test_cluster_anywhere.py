@@ -26,6 +26,8 @@ from pipeline.engine.cluster import ClusterConfig, dask_client
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+STAGES = (["stages.manifest"], ["stages.decode"], ["stages.features", "mfcc"],
+          ["stages.features", "mfcc_resnet18"])     # every kind of stage: a listing, decode, features on both
 
 
 class HandStartedCluster:
@@ -99,17 +101,17 @@ def project(tmp: Path, dask: dict, videos: int = 3, name: str = "project") -> Pa
     return folder
 
 
-def stage(folder: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", *args], cwd=folder, env=ENV, capture_output=True, text=True,
-                          timeout=timeout)
+def stage(folder: Path, *args: str, timeout: float = 600,
+          env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *args], cwd=folder, env=env or ENV, capture_output=True,
+                          text=True, timeout=timeout)
 
 
 @pytest.mark.slow
 def test_workers_started_in_another_folder_run_every_stage_kind(tmp_path: Path,
                                                                 cluster: HandStartedCluster) -> None:
     folder = project(tmp_path, {"scheduler_file": str(cluster.file)})
-    for args in (["stages.manifest"], ["stages.decode"], ["stages.features", "mfcc"],
-                 ["stages.features", "mfcc_resnet18"]):
+    for args in STAGES:
         done = stage(folder, *args)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "0 failed" in done.stdout or args == ["stages.manifest"], done.stdout
@@ -181,16 +183,14 @@ def test_workers_that_cannot_read_the_project_get_everything_shipped(tmp_path: P
             assert set(client.run(os.path.exists, str(folder / "videos")).values()) == {False}
         params["dask"]["scheduler_file"] = str(hidden.file)
         (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        for args in (["stages.manifest"], ["stages.decode"], ["stages.features", "mfcc"],
-                     ["stages.features", "mfcc_resnet18"]):
+        for args in STAGES:
             done = stage(folder, *args)
             assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
     finally:
         hidden.stop()
     # the workers' copies of the checkpoint went with them (in Dask's scratch folder, not left in /tmp)
     assert not [p.name for p in hidden.scratch.rglob("*.pth")]
-    for args in (["stages.manifest"], ["stages.decode"], ["stages.features", "mfcc"],
-                 ["stages.features", "mfcc_resnet18"]):
+    for args in STAGES:
         assert stage(shared, *args).returncode == 0
     for name in ("decode", "mfcc", "mfcc_resnet18"):
         with CacheReader(folder / f"cache/t/{name}.h5") as a, CacheReader(shared / f"cache/t/{name}.h5") as b:
@@ -223,3 +223,44 @@ def test_workers_running_other_code_are_refused_before_they_compute(tmp_path: Pa
     assert "runs other code than this stage (vemo source " in said[0] and "torch" not in said[0], said
     with CacheReader(folder / "cache/t/decode.h5") as cache:
         assert cache.ids() == []
+
+
+@pytest.mark.slow
+def test_a_pool_kept_alive_serves_the_next_stages_and_exits_once_idle(tmp_path: Path) -> None:
+    pooled, plain = project(tmp_path, {"keep_alive": 20.0}), project(tmp_path, {}, name="plain")
+    env = {**ENV, "TMPDIR": str(tmp_path)}          # where the pool keeps its address file
+    links = []
+    for args in STAGES[:3]:
+        done = stage(pooled, *args, env=env)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
+        links += re.findall(r"Dask dashboard: (\S+)", done.stdout)
+    (address,) = (tmp_path / f"vemo-pools-{os.getuid()}").glob("*/scheduler.json")
+    pid = json.loads(address.read_text())["pid"]
+    for args in STAGES[:3]:
+        assert stage(plain, *args).returncode == 0
+    assert len(links) == 2 and len(set(links)) == 1, links        # two stages, one pool's scheduler
+    for name in ("decode", "mfcc"):                                 # the values of a LocalCluster's own
+        with CacheReader(pooled / f"cache/t/{name}.h5") as a, CacheReader(plain / f"cache/t/{name}.h5") as b:
+            assert a.ids() == b.ids() and len(a.ids()) == 3
+            assert a.metadata["config_hash"] == b.metadata["config_hash"]
+            for video in a.ids():
+                assert a.attrs(video)["sha256"] == b.attrs(video)["sha256"], (name, video)
+    deadline = time.monotonic() + 120
+    while address.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not address.exists(), "the pool outlived dask.keep_alive"
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("the pool's process is still running")
+
+    # a pool killed outright leaves its address file: the next stage starts a new pool
+    address.write_text(json.dumps({"address": "tcp://127.0.0.1:1", "pid": pid}))
+    (pooled / "cache/t/mfcc.h5").unlink()
+    done = stage(pooled, "stages.features", "mfcc", env=env)
+    assert done.returncode == 0 and "3 done" in done.stdout, done.stdout + done.stderr
+    assert re.findall(r"Dask dashboard: (\S+)", done.stdout) != links[:1]

@@ -206,3 +206,22 @@ def test_workers_must_agree_on_the_weights_and_the_code() -> None:
         agreed_identity(spec, [ab, cd, ab])
     with pytest.raises(ConfigError, match="different versions of the extractor's code"):
         agreed_identity(spec, [ab, ExtractorIdentity("ab12", (("extractor", 2),))])
+
+
+def test_a_pool_worker_keeps_one_network_and_a_stage_worker_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker of a pool kept between stages (`dask.keep_alive`) would otherwise hold every stage's
+    network; a stage's own worker (or `vemo predict`, which builds every extractor first) keeps them all."""
+    from pipeline.engine.warm_pool import POOL_WORKER_ENV
+
+    specs = [ExtractorSpec("mfcc"), ExtractorSpec("mfcc_resnet18")]
+    feature_worker._EXTRACTORS.clear()
+    monkeypatch.delenv(POOL_WORKER_ENV, raising=False)
+    built = [feature_worker.extractor_for(spec) for spec in specs]
+    assert len(feature_worker._EXTRACTORS) == 2 and feature_worker.extractor_for(specs[0]) is built[0]
+    feature_worker._EXTRACTORS.clear()
+    monkeypatch.setenv(POOL_WORKER_ENV, "1")
+    first = feature_worker.extractor_for(specs[0])
+    assert feature_worker.extractor_for(specs[0]) is first          # the same stage: kept
+    feature_worker.extractor_for(specs[1])
+    assert list(feature_worker._EXTRACTORS) == [specs[1].key()]     # the next stage's: the first goes
+    feature_worker._EXTRACTORS.clear()

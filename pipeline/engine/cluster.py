@@ -15,6 +15,7 @@ import dask
 from dask.distributed import Client, LocalCluster
 
 from pipeline.engine.code_identity import check_workers
+from pipeline.engine.warm_pool import pool_client
 from pipeline.engine.worker_env import restore_user_environ, spawn_environ
 from pipeline.errors import ConfigError
 
@@ -39,6 +40,7 @@ class ClusterConfig:
     connect_timeout: float = 30.0     # seconds to reach an external scheduler, or for its file to appear
     dashboard: bool = True            # serve the LocalCluster's dashboard (localhost) and print its link
     shared_filesystem: bool = True    # workers read the driver's paths; False: inputs ship with the tasks
+    keep_alive: float = 0.0           # seconds a LocalCluster outlives its stage for the next (warm_pool)
 
     @property
     def external(self) -> bool:
@@ -87,6 +89,12 @@ def dask_client(cfg: ClusterConfig, *, tasks: int | None = None) -> Iterator[Cli
             raise ConfigError(f"dask: cannot reach the scheduler at {address} in {cfg.connect_timeout:g} s "
                               f"({type(exc).__name__}: {exc}); is it running?") from None
         with client:
+            check_workers(client)
+            _say_dashboard(client)
+            yield client
+        return
+    if cfg.keep_alive > 0:
+        with pool_client(cfg) as client:
             check_workers(client)
             _say_dashboard(client)
             yield client

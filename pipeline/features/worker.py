@@ -15,6 +15,7 @@ A video whose inputs cannot be read (a VideoError) fails alone; the rest of its 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from functools import partial
 from typing import Any
@@ -25,6 +26,7 @@ import torch
 from pipeline.cache import CacheReader
 from pipeline.cache.packed import PackedEntry, pack_entry
 from pipeline.engine.dask_map import Outcome, VideoTask, video_outcome
+from pipeline.engine.warm_pool import POOL_WORKER_ENV
 from pipeline.engine.worker_state import once_per_worker, reader_for
 from pipeline.extractors.base import Extractor, get_extractor
 from pipeline.features.config import ExtractorIdentity, ExtractorSpec
@@ -43,7 +45,11 @@ def build_extractor(spec: ExtractorSpec, device: torch.device | str) -> Extracto
 
 
 def extractor_for(spec: ExtractorSpec) -> Extractor:
-    """This process's extractor for `spec`, built once on the device `spec.device` picks here."""
+    """This process's extractor for `spec`, built once on the device `spec.device` picks here. A worker of
+    a pool kept between stages (`warm_pool`) holds one network at a time: stage after stage, they would
+    add up to gigabytes."""
+    if os.environ.get(POOL_WORKER_ENV) and spec.key() not in _EXTRACTORS:
+        _EXTRACTORS.clear()
     return once_per_worker(_EXTRACTORS, spec.key(), lambda: build_extractor(spec, device_for(spec.device)))
 
 
