@@ -45,11 +45,17 @@ DECODE_OUTPUTS: dict[str, tuple[str, ...]] = {
 
 
 def input_kind(extractor: str) -> str:
-    """The input kind of a registered extractor, one of `INPUT_SOURCES`."""
-    from pipeline.extractors import get_extractor
+    """The input kind of a registered extractor, one of `INPUT_SOURCES` (a built-in's from its card,
+    without importing torch)."""
+    from pipeline.features.catalog import CARDS
 
     try:
-        kind = get_extractor(extractor).input_kind
+        if extractor in CARDS:
+            kind = CARDS[extractor].input_kind
+        else:
+            from pipeline.extractors import get_extractor  # a plugin's class: torch
+
+            kind = get_extractor(extractor).input_kind
     except KeyError as exc:
         raise ConfigError(exc.args[0]) from None
     if kind not in INPUT_SOURCES:

@@ -18,8 +18,9 @@ import torchvision.transforms.v2.functional as TF
 from torch import nn
 
 from pipeline.extractors.alexnet import AlexNetFc7, AlexNetFc7Keyframes, AlexNetFc7Spectrograms
-from pipeline.extractors.base import get_extractor, sha256_of
+from pipeline.extractors.base import get_extractor
 from pipeline.extractors.vgg import IMAGENET_MEAN, IMAGENET_STD, WeightsFormatError
+from pipeline.features.catalog import sha256_of
 
 
 def meta_model(fn: Callable[..., nn.Module]) -> nn.Module:

@@ -26,7 +26,6 @@ bfloat16, channels-last) or, on CUDA only, "fp16" (autocast to float16).
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from abc import ABC, abstractmethod
 from contextvars import ContextVar
@@ -37,6 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pipeline.features.catalog import card_disagreement, recorded_weights
 from pipeline.registry import Registry
 
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -51,12 +51,6 @@ module of the one they run (torchvision alone takes a worker about 2 s to import
 MFCC do not need it)."""
 
 
-def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 CPUINFO = Path("/proc/cpuinfo")
@@ -185,12 +179,7 @@ class Extractor(ABC):
     def recorded_weights(cls, weights: str) -> str:
         """What `load_weights(weights)` records ("random" or the checkpoint's sha256), without building
         the network: a stage whose cache holds every video needs no network at all."""
-        if weights == "random":
-            return "random"
-        path = Path(weights)
-        if not path.is_file():
-            raise FileNotFoundError(f"{cls.name}: weights file {path} not found (see `vemo weights --help`)")
-        return sha256_of(path)
+        return recorded_weights(cls.name, weights)
 
     def load_weights(self, weights: str) -> str:
         """`weights` is "random" or a path; returns "random" or the checkpoint's sha256. Into an extractor
@@ -221,6 +210,9 @@ class Extractor(ABC):
 def register_extractor(cls: type[Extractor]) -> type[Extractor]:
     """Register `cls` under `cls.name`; its `input_kind` must be one of the stage graph's
     (`pipeline.graph.INPUT_SOURCES`, which says where its rows come from; tests/test_graph.py checks)."""
+    problem = card_disagreement(cls)
+    if problem:
+        raise ValueError(f"extractor {cls.name!r}: {problem}; change both")
     return EXTRACTORS.add(cls.name, cls)
 
 

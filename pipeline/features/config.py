@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,10 +60,13 @@ def weights_path(weights: str) -> str:
 
 
 def _takes_precision(name: str) -> bool:
-    from pipeline.extractors import get_extractor  # torch: only where a spec is made, not on import
+    from pipeline.features.catalog import CARDS, takes_precision
 
-    extractor = get_extractor(name)
-    return "precision" in inspect.signature(extractor.__init__).parameters
+    if name in CARDS:
+        return CARDS[name].precision
+    from pipeline.extractors import get_extractor  # a plugin's class: torch
+
+    return takes_precision(get_extractor(name))
 
 
 def extractor_spec(params: dict[str, Any], name: str) -> ExtractorSpec:

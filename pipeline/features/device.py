@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import os
 import re
+from typing import TYPE_CHECKING
 
-import torch
 from dask.distributed import get_worker
 
 from pipeline.engine.cluster import LOCAL_WORKER_ENV
+
+if TYPE_CHECKING:
+    import torch
 
 _FORM = re.compile(r"auto|cpu|cuda(:\d+)?")
 
@@ -36,6 +39,8 @@ def choose_device(requested: str, *, cuda_available: bool, device_count: int,
     """The device for `requested` given the machine's CUDA facts and this process's LocalCluster worker
     index (None outside a LocalCluster of ours). Asking for CUDA where there is none is an error, never a
     silent fall-back to the CPU."""
+    import torch  # here: a feature stage's driver checks the device's name without torch
+
     check_device_name(requested)
     if requested == "cpu" or (requested == "auto" and not cuda_available):
         return torch.device("cpu")
@@ -63,6 +68,8 @@ def worker_index() -> int | None:
 
 def device_for(requested: str) -> torch.device:
     """`choose_device` with this machine's and this process's facts."""
+    import torch
+
     available = torch.cuda.is_available()
     return choose_device(requested, cuda_available=available,
                          device_count=torch.cuda.device_count() if available else 0,

@@ -19,7 +19,6 @@ from pipeline.cache import CacheReader
 from pipeline.cache.reader import require_entry
 from pipeline.errors import VideoError
 from pipeline.graph import INPUT_SOURCES
-from pipeline.media.spectrogram import spectrogram_images
 from pipeline.registry import Registry
 
 
@@ -136,6 +135,8 @@ def audio(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
 @input_loader("spectrograms", arrays={"decode": ("audio_",)})
 def spectrograms(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
     """One spectrogram image per 1-second slice, paired with the keyframes (same times)."""
+    from pipeline.media.spectrogram import spectrogram_images  # torch: in the worker, not the driver
+
     samples, attrs = _audio(readers["decode"], video_id)
     images, times = spectrogram_images(samples, AUDIO_RATE, n_frames=int(attrs["n_frames"]),
                                        fps=float(attrs["fps"]))

@@ -16,7 +16,7 @@ from pipeline.engine.dask_map import VideoTask
 from pipeline.engine.shipping import call_with_files, scatter_files
 from pipeline.engine.summary import StageSummary
 from pipeline.errors import ConfigError
-from pipeline.extractors.base import check_precision, get_extractor
+from pipeline.features.catalog import CARDS, recorded_identity, recorded_weights
 from pipeline.features.config import (
     GZIP_LEVEL,
     ExtractorIdentity,
@@ -24,9 +24,9 @@ from pipeline.features.config import (
     feature_cache_config,
     recorded_config,
 )
-from pipeline.features.device import check_device_name, device_for
+from pipeline.features.device import check_device_name
 from pipeline.features.inputs import input_arrays
-from pipeline.features.worker import class_identity, extract_group, worker_identity
+from pipeline.features.tasks import extract_group, worker_identity
 from pipeline.manifests.format import Manifest
 
 
@@ -63,11 +63,16 @@ def agreed_identity(spec: ExtractorSpec, found: list[ExtractorIdentity]) -> Extr
 
 def check_runnable(spec: ExtractorSpec, cluster: ClusterConfig) -> None:
     """Fail before starting workers on what can be known here: the device's spelling and, for a
-    LocalCluster (this machine), that the device exists and runs the precision."""
+    LocalCluster (this machine), that the device exists and runs a reduced precision (fp32 runs on
+    every device: then torch is not imported here, 3 s of the stage's start)."""
+    precision = str(spec.options.get("precision", "fp32"))
     try:
         check_device_name(spec.device)
-        if not cluster.external:
-            check_precision(spec.name, str(spec.options.get("precision", "fp32")), device_for(spec.device))
+        if not cluster.external and precision != "fp32":
+            from pipeline.extractors.base import check_precision
+            from pipeline.features.device import device_for
+
+            check_precision(spec.name, precision, device_for(spec.device))
     except (ValueError, RuntimeError) as exc:
         raise ConfigError(f"features.{spec.name}: {exc}") from None
 
@@ -75,19 +80,30 @@ def check_runnable(spec: ExtractorSpec, cluster: ClusterConfig) -> None:
 def shipped_arrays(name: str, sources: dict[str, str]) -> dict[str, tuple[str, ...]]:
     """Per source cache path, the arrays the extractor's input loader reads (what a worker without the
     shared file system is sent)."""
-    kind = get_extractor(name).input_kind
+    kind = CARDS[name].input_kind if name in CARDS else _extractor_class(name).input_kind
     return {sources[source]: prefixes for source, prefixes in input_arrays(kind).items() if source in sources}
 
 
 def local_identity(spec: ExtractorSpec) -> ExtractorIdentity:
     """The identity a LocalCluster's workers would report for `spec` (same code, same files: they run on
-    this machine from this interpreter), without building the network: the class's versions and the
-    weights file's sha256."""
-    cls = get_extractor(spec.name)
+    this machine from this interpreter), without building the network: a built-in's card
+    (`features.catalog`, no torch import) or a plugin's class, and the weights file's sha256."""
+    card = CARDS.get(spec.name)
     try:
-        return class_identity(cls, cls.recorded_weights(spec.weights))
+        if card is not None:
+            weights = recorded_weights(spec.name, spec.weights, weighted=card.weighted)
+            return recorded_identity(card.version, card.input_kind, weights)
+        cls = _extractor_class(spec.name)
+        return recorded_identity(cls.version, cls.input_kind, cls.recorded_weights(spec.weights))
     except FileNotFoundError as exc:
         raise ConfigError(f"features.{spec.name}: {exc}") from None
+
+
+def _extractor_class(name: str) -> type:
+    """A plugin extractor's class (its module imports torch)."""
+    from pipeline.extractors.base import get_extractor
+
+    return get_extractor(name)
 
 
 def run_features(*, spec: ExtractorSpec, manifest: Manifest, root: str | Path, sources: dict[str, str],

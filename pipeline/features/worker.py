@@ -29,9 +29,10 @@ from pipeline.engine.dask_map import Outcome, VideoTask, video_outcome
 from pipeline.engine.warm_pool import POOL_WORKER_ENV
 from pipeline.engine.worker_state import once_per_worker, reader_for
 from pipeline.extractors.base import Extractor, get_extractor
+from pipeline.features.catalog import recorded_identity
 from pipeline.features.config import ExtractorIdentity, ExtractorSpec
 from pipeline.features.device import device_for
-from pipeline.features.inputs import Inputs, input_version, load_inputs
+from pipeline.features.inputs import Inputs, load_inputs
 from pipeline.graph import INPUT_SOURCES
 
 _EXTRACTORS: dict[tuple[str, str, str, str], Extractor] = {}
@@ -60,7 +61,7 @@ def identity_of(extractor: Extractor) -> ExtractorIdentity:
 def class_identity(cls: type[Extractor], weights: str) -> ExtractorIdentity:
     """What a cache records of an extractor of class `cls` whose loaded weights are recorded as `weights`
     (`Extractor.recorded_weights`): known without building the network."""
-    return ExtractorIdentity(weights, (("extractor", cls.version), ("inputs", input_version(cls.input_kind))))
+    return recorded_identity(cls.version, cls.input_kind, weights)
 
 
 def worker_identity(spec: ExtractorSpec) -> ExtractorIdentity:
