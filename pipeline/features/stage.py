@@ -63,12 +63,13 @@ def agreed_identity(spec: ExtractorSpec, found: list[ExtractorIdentity]) -> Extr
 
 def check_runnable(spec: ExtractorSpec, cluster: ClusterConfig) -> None:
     """Fail before starting workers on what can be known here: the device's spelling and, for a
-    LocalCluster (this machine), that the device exists and runs a reduced precision (fp32 runs on
-    every device: then torch is not imported here, 3 s of the stage's start)."""
+    LocalCluster (this machine), that a CUDA device asked for exists and that the device runs a reduced
+    precision. `auto` or `cpu` in fp32 run anywhere: then torch is not imported here (3 s of the
+    stage's start)."""
     precision = str(spec.options.get("precision", "fp32"))
     try:
         check_device_name(spec.device)
-        if not cluster.external and precision != "fp32":
+        if not cluster.external and (precision != "fp32" or spec.device.startswith("cuda")):
             from pipeline.extractors.base import check_precision
             from pipeline.features.device import device_for
 
