@@ -258,8 +258,9 @@ def test_a_pool_kept_alive_serves_the_next_stages_and_exits_once_idle(tmp_path: 
     else:
         raise AssertionError("the pool's process is still running")
 
-    # a pool killed outright leaves its address file: the next stage starts a new pool
-    address.write_text(json.dumps({"address": "tcp://127.0.0.1:1", "pid": pid}))
+    # a pool killed outright leaves its address file, whose process number may be another process's by
+    # now (this one's here): its scheduler does not answer, and the next stage starts a new pool
+    address.write_text(json.dumps({"address": "tcp://127.0.0.1:1", "pid": os.getpid()}))
     (pooled / "cache/t/mfcc.h5").unlink()
     done = stage(pooled, "stages.features", "mfcc", env=env)
     assert done.returncode == 0 and "3 done" in done.stdout, done.stdout + done.stderr

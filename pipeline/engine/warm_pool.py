@@ -23,6 +23,7 @@ import fcntl
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from pipeline.config import config_hash
 from pipeline.engine.code_identity import code_identity
@@ -45,6 +47,7 @@ POOL_WORKER_ENV = "VEMO_POOL_WORKER"     # set in a pool's workers: they keep on
 ADDRESS_FILE = "scheduler.json"
 START_TIMEOUT = 300.0                    # seconds for a new pool's workers to be up
 POLL = 0.5
+PROBE_TIMEOUT = 2.0                      # seconds for a live pool's scheduler to accept a connection
 
 
 def pools_root() -> Path:
@@ -86,10 +89,13 @@ def _locked(folder: Path) -> Iterator[None]:
 
 
 def _live_address(folder: Path) -> str | None:
-    """The pool's scheduler address, if its process is alive; a file left by a killed pool is removed."""
+    """The pool's scheduler address, if its process is alive and its scheduler answers; a file left by a
+    killed pool (its process gone, or its number taken by another process since) is removed."""
     try:
         info = json.loads((folder / ADDRESS_FILE).read_text(encoding="utf-8"))
         os.kill(int(info["pid"]), 0)
+        host, port = urlsplit(str(info["address"])).hostname, urlsplit(str(info["address"])).port
+        socket.create_connection((host, port), timeout=PROBE_TIMEOUT).close()
         return str(info["address"])
     except (OSError, ValueError, KeyError, TypeError):
         (folder / ADDRESS_FILE).unlink(missing_ok=True)
