@@ -47,7 +47,7 @@ DECODE_OUTPUTS: dict[str, tuple[str, ...]] = {
 def input_kind(extractor: str) -> str:
     """The input kind of a registered extractor, one of `INPUT_SOURCES` (a built-in's from its card,
     without importing torch)."""
-    from pipeline.features.catalog import CARDS
+    from pipeline.extractors.catalog import CARDS
 
     try:
         if extractor in CARDS:

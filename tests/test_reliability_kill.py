@@ -4,6 +4,7 @@ only what is missing (the decode summary's done + skipped; the trainer's epochs)
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -214,3 +215,36 @@ def test_training_killed_at_random_points_resumes_from_last_pt_to_the_same_weigh
         for name, value in reference.items():
             torch.testing.assert_close(weights[name], value, rtol=0, atol=0)
     assert any(0 < n < EPOCHS for n in done_at), f"no kill landed mid-training: {done_at}"
+
+
+def test_a_training_killed_while_its_curves_were_written_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_torch_thread: None
+) -> None:
+    """A kill can land while dvclive writes metrics.json (the kill test above once left it empty, and
+    dvclive's own resume then failed to parse it): a resumed run writes its curves anew from last.pt."""
+    setup = _setup(selection="last", train=TrainConfig(epochs=EPOCHS, batch_size=4, lr=0.05, device="cpu",
+                                                       checkpoint_seconds=0))
+    _write_caches(tmp_path / "cache", _manifest())
+    whole = train_head(setup, _manifest(), cache_dir=tmp_path / "cache", model_dir=tmp_path / "whole",
+                       live_dir=tmp_path / "live_whole")
+    original, calls = loop.train_epoch, {"n": 0}
+
+    def killed_in_epoch_3(*args: object, **kwargs: object) -> dict:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise SystemExit("killed")      # after epoch 2's last.pt and curves were written
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "train_epoch", killed_in_epoch_3)
+    with pytest.raises(SystemExit):
+        train_head(setup, _manifest(), cache_dir=tmp_path / "cache", model_dir=tmp_path / "models",
+                   live_dir=tmp_path / "live")
+    monkeypatch.undo()
+    (tmp_path / "live/run_00/metrics.json").write_text("")      # the kill cut it short
+    resumed = train_head(setup, _manifest(), cache_dir=tmp_path / "cache", model_dir=tmp_path / "models",
+                         live_dir=tmp_path / "live")
+    assert json.loads((tmp_path / "live/run_00/metrics.json").read_text())["step"] == EPOCHS - 1
+    curves = sorted((tmp_path / "live/run_00/plots/metrics").rglob("*.tsv"))
+    assert curves and all(len(c.read_text().splitlines()) == EPOCHS + 1 for c in curves)   # header + epochs
+    torch.testing.assert_close(torch.load(resumed[0], weights_only=True)["state_dict"],
+                               torch.load(whole[0], weights_only=True)["state_dict"], rtol=0, atol=0)

@@ -11,7 +11,7 @@ import pytest
 
 HEAVY = ("torch", "torchvision", "facenet_pytorch", "sklearn", "librosa", "dvclive")
 # what each stage's driver may import of HEAVY: the feature driver reads a built-in extractor's card
-# (pipeline/features/catalog.py), not its class, and checks the device with torch only for a reduced
+# (pipeline/extractors/catalog.py), not its class, and checks the device with torch only for a reduced
 # precision; the head stages train and score with torch, sklearn's metrics and
 # dvclive, and read MFCC with librosa's helpers. torchvision, facenet-pytorch and librosa belong in the
 # workers, or where a network is built; the faces driver needs none of them.
@@ -40,7 +40,7 @@ def test_the_feature_driver_plans_every_built_in_extractor_without_torch() -> No
     """The feature driver knows each built-in's identity, inputs and sources (what its cache lacks, what to
     ship) from its card, before starting any worker: torch's import was 3 s of a 3.5 s stage start."""
     code = ("import json, sys; from pipeline.engine.cluster import ClusterConfig; "
-            "from pipeline.features.catalog import CARDS; "
+            "from pipeline.extractors.catalog import CARDS; "
             "from pipeline.features.config import extractor_spec; "
             "from pipeline.config import load_params; from pipeline.graph import sources_of; "
             "from pipeline.features.stage import check_runnable, local_identity, shipped_arrays; "
@@ -56,7 +56,7 @@ def test_every_built_in_extractor_class_agrees_with_its_card() -> None:
     """The driver's card and the worker's class say the same identity (a disagreement is refused at
     registration: the module would not import)."""
     from pipeline.extractors import get_extractor
-    from pipeline.features.catalog import CARDS, card_disagreement
+    from pipeline.extractors.catalog import CARDS, card_disagreement
     from pipeline.features.config import ExtractorSpec
     from pipeline.features.stage import local_identity
     from pipeline.features.worker import class_identity
@@ -66,5 +66,5 @@ def test_every_built_in_extractor_class_agrees_with_its_card() -> None:
         assert card_disagreement(cls) is None
         assert class_identity(cls, cls.recorded_weights("random")) == local_identity(ExtractorSpec(name))
     alexnet = get_extractor("alexnet_fc7")
-    bumped = type("Bumped", (alexnet,), {"version": 2, "__module__": CARDS["alexnet_fc7"].module})
+    bumped = type("Bumped", (alexnet,), {"version": 2})
     assert "version=2" in (card_disagreement(bumped) or "")

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.features.catalog import card_disagreement, recorded_weights
+from pipeline.extractors.catalog import card_disagreement, recorded_weights
 from pipeline.registry import Registry
 
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -46,11 +46,9 @@ _AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 of extractors in the layer order (tests/test_layout.py), so this module cannot import it."""
 _CHECKPOINT_FOLLOWS: ContextVar[bool] = ContextVar("checkpoint_follows", default=False)
 EXTRACTORS: Registry[type[Extractor]] = Registry("extractor")
-"""Built-in extractors are lazy entries (pipeline/extractors/__init__.py): a stage's workers import only the
+"""Built-in extractors are lazy entries (the end of this module): a stage's workers import only the
 module of the one they run (torchvision alone takes a worker about 2 s to import, and the 3D ResNet and
 MFCC do not need it)."""
-
-
 
 
 CPUINFO = Path("/proc/cpuinfo")
@@ -210,7 +208,7 @@ class Extractor(ABC):
 def register_extractor(cls: type[Extractor]) -> type[Extractor]:
     """Register `cls` under `cls.name`; its `input_kind` must be one of the stage graph's
     (`pipeline.graph.INPUT_SOURCES`, which says where its rows come from; tests/test_graph.py checks)."""
-    problem = card_disagreement(cls)
+    problem = card_disagreement(cls) if cls.name in EXTRACTORS.lazy_modules() else None   # a built-in
     if problem:
         raise ValueError(f"extractor {cls.name!r}: {problem}; change both")
     return EXTRACTORS.add(cls.name, cls)
@@ -222,3 +220,14 @@ def get_extractor(name: str) -> type[Extractor]:
 
 def list_extractors() -> list[str]:
     return EXTRACTORS.names()
+
+
+# The built-ins, each with its card in catalog.py.
+EXTRACTORS.lazy("alexnet_fc7", "pipeline.extractors.alexnet")
+EXTRACTORS.lazy("alexnet_fc7_spec", "pipeline.extractors.alexnet")
+EXTRACTORS.lazy("mfcc", "pipeline.extractors.mfcc")
+EXTRACTORS.lazy("mfcc_resnet18", "pipeline.extractors.mfcc_cnn")
+EXTRACTORS.lazy("mfcc_resnet50", "pipeline.extractors.mfcc_cnn")
+EXTRACTORS.lazy("r3d101_conv5", "pipeline.extractors.r3d")
+EXTRACTORS.lazy("vgg16_fc6", "pipeline.extractors.vgg")
+EXTRACTORS.lazy("vggface_fc6", "pipeline.extractors.vgg")

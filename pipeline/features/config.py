@@ -60,7 +60,7 @@ def weights_path(weights: str) -> str:
 
 
 def _takes_precision(name: str) -> bool:
-    from pipeline.features.catalog import CARDS, takes_precision
+    from pipeline.extractors.catalog import CARDS, takes_precision
 
     if name in CARDS:
         return CARDS[name].precision

@@ -18,6 +18,7 @@ import numpy as np
 from pipeline.cache import CacheReader
 from pipeline.cache.reader import require_entry
 from pipeline.errors import VideoError
+from pipeline.features.config import ExtractorIdentity
 from pipeline.graph import INPUT_SOURCES
 from pipeline.registry import Registry
 
@@ -146,3 +147,9 @@ def spectrograms(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
 @input_loader("mfcc", arrays={"mfcc": ("mfcc",)})
 def mfcc_segments(readers: Mapping[str, CacheReader], video_id: str) -> Inputs:
     return _rows(readers["mfcc"], video_id, "mfcc", "mfcc")
+
+
+def recorded_identity(version: int, input_kind: str, weights: str) -> ExtractorIdentity:
+    """What a cache records of an extractor: its recorded weights and the versions of its network's code
+    and of its input loader."""
+    return ExtractorIdentity(weights, (("extractor", version), ("inputs", input_version(input_kind))))

@@ -16,7 +16,7 @@ from pipeline.engine.dask_map import VideoTask
 from pipeline.engine.shipping import call_with_files, scatter_files
 from pipeline.engine.summary import StageSummary
 from pipeline.errors import ConfigError
-from pipeline.features.catalog import CARDS, recorded_identity, recorded_weights
+from pipeline.extractors.catalog import CARDS, recorded_weights
 from pipeline.features.config import (
     GZIP_LEVEL,
     ExtractorIdentity,
@@ -25,7 +25,7 @@ from pipeline.features.config import (
     recorded_config,
 )
 from pipeline.features.device import check_device_name
-from pipeline.features.inputs import input_arrays
+from pipeline.features.inputs import input_arrays, recorded_identity
 from pipeline.features.tasks import extract_group, worker_identity
 from pipeline.manifests.format import Manifest
 

@@ -29,10 +29,9 @@ from pipeline.engine.dask_map import Outcome, VideoTask, video_outcome
 from pipeline.engine.warm_pool import POOL_WORKER_ENV
 from pipeline.engine.worker_state import once_per_worker, reader_for
 from pipeline.extractors.base import Extractor, get_extractor
-from pipeline.features.catalog import recorded_identity
 from pipeline.features.config import ExtractorIdentity, ExtractorSpec
 from pipeline.features.device import device_for
-from pipeline.features.inputs import Inputs, load_inputs
+from pipeline.features.inputs import Inputs, load_inputs, recorded_identity
 from pipeline.graph import INPUT_SOURCES
 
 _EXTRACTORS: dict[tuple[str, str, str, str], Extractor] = {}

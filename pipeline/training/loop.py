@@ -149,11 +149,14 @@ def fit(
     state = _resume(last, config_hash, head, optimizer, schedule)
     resumed = state is not None
     state = state or FitState(history=[])
-    replay = resumed and not live_dir.exists()  # DVC removed the curves of a run it re-executes
+    # A resumed run writes its curves anew from the checkpoint's history, never resuming dvclive's files:
+    # DVC removes them when it re-executes the stage, and a kill can leave them cut short (an empty
+    # metrics.json, on which dvclive's resume fails) or an epoch ahead of the checkpoint.
+    replay = resumed
     if resumed:
         _say(f"{label}: resumed from {last} after epoch {state.epoch}/{cfg.epochs}")
     saved_at = time.monotonic()
-    with Live(dir=str(live_dir), resume=resumed and not replay, save_dvc_exp=False, dvcyaml=False) as live:
+    with Live(dir=str(live_dir), resume=False, save_dvc_exp=False, dvcyaml=False) as live:
         for row in state.history if replay else []:
             _log(live, {k: v for k, v in row.items() if k != "epoch"})
         while not _finished(state, cfg):

@@ -6,7 +6,8 @@ to ship. Importing the extractor's class for that meant importing torch: 3 s of 
 3.5 s when nothing is left to do (bench/README.md, section 9). Each built-in's card says it here; the
 class says it too, for the workers and for readers of the class, and `register_extractor` refuses a
 class whose card disagrees, so the two cannot drift (an import error in every test, not a stale cache).
-A plugin extractor has no card: the driver imports its class.
+A plugin extractor has no card: the driver imports its class. This module imports nothing of the
+library, so that the stage graph and the feature driver can read it without the package's torch.
 """
 
 from __future__ import annotations
@@ -16,13 +17,9 @@ import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.features.config import ExtractorIdentity
-from pipeline.features.inputs import input_version
-
 
 @dataclass(frozen=True)
 class Card:
-    module: str               # the module that registers it (the registry's lazy entry)
     input_kind: str           # what it reads (pipeline/graph.py, INPUT_SOURCES)
     version: int = 1          # its class's `version`: bump both with any change of its values
     weighted: bool = True     # False: no weights at all, recorded as "none" (MFCC)
@@ -30,14 +27,14 @@ class Card:
 
 
 CARDS: dict[str, Card] = {
-    "alexnet_fc7": Card("pipeline.extractors.alexnet", "keyframes"),
-    "alexnet_fc7_spec": Card("pipeline.extractors.alexnet", "spectrograms"),
-    "mfcc": Card("pipeline.extractors.mfcc", "audio", weighted=False, precision=False),
-    "mfcc_resnet18": Card("pipeline.extractors.mfcc_cnn", "mfcc"),
-    "mfcc_resnet50": Card("pipeline.extractors.mfcc_cnn", "audio"),
-    "r3d101_conv5": Card("pipeline.extractors.r3d", "snippets"),
-    "vgg16_fc6": Card("pipeline.extractors.vgg", "frames"),
-    "vggface_fc6": Card("pipeline.extractors.vgg", "face_crops"),
+    "alexnet_fc7": Card("keyframes"),
+    "alexnet_fc7_spec": Card("spectrograms"),
+    "mfcc": Card("audio", weighted=False, precision=False),
+    "mfcc_resnet18": Card("mfcc"),
+    "mfcc_resnet50": Card("audio"),
+    "r3d101_conv5": Card("snippets"),
+    "vgg16_fc6": Card("frames"),
+    "vggface_fc6": Card("face_crops"),
 }
 
 
@@ -62,23 +59,16 @@ def recorded_weights(name: str, weights: str, *, weighted: bool = True) -> str:
     return sha256_of(path)
 
 
-def recorded_identity(version: int, input_kind: str, weights: str) -> ExtractorIdentity:
-    """What a cache records of an extractor: its recorded weights and the versions of its network's code
-    and of its input loader."""
-    return ExtractorIdentity(weights, (("extractor", version), ("inputs", input_version(input_kind))))
-
-
 def takes_precision(cls: type) -> bool:
     return "precision" in inspect.signature(cls.__init__).parameters
 
 
 def card_disagreement(cls: type) -> str | None:
-    """Why a class registered under a built-in's name disagrees with its card, or None."""
+    """Why a built-in extractor's class disagrees with its card, or None (also for a class without one)."""
     card = CARDS.get(getattr(cls, "name", ""))
-    if card is None or cls.__module__ != card.module:     # a plugin, or a deliberate override
+    if card is None:
         return None
-    found = Card(cls.__module__, cls.input_kind, cls.version, cls.recorded_weights("random") != "none",
-                 takes_precision(cls))
+    found = Card(cls.input_kind, cls.version, cls.recorded_weights("random") != "none", takes_precision(cls))
     if found != card:
-        return f"its class says {found}, pipeline/features/catalog.py says {card}"
+        return f"its class says {found}, pipeline/extractors/catalog.py says {card}"
     return None
