@@ -47,15 +47,10 @@ DECODE_OUTPUTS: dict[str, tuple[str, ...]] = {
 def input_kind(extractor: str) -> str:
     """The input kind of a registered extractor, one of `INPUT_SOURCES` (a built-in's from its card,
     without importing torch)."""
-    from pipeline.extractors.catalog import CARDS
+    from pipeline.extractors.catalog import card_of
 
     try:
-        if extractor in CARDS:
-            kind = CARDS[extractor].input_kind
-        else:
-            from pipeline.extractors import get_extractor  # a plugin's class: torch
-
-            kind = get_extractor(extractor).input_kind
+        kind = card_of(extractor).input_kind
     except KeyError as exc:
         raise ConfigError(exc.args[0]) from None
     if kind not in INPUT_SOURCES:

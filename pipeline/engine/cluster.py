@@ -81,20 +81,8 @@ def dask_client(cfg: ClusterConfig, *, tasks: int | None = None) -> Iterator[Cli
     """A client on the given scheduler (address or scheduler file), or on a LocalCluster of worker processes
     that ends with it (no more workers than `tasks`, when given). Prints where the dashboard is, when
     there is one."""
-    if cfg.external:
-        address = cfg.scheduler or scheduler_address(cfg.scheduler_file or "", cfg.connect_timeout)
-        try:
-            client = Client(address, timeout=cfg.connect_timeout)
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise ConfigError(f"dask: cannot reach the scheduler at {address} in {cfg.connect_timeout:g} s "
-                              f"({type(exc).__name__}: {exc}); is it running?") from None
-        with client:
-            check_workers(client)
-            _say_dashboard(client)
-            yield client
-        return
-    if cfg.keep_alive > 0:
-        with pool_client(cfg) as client:
+    if cfg.external or cfg.keep_alive > 0:      # workers this stage did not start: check them
+        with external_client(cfg) if cfg.external else pool_client(cfg) as client:
             check_workers(client)
             _say_dashboard(client)
             yield client
@@ -102,6 +90,17 @@ def dask_client(cfg: ClusterConfig, *, tasks: int | None = None) -> Iterator[Cli
     with local_cluster(cfg, tasks=tasks) as cluster, Client(cluster) as client:
         _say_dashboard(client)
         yield client
+
+
+def external_client(cfg: ClusterConfig) -> Client:
+    """A client on the scheduler `cfg` names (address or scheduler file); ConfigError if it cannot be
+    reached in `connect_timeout` seconds."""
+    address = cfg.scheduler or scheduler_address(cfg.scheduler_file or "", cfg.connect_timeout)
+    try:
+        return Client(address, timeout=cfg.connect_timeout)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ConfigError(f"dask: cannot reach the scheduler at {address} in {cfg.connect_timeout:g} s "
+                          f"({type(exc).__name__}: {exc}); is it running?") from None
 
 
 def scheduler_address(path: str, wait: float) -> str:

@@ -63,12 +63,26 @@ def takes_precision(cls: type) -> bool:
     return "precision" in inspect.signature(cls.__init__).parameters
 
 
+def card_of_class(cls: type) -> Card:
+    """The card an extractor class's attributes amount to."""
+    return Card(cls.input_kind, cls.version, cls.recorded_weights("random") != "none", takes_precision(cls))
+
+
+def card_of(name: str) -> Card:
+    """A built-in's card, or the card of a plugin's class (importing its module, and torch)."""
+    if name in CARDS:
+        return CARDS[name]
+    from pipeline.extractors.base import get_extractor
+
+    return card_of_class(get_extractor(name))
+
+
 def card_disagreement(cls: type) -> str | None:
     """Why a built-in extractor's class disagrees with its card, or None (also for a class without one)."""
     card = CARDS.get(getattr(cls, "name", ""))
     if card is None:
         return None
-    found = Card(cls.input_kind, cls.version, cls.recorded_weights("random") != "none", takes_precision(cls))
+    found = card_of_class(cls)
     if found != card:
         return f"its class says {found}, pipeline/extractors/catalog.py says {card}"
     return None

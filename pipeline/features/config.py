@@ -60,13 +60,9 @@ def weights_path(weights: str) -> str:
 
 
 def _takes_precision(name: str) -> bool:
-    from pipeline.extractors.catalog import CARDS, takes_precision
+    from pipeline.extractors.catalog import card_of
 
-    if name in CARDS:
-        return CARDS[name].precision
-    from pipeline.extractors import get_extractor  # a plugin's class: torch
-
-    return takes_precision(get_extractor(name))
+    return card_of(name).precision
 
 
 def extractor_spec(params: dict[str, Any], name: str) -> ExtractorSpec:

@@ -16,7 +16,7 @@ from pipeline.engine.dask_map import VideoTask
 from pipeline.engine.shipping import call_with_files, scatter_files
 from pipeline.engine.summary import StageSummary
 from pipeline.errors import ConfigError
-from pipeline.extractors.catalog import CARDS, recorded_weights
+from pipeline.extractors.catalog import CARDS, card_of, recorded_weights
 from pipeline.features.config import (
     GZIP_LEVEL,
     ExtractorIdentity,
@@ -81,7 +81,7 @@ def check_runnable(spec: ExtractorSpec, cluster: ClusterConfig) -> None:
 def shipped_arrays(name: str, sources: dict[str, str]) -> dict[str, tuple[str, ...]]:
     """Per source cache path, the arrays the extractor's input loader reads (what a worker without the
     shared file system is sent)."""
-    kind = CARDS[name].input_kind if name in CARDS else _extractor_class(name).input_kind
+    kind = card_of(name).input_kind
     return {sources[source]: prefixes for source, prefixes in input_arrays(kind).items() if source in sources}
 
 
