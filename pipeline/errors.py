@@ -18,3 +18,10 @@ class VideoError(Exception):
 class ConfigError(ValueError):
     """A setting cannot work (an unknown option, a missing checkpoint): the stage stops before any video,
     and its entry point prints this one line, not a traceback."""
+
+
+class CacheUnavailable(ConfigError, OSError):
+    """A cache file cannot be opened: another process holds HDF5's lock on it (a second `vemo extract` on
+    the same folder, a notebook reading it) or it is damaged. Nothing per video can go on without it, so
+    the stage stops with this one line, as for a setting; an OSError too, for readers that report a bad
+    file rather than stop (`vemo cache verify`)."""

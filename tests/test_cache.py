@@ -15,6 +15,7 @@ import pytest
 
 from pipeline.cache import CacheReader, CacheWriter, StaleCacheError
 from pipeline.cache.layout import INCOMPLETE, chunk_shape, entry_key
+from pipeline.errors import CacheUnavailable
 
 
 def writer(path: Path, config_hash: str = "h1", **kw) -> CacheWriter:
@@ -133,7 +134,7 @@ def test_a_file_open_elsewhere_is_refused_not_moved_aside(tmp_path: Path) -> Non
         w.write("a", {"x": np.ones(3)}, {})
     with CacheReader(path) as r:
         r.ids()
-        with pytest.raises(RuntimeError, match="cannot be opened for writing"):
+        with pytest.raises(CacheUnavailable, match="is open in another process"):
             writer(path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.h5"]
     assert CacheReader(path).ids() == ["a"]

@@ -7,9 +7,12 @@ import contextlib
 import csv
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 from conftest import encode_test_video
@@ -157,3 +160,23 @@ def test_the_shipped_defaults_are_params_yaml_sections() -> None:
     params = load_params(REPO / "params.yaml")
     assert {k: params[k] for k in SECTIONS} == DEFAULTS, \
         "params.yaml changed: copy its seed/dask/decode/faces/features sections into pipeline/defaults.py"
+
+
+def test_a_cache_another_process_holds_is_one_line_and_exit_2(clips: dict[str, Path], tmp_path: Path) -> None:
+    """A second `vemo extract` into the same folder while the first still writes (or a notebook reads)
+    its cache: HDF5's lock refuses the file, and the run says so in one line instead of a traceback."""
+    cache = tmp_path / "out" / "cache" / "decode.h5"
+    cache.parent.mkdir(parents=True)
+    h5py.File(cache, "w").close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time, h5py; f = h5py.File(sys.argv[1], 'r'); print('open', "
+         "flush=True); time.sleep(120)", str(cache)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        code, printed = run_cli(*extract_args(clips, tmp_path / "out"))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert code == 2, printed
+    assert f"cache {cache} is open in another process" in printed and "Traceback" not in printed, printed
+    assert not (tmp_path / "out" / "mfcc").exists()

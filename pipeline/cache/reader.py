@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 
 from pipeline.cache.layout import VIDEOS, entry_key, open_failure
-from pipeline.errors import VideoError
+from pipeline.errors import CacheUnavailable, VideoError
 
 
 class CacheReader:
@@ -32,7 +32,7 @@ class CacheReader:
             except FileNotFoundError:
                 raise
             except OSError as exc:
-                raise OSError(open_failure(self.path, exc)) from exc
+                raise CacheUnavailable(open_failure(self.path, exc)) from exc
         return self._file
 
     def __getstate__(self) -> dict[str, Any]:

@@ -30,9 +30,11 @@ from pipeline.cache.layout import (
     arrays_digest,
     chunk_shape,
     entry_key,
+    open_failure,
 )
 from pipeline.cache.packed import PackedArray, PackedEntry
 from pipeline.cache.private import make_private
+from pipeline.errors import CacheUnavailable
 
 
 class StaleCacheError(RuntimeError):
@@ -126,9 +128,11 @@ class CacheWriter:
         try:
             return h5py.File(self.path, "a")
         except OSError as exc:
-            if LOCKED.search(str(exc)) or _readable(self.path):
-                raise RuntimeError(f"cache {self.path} cannot be opened for writing ({exc}); is another "
-                                   "process or reader using it? Close it and re-run.") from exc
+            if LOCKED.search(str(exc)):
+                raise CacheUnavailable(open_failure(self.path, exc)) from exc
+            if _readable(self.path):
+                raise CacheUnavailable(f"cache {self.path} can be read but not written ({exc}): check the "
+                                       "permissions of the file and its folder, then re-run") from exc
             aside = self.path.with_name(f"{self.path.name}.unreadable-{int(time.time())}")
             shutil.move(self.path, aside)
             print(f"cache {self.path} is damaged (truncated or not HDF5: {exc}); moved aside to {aside} "
