@@ -85,3 +85,60 @@ def test_a_file_replaced_after_it_was_listed_is_refused_not_cached_under_the_new
     assert status == "ok" and outcome.decoded is None and outcome.error == CHANGED
     [(_, again)] = decode_group([VideoTask("v", str(path), source_fingerprint(path))], cfg=CFG)
     assert again.decoded is not None and again.source == source_fingerprint(path) != listed
+
+
+FFMPEG = ("ffmpeg", "-nostdin", "-v", "error", "-y")
+X264 = ("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
+
+
+def _box_aspect(frame: np.ndarray) -> float:
+    """Width over height of the bright box on the dark picture."""
+    rows, cols = np.nonzero(frame.mean(axis=-1) > 128)
+    return (cols.max() - cols.min() + 1) / (rows.max() - rows.min() + 1)
+
+
+@pytest.mark.parametrize("fps", [None, 12.5], ids=["in_process", "one_pass"])
+def test_non_square_pixels_are_decoded_to_square_ones(tmp_path: Path, fps: float | None) -> None:
+    """An anamorphic picture (a DVD's 720x480 at 32:27, DV, 16:9 squeezed into 4:3): stored 64x48 at a
+    pixel aspect of 2:1, a 12x24 box in it is a square on screen, and must be one in every output."""
+    path = tmp_path / "anamorphic.mp4"
+    subprocess.run([*FFMPEG, "-f", "lavfi", "-i", "color=black:size=64x48:rate=25:duration=2",
+                    "-vf", "drawbox=x=26:y=12:w=12:h=24:color=white:t=fill,setsar=2", *X264, str(path)],
+                   check=True)
+    assert (probe_video(path).width, probe_video(path).height) == (128, 48)
+    cfg = DecodeConfig(segments=2, frames_per_segment=4, train_views=0, outputs=("snippets", "frames"),
+                       short_side=48, crop_size=48, fps=fps)
+    out = probe_and_decode("anamorphic", str(path), cfg).decoded
+    assert out.arrays["frames"].shape[1:3] == (48, 128)
+    assert _box_aspect(out.arrays["frames"][0]) == pytest.approx(1.0, abs=0.1)
+    assert _box_aspect(out.arrays["snippets"][0, 0, 0]) == pytest.approx(1.0, abs=0.1)
+
+
+def test_a_gap_in_the_audio_stays_a_gap_on_the_video_clock(tmp_path: Path) -> None:
+    """Pieces joined without re-encoding (concat demuxer, -c copy), the middle one with 0.3 s of sound
+    for 1 s of picture: the audio timestamps jump over 0.7 s. Joined end to end, the third piece's sound
+    would play 0.7 s early against its pictures; it must start at 2 s, after silence."""
+    def piece(name: str, freq: int, seconds: float) -> str:
+        subprocess.run([*FFMPEG, "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=1",
+                        "-f", "lavfi", "-i", f"sine=frequency={freq}:sample_rate=44100:duration={seconds}",
+                        *X264, "-c:a", "aac", str(tmp_path / name)], check=True)
+        return f"file {name}\n"
+    (tmp_path / "list.txt").write_text(piece("a.mp4", 440, 1) + piece("b.mp4", 880, 0.3) + "file a.mp4\n")
+    path = tmp_path / "joined.mp4"
+    subprocess.run([*FFMPEG, "-f", "concat", "-i", str(tmp_path / "list.txt"), "-c", "copy", str(path)],
+                   check=True)
+    audio = probe_and_decode("joined", str(path), CFG).decoded.arrays["audio_16000"].astype(np.float64)
+    assert len(audio) == pytest.approx(3 * RATE, rel=0.03)
+    loud = np.abs(audio) > 1000
+    assert not loud[int(1.4 * RATE):int(1.95 * RATE)].any(), "the gap was closed up"
+    assert dominant_hz(audio[int(2.1 * RATE):int(2.9 * RATE)]) == pytest.approx(440, abs=5)
+
+
+def test_which_of_several_video_streams_is_decoded_is_said(tmp_path: Path) -> None:
+    path = tmp_path / "angles.mp4"
+    subprocess.run([*FFMPEG, "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=1",
+                    "-f", "lavfi", "-i", "smptebars=size=96x64:rate=25:duration=1",
+                    "-map", "0:v", "-map", "1:v", *X264, str(path)], check=True)
+    out = probe_and_decode("angles", str(path), CFG).decoded
+    assert "2 video streams (#0 64x48 h264, #1 96x64 h264): decoded #0 only" in out.attrs["warnings"]
+    assert "video streams" not in probe_video(tracks_file(tmp_path / "one.mp4", [(440, 1.0)])).warnings

@@ -32,7 +32,8 @@ Every time and every audio sample is on one clock, t = 0 at the first video fram
 later is padded with silence, audio that starts earlier is cut to the first frame (docs/decoding.md).
 
 Warnings recorded in the entry (`warnings` attribute) and the probe table: no audio stream, a variable
-frame rate (resampled), streams that start more than 100 ms apart, fewer frames than the duration promises
+frame rate (resampled), several video or audio streams (which one is decoded), streams that start more
+than 100 ms apart, fewer frames than the duration promises
 (a cut or damaged stream), anything ffmpeg complained about while decoding, a video shorter than one
 snippet (its frames are repeated).
 

@@ -196,9 +196,14 @@ def decode_streams(path: str | Path, *, fps: float, streams: Sequence[FrameStrea
 
 def read_audio(path: str | Path, rate: int, stream: int) -> np.ndarray:
     """Mono int16 PCM at `rate` Hz of the file's audio stream `stream` (its index: one track, never every
-    track interleaved). Raises VideoError if ffmpeg fails."""
+    track interleaved), each sample at its timestamp's place. Raises VideoError if ffmpeg fails."""
     command = (
         ffmpeg.input(str(path))[str(stream)]
+        # samples where their timestamps say: a gap in the stream (pieces joined, packets lost) is filled
+        # with silence and an overlap dropped, as swresample does past `min_hard_comp` (0.1 s). Without it
+        # ffmpeg joins the samples end to end, and everything after a gap plays early against the
+        # pictures. The start is left alone (no `first_pts`): decode puts it on the video's clock.
+        .filter("aresample", **{"async": 1})
         .output("pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=rate)
         .global_args(*QUIET)
     )

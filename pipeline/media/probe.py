@@ -49,7 +49,8 @@ class VideoInfo:
     duration_s: float = 0.0
     fps: float = 0.0              # average frame rate of the video stream
     n_frames: int = 0             # counted video packets (exact for every codec we decode)
-    width: int = 0                # display size, after rotation
+    width: int = 0                # display size: square pixels (the stored width times the pixel aspect
+                                  # ratio, as a DVD's 720x480 at 32:27 shows as 853x480), after rotation
     height: int = 0
     rotation: int = 0             # degrees, from the display matrix (what ffmpeg's autorotate applies)
     vcodec: str = ""
@@ -111,6 +112,17 @@ def audio_stream(container: av.container.InputContainer, wanted: int | None) -> 
         return streams[wanted] if 0 <= wanted < len(streams) else None
     return next((s for s in streams if s.disposition & av.stream.Disposition.default), None) or \
         next(iter(streams), None)
+
+
+def _video_warning(container: av.container.InputContainer, chosen: av.VideoStream) -> str:
+    """Say which of several video streams (cover pictures aside) is decoded: another angle, a picture in
+    picture or a preview track is never looked at, and nothing else would tell."""
+    streams = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    if len(streams) < 2:
+        return ""
+    names = ", ".join(f"#{s.index} {s.codec_context.width}x{s.codec_context.height} {s.codec.canonical_name}"
+                      for s in streams)
+    return f"{len(streams)} video streams ({names}): decoded #{chosen.index} only"
 
 
 def _audio_warning(streams: list[av.AudioStream], chosen: av.AudioStream | None, wanted: int | None) -> str:
@@ -274,7 +286,7 @@ def _info(path: Path, container: av.container.InputContainer, packets: bool,
         fps = demuxed.count / duration if duration > 0 else fps
         rate_warning = rate_warning or _interval_warning(timing, fps)
     rotation = demuxed.rotation or 0
-    w, h = video.codec_context.width, video.codec_context.height
+    w, h = _display_size(video)
     if rotation in (90, 270):
         w, h = h, w
     video_start = _seconds(timing.first) if timing is not None else 0.0
@@ -289,11 +301,23 @@ def _info(path: Path, container: av.container.InputContainer, packets: bool,
         audio_rate=audio.codec_context.sample_rate if audio else 0,
         audio_channels=audio.codec_context.channels if audio else 0,
         video_start_s=video_start, audio_start_s=audio_start,
-        warnings="; ".join(w for w in (rate_warning, _audio_warning(audios, audio, wanted_audio),
+        warnings="; ".join(w for w in (rate_warning, _video_warning(container, video),
+                                       _audio_warning(audios, audio, wanted_audio),
                                        start_warning(video_start, audio_start) if audio else "") if w),
         packets=_packets(video, demuxed) if packets else None,
     )
     return _validated(info)
+
+
+def _display_size(video: av.VideoStream) -> tuple[int, int]:
+    """The stored size with the width scaled by the pixel aspect ratio (the container's, else the codec's),
+    so that every output scaled to it has square pixels: anamorphic DVD and DV pictures are otherwise
+    squashed or stretched by a third, faces with them. An unknown ratio (0) counts as square."""
+    w, h = video.codec_context.width, video.codec_context.height
+    sar = video.sample_aspect_ratio or video.codec_context.sample_aspect_ratio
+    if sar and sar > 0 and sar != 1 and w > 0:
+        w = max(1, round(w * sar))
+    return w, h
 
 
 def _rate_warning(nominal: float, average: float) -> str:
