@@ -244,8 +244,12 @@ def _duration(container: av.container.InputContainer, stream: av.VideoStream, ti
               n_frames: int, fps: float, variable: bool) -> float:
     """The stated duration of the video stream, else of the file, else the span of the timestamps (a
     browser's MediaRecorder writes webm without any duration). The file's duration is not used for a
-    variable rate, whose average rate is computed from it: it may be a longer audio stream's."""
-    stated = [stream.duration and stream.duration * float(stream.time_base or 0)]
+    variable rate, whose average rate is computed from it: it may be a longer audio stream's.
+
+    Matroska states no stream duration, but ffmpeg and mkvmerge write each track's in a DURATION tag:
+    without it, the file's duration, a longer soundtrack's, made a complete video look cut."""
+    stated = [stream.duration and stream.duration * float(stream.time_base or 0),
+              _tag_seconds(stream.metadata.get("DURATION", ""))]
     if not variable:
         stated.append(container.duration and container.duration / av.time_base)
     for value in stated:
@@ -254,6 +258,15 @@ def _duration(container: av.container.InputContainer, stream: av.VideoStream, ti
     if timing is not None and timing.span > 0:
         return _seconds(timing.span)
     return n_frames / fps if fps > 0 else 0.0
+
+
+def _tag_seconds(tag: str) -> float:
+    """A Matroska DURATION tag ("00:00:01.023000000") in seconds; 0 when absent or unreadable."""
+    try:
+        hours, minutes, seconds = tag.split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return 0.0
 
 
 def _audio_start(audio: av.AudioStream | None, demuxed: _Demuxed, video_start: float) -> float:
