@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import pipeline.decode.video as decode_video_module
 from pipeline.decode.config import DecodeConfig
 from pipeline.decode.worker import CHANGED, decode_group, probe_and_decode
 from pipeline.engine.dask_map import VideoTask
@@ -164,3 +165,31 @@ def test_the_audio_lasts_as_long_as_the_frames(tmp_path: Path, video_s: float, a
     heard = np.abs(audio.astype(np.float64)) > 1000
     assert heard[: int(min(video_s, audio_s) * RATE * 0.9)].mean() > 0.5
     assert not heard[int((audio_s + 0.1) * RATE):].any()
+
+
+def test_a_picture_size_that_changes_mid_stream_keeps_every_frame_in_its_place(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MPEG-TS pieces joined end to end (a capture, `cat a.ts b.ts`), the second at another size. In the
+    one pass (every variable-rate stream takes it) ffmpeg rebuilt its filters at the change and `select`
+    counted from 0 again: frames 1.5 s later were taken in place of the selected ones, silently, or the
+    video failed ("decoded 75 frames but not every selected one"). Each frame is now scaled from its own
+    size and the one pass selects the frames the in-process decoder does."""
+    pieces = []
+    for i, (pattern, size) in enumerate([("testsrc", "64x48"), ("testsrc2", "128x96")]):
+        piece = tmp_path / f"{i}.ts"
+        subprocess.run([*FFMPEG, "-f", "lavfi", "-i", f"{pattern}=size={size}:rate=25:duration=1.5",
+                        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=1.5", *X264,
+                        "-c:a", "aac", "-output_ts_offset", str(1.5 * i), str(piece)], check=True)
+        pieces.append(piece.read_bytes())
+    path = tmp_path / "joined.ts"
+    path.write_bytes(b"".join(pieces))
+    cfg = DecodeConfig(segments=2, frames_per_segment=4, train_views=0, outputs=("snippets", "frames"),
+                       face_rate=4.0)
+    in_process = probe_and_decode("joined", str(path), cfg).decoded
+    monkeypatch.setattr(decode_video_module, "_decode_in_process", lambda *args: False)
+    out = probe_and_decode("joined", str(path), cfg)
+    assert out.decoded is not None, out.error
+    assert out.decoded.attrs["n_frames"] == pytest.approx(75, abs=1)
+    for name in ("frames", "snippets"):
+        got, want = out.decoded.arrays[name].astype(np.float64), in_process.arrays[name].astype(np.float64)
+        assert got.shape == want.shape and np.abs(got - want).mean() < 3, name

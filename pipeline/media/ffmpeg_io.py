@@ -115,7 +115,10 @@ def _select_expression(frames: Sequence[int]) -> str:
 
 def _command(path: Path, fps: float, streams: Sequence[FrameStream], fds: Sequence[int],
              threads: int, video_stream: int) -> list[str]:
-    source = ffmpeg.input(str(path), **({"threads": threads} if threads else {}))
+    # reinit_filter 0: a picture size or format that changes mid-stream (pieces joined, a capture that
+    # adapts its resolution) goes on through the same filters, whose `scale` takes each size, so `select`
+    # and `fps` keep counting frames; rebuilt filters would count from 0 again and select other frames
+    source = ffmpeg.input(str(path), reinit_filter=0, **({"threads": threads} if threads else {}))
     source = source.video if video_stream < 0 else source[str(video_stream)]
     source = source.filter("fps", fps=f"{fps:.6f}")
     branches = [source]
