@@ -35,7 +35,8 @@ first frame or after the last one is cut (docs/decoding.md).
 Warnings recorded in the entry (`warnings` attribute) and the probe table: no audio stream, a variable
 frame rate (resampled), several video or audio streams (which one is decoded), streams that start more
 than 100 ms apart, fewer frames than the duration promises
-(a cut or damaged stream), anything ffmpeg complained about while decoding, a video shorter than one
+(a cut or damaged stream), anything ffmpeg complained about while decoding, a picture that changes
+size mid-stream, a video shorter than one
 snippet (its frames are repeated).
 
 Entry layout written to the decode cache (per video):
@@ -291,7 +292,9 @@ def _decode_in_process(path: Path, info: VideoInfo, fps: float, n_expected: int,
 
 def _decode_frames(path: Path, info: VideoInfo, cfg: DecodeConfig, fps: float, n_expected: int,
                    video_id: str, messages: list[str], seek: bool = True,
-                   threads: int = 0) -> tuple[dict[str, np.ndarray], int]:
+                   threads: int = 0, notes: list[str] | None = None) -> tuple[dict[str, np.ndarray], int]:
+    """The frame outputs and the frame count; ffmpeg's error lines go into `messages`, what else the
+    decode should say (a picture that changes size mid-stream) into `notes`."""
     work_size = fit_size(info.width, info.height, cfg.work_max_side)
     rng_args = (cfg, n_expected, fps)
     sink = _FrameSink(*rng_args, video_rng(cfg.seed, video_id), work_size)
@@ -300,16 +303,20 @@ def _decode_frames(path: Path, info: VideoInfo, cfg: DecodeConfig, fps: float, n
             return sink.finish(n_expected), n_expected
         sink = _FrameSink(*rng_args, video_rng(cfg.seed, video_id), work_size)
     heard: list[str] = []
+    noted: list[str] = []
     decode_streams(path, fps=fps, streams=sink.streams(count=True), threads=threads, messages=heard,
-                   video_stream=info.video_stream, keyframes=sink.keyframe_stream)
+                   video_stream=info.video_stream, keyframes=sink.keyframe_stream, notes=noted)
     n = sink.counted
     if n == 0:
         raise VideoError(path, "no frame could be decoded")
     if not sink.complete():
         if n >= n_expected:   # every promised frame came, yet a selected one did not: never loop on it
             raise VideoError(path, f"ffmpeg decoded {n} frames but not every selected one")
-        return _decode_frames(path, info, cfg, fps, n, video_id, messages, seek=False, threads=threads)
+        return _decode_frames(path, info, cfg, fps, n, video_id, messages, seek=False, threads=threads,
+                              notes=notes)
     messages.extend(heard)
+    if notes is not None:
+        notes.extend(noted)
     return sink.finish(n), n
 
 
@@ -395,9 +402,10 @@ def decode_video(path: str | Path, video_id: str, info: VideoInfo, cfg: DecodeCo
                                f"({cfg.max_seconds:g} s)")
     fps = cfg.fps or info.fps
     messages: list[str] = []
+    notes: list[str] = []
     arrays, n_frames = _decode_frames(path, info, cfg, fps, _expected_frames(info, fps), video_id, messages,
-                                      threads=threads)
-    warnings = _frame_warnings(info, cfg, fps, n_frames, messages)
+                                      threads=threads, notes=notes)
+    warnings = _frame_warnings(info, cfg, fps, n_frames, messages) + notes
     if "audio" in cfg.outputs and info.has_audio:
         arrays.update(_decode_audio(path, info, cfg, n_frames / fps, warnings))
     has_audio = any(name.startswith("audio_") for name in arrays)

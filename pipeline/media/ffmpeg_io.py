@@ -25,6 +25,11 @@ from pipeline.errors import VideoError
 from pipeline.media.keyframes import HISTOGRAM_FLAGS, HISTOGRAM_SIDE, SlicePicker
 
 QUIET = ("-nostdin", "-hide_banner", "-loglevel", "error")
+PASS_LOG = ("-nostdin", "-hide_banner", "-loglevel", "level+warning")  # lines tagged [error], [warning]
+ERROR_TAGS = ("[error] ", "[fatal] ", "[panic] ")                    # what loglevel error printed before
+CHANGED_PICTURE = "Changing video frame properties on the fly"         # libavfilter's buffer source, 5.1
+PICTURE_CHANGE_NOTE = ("the picture changes size or format mid-stream: every frame is scaled to the size "
+                       "of the first (another aspect ratio is stretched)")
 CHANNELS = {"rgb24": 3, "gray": 1}
 
 
@@ -135,7 +140,7 @@ def _command(path: Path, fps: float, streams: Sequence[FrameStream], fds: Sequen
             branch = branch.filter("scale", stream.width, stream.height, flags=stream.scale_flags)
         outputs.append(branch.output(f"pipe:{fd}", format="rawvideo", pix_fmt=stream.pix_fmt))
     limits = ("-filter_complex_threads", str(threads)) if threads else ()
-    return ffmpeg.merge_outputs(*outputs).global_args(*QUIET, "-vsync", "passthrough", *limits).compile()
+    return ffmpeg.merge_outputs(*outputs).global_args(*PASS_LOG, "-vsync", "passthrough", *limits).compile()
 
 
 def _read(pipe: BinaryIO, stream: FrameStream, errors: list[BaseException]) -> None:
@@ -157,13 +162,14 @@ def _read(pipe: BinaryIO, stream: FrameStream, errors: list[BaseException]) -> N
 
 def decode_streams(path: str | Path, *, fps: float, streams: Sequence[FrameStream], threads: int = 0,
                    messages: list[str] | None = None, video_stream: int = -1,
-                   keyframes: KeyframeStream | None = None) -> None:
+                   keyframes: KeyframeStream | None = None, notes: list[str] | None = None) -> None:
     """Run one ffmpeg writing every stream to its own pipe; each stream's `delivered` counts its frames.
 
     Every frame of the file's stream `video_stream` (its index; -1: ffmpeg's first video stream) is decoded
     in order, resampled to `fps`. `keyframes` gets every frame, as its histogram copy and its image (ffmpeg
     cannot be asked afterwards for the one frame chosen). Raises VideoError if ffmpeg fails; when it
-    succeeds but complains (a damaged or cut stream), its error lines go into `messages`.
+    succeeds but complains (a damaged or cut stream), its error lines go into `messages`. A picture that
+    changes mid-stream (ffmpeg's only warning read) puts PICTURE_CHANGE_NOTE into `notes`.
     """
     path = Path(path)
     if keyframes is not None:
@@ -191,10 +197,22 @@ def decode_streams(path: str | Path, *, fps: float, streams: Sequence[FrameStrea
         text = err.read()
     if errors:
         raise errors[0]
+    lines = text.decode("utf-8", "replace").strip().splitlines()
+    failures = [_untagged(line) for line in lines if any(tag in line for tag in ERROR_TAGS)]
     if code != 0:
-        raise VideoError(path, f"ffmpeg could not decode the video stream: {last_line(text)}")
-    if messages is not None and text.strip():
-        messages.extend(text.decode("utf-8", "replace").strip().splitlines())
+        reason = failures[-1] if failures else last_line(text)
+        raise VideoError(path, f"ffmpeg could not decode the video stream: {reason}")
+    if messages is not None:
+        messages.extend(failures)
+    if notes is not None and any(CHANGED_PICTURE in line for line in lines):
+        notes.append(PICTURE_CHANGE_NOTE)
+
+
+def _untagged(line: str) -> str:
+    """A log line as loglevel error printed it, without its level tag."""
+    for tag in ERROR_TAGS:
+        line = line.replace(tag, "", 1)
+    return line
 
 
 def read_audio(path: str | Path, rate: int, stream: int) -> np.ndarray:
