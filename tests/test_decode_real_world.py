@@ -197,3 +197,18 @@ def test_a_picture_size_that_changes_mid_stream_keeps_every_frame_in_its_place(t
         # the muxer leaves the second piece 17 ms early, one frame slot in doubt at the join
         near = pictures[max(0, round(ms * 25 / 1000) - 1):round(ms * 25 / 1000) + 2]
         assert min(np.abs(frame - picture).mean() for picture in near) < 4, ms
+
+
+@pytest.mark.parametrize(("transfer", "said"), [("arib-std-b67", "HLG"), ("smpte2084", "PQ")])
+def test_hdr_video_is_said_to_be_decoded_without_tone_mapping(tmp_path: Path, transfer: str,
+                                                              said: str) -> None:
+    """A phone's HDR recording (HEVC 10-bit, HLG): swscale converts the BT.2020 matrix to RGB but not the
+    transfer curve, so the frames are duller than shown, and the entry says so."""
+    path = tmp_path / "hdr.mp4"
+    subprocess.run([*FFMPEG, "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=1", "-c:v", "libx265",
+                    "-preset", "ultrafast", "-pix_fmt", "yuv420p10le", "-x265-params", "log-level=error",
+                    "-color_primaries", "bt2020", "-colorspace", "bt2020nc", "-color_trc", transfer,
+                    str(path)], check=True)
+    out = probe_and_decode("hdr", str(path), CFG).decoded
+    warnings = out.attrs["warnings"]
+    assert f"HDR video ({said} transfer curve) decoded to 8-bit RGB without tone mapping" in warnings

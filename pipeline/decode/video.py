@@ -33,7 +33,8 @@ as long as the frames: audio that starts later or ends sooner is padded with sil
 first frame or after the last one is cut (docs/decoding.md).
 
 Warnings recorded in the entry (`warnings` attribute) and the probe table: no audio stream, a variable
-frame rate (resampled), several video or audio streams (which one is decoded), streams that start more
+frame rate (resampled), several video or audio streams (which one is decoded), HDR without tone
+mapping, streams that start more
 than 100 ms apart, fewer frames than the duration promises
 (a cut or damaged stream), anything ffmpeg complained about while decoding, a picture that changes
 size mid-stream, a video shorter than one

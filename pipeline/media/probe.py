@@ -114,6 +114,20 @@ def audio_stream(container: av.container.InputContainer, wanted: int | None) -> 
         next(iter(streams), None)
 
 
+HDR_TRANSFERS = {16: "PQ", 18: "HLG"}     # AVColorTransferCharacteristic: SMPTE 2084, ARIB STD-B67
+
+
+def _hdr_warning(video: av.VideoStream) -> str:
+    """HDR video (phones record HLG by default) goes to 8-bit RGB through swscale, which converts the
+    colour matrix but not the transfer curve: without tone mapping the frames are flatter and duller than
+    a player shows them, which the extractors' training data never was."""
+    transfer = HDR_TRANSFERS.get(int(getattr(video.codec_context, "color_trc", 0) or 0))
+    if transfer is None:
+        return ""
+    return (f"HDR video ({transfer} transfer curve) decoded to 8-bit RGB without tone mapping: colours "
+            "are flatter and duller than a player shows")
+
+
 def _video_warning(container: av.container.InputContainer, chosen: av.VideoStream) -> str:
     """Say which of several video streams (cover pictures aside) is decoded: another angle, a picture in
     picture or a preview track is never looked at, and nothing else would tell."""
@@ -314,7 +328,7 @@ def _info(path: Path, container: av.container.InputContainer, packets: bool,
         audio_rate=audio.codec_context.sample_rate if audio else 0,
         audio_channels=audio.codec_context.channels if audio else 0,
         video_start_s=video_start, audio_start_s=audio_start,
-        warnings="; ".join(w for w in (rate_warning, _video_warning(container, video),
+        warnings="; ".join(w for w in (rate_warning, _video_warning(container, video), _hdr_warning(video),
                                        _audio_warning(audios, audio, wanted_audio),
                                        start_warning(video_start, audio_start) if audio else "") if w),
         packets=_packets(video, demuxed) if packets else None,
