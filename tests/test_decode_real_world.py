@@ -212,3 +212,14 @@ def test_hdr_video_is_said_to_be_decoded_without_tone_mapping(tmp_path: Path, tr
     out = probe_and_decode("hdr", str(path), CFG).decoded
     warnings = out.attrs["warnings"]
     assert f"HDR video ({said} transfer curve) decoded to 8-bit RGB without tone mapping" in warnings
+
+
+def test_interlaced_video_is_said_to_be_decoded_without_deinterlacing(tmp_path: Path) -> None:
+    """A DVD, TV capture or camcorder stream coded as fields (top first): no route deinterlaces, so moving
+    edges are combed in every frame, and the entry says so; progressive video does not."""
+    path = tmp_path / "fields.mp4"
+    subprocess.run([*FFMPEG, "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=1", *X264,
+                    "-flags", "+ilme+ildct", "-x264opts", "tff=1", str(path)], check=True)
+    out = probe_and_decode("fields", str(path), CFG).decoded
+    assert "interlaced video (top field first) decoded without deinterlacing" in out.attrs["warnings"]
+    assert "interlaced" not in probe_video(tracks_file(tmp_path / "one.mp4", [(440, 1.0)])).warnings

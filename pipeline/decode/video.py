@@ -34,7 +34,7 @@ first frame or after the last one is cut (docs/decoding.md).
 
 Warnings recorded in the entry (`warnings` attribute) and the probe table: no audio stream, a variable
 frame rate (resampled), several video or audio streams (which one is decoded), HDR without tone
-mapping, streams that start more
+mapping, interlaced video (not deinterlaced), streams that start more
 than 100 ms apart, fewer frames than the duration promises
 (a cut or damaged stream), anything ffmpeg complained about while decoding, a picture that changes
 size mid-stream, a video shorter than one

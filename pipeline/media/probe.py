@@ -128,6 +128,19 @@ def _hdr_warning(video: av.VideoStream) -> str:
             "are flatter and duller than a player shows")
 
 
+FIELD_ORDERS = {2: "top field first", 3: "bottom field first", 4: "top field coded first, shown second",
+                5: "bottom field coded first, shown second"}   # AVFieldOrder, as the container or codec says
+
+
+def _interlace_warning(video: av.VideoStream) -> str:
+    """Interlaced video (DVD, TV captures, camcorders) is decoded as its frames, two fields woven together:
+    no route deinterlaces, so anything that moves between the fields has combed edges, faces included."""
+    order = FIELD_ORDERS.get(int(getattr(video.codec_context, "field_order", 0) or 0))
+    if order is None:
+        return ""
+    return f"interlaced video ({order}) decoded without deinterlacing: moving edges are combed"
+
+
 def _video_warning(container: av.container.InputContainer, chosen: av.VideoStream) -> str:
     """Say which of several video streams (cover pictures aside) is decoded: another angle, a picture in
     picture or a preview track is never looked at, and nothing else would tell."""
@@ -329,6 +342,7 @@ def _info(path: Path, container: av.container.InputContainer, packets: bool,
         audio_channels=audio.codec_context.channels if audio else 0,
         video_start_s=video_start, audio_start_s=audio_start,
         warnings="; ".join(w for w in (rate_warning, _video_warning(container, video), _hdr_warning(video),
+                                       _interlace_warning(video),
                                        _audio_warning(audios, audio, wanted_audio),
                                        start_warning(video_start, audio_start) if audio else "") if w),
         packets=_packets(video, demuxed) if packets else None,
