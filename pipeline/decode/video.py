@@ -28,12 +28,16 @@ keyframes (one per second, 196 kB each at 256x256) and audio (88 kB per second p
 duration, about 1 GB an hour at the defaults, so `max_seconds` rejects longer videos before anything
 decodes (docs/reliability.md: 2 hours decode in seconds).
 
-Every time and every audio sample is on one clock, t = 0 at the first video frame: audio that starts
-later is padded with silence, audio that starts earlier is cut to the first frame (docs/decoding.md).
+Every time and every audio sample is on one clock, t = 0 at the first video frame, and the audio lasts
+as long as the frames: audio that starts later or ends sooner is padded with silence, audio before the
+first frame or after the last one is cut (docs/decoding.md).
 
 Warnings recorded in the entry (`warnings` attribute) and the probe table: no audio stream, a variable
-frame rate (resampled), streams that start more than 100 ms apart, fewer frames than the duration promises
-(a cut or damaged stream), anything ffmpeg complained about while decoding, a video shorter than one
+frame rate (resampled), several video or audio streams (which one is decoded), HDR without tone
+mapping, interlaced video (not deinterlaced), streams that start more
+than 100 ms apart, fewer frames than the duration promises
+(a cut or damaged stream), anything ffmpeg complained about while decoding, a picture that changes
+size mid-stream, a video shorter than one
 snippet (its frames are repeated).
 
 Entry layout written to the decode cache (per video):
@@ -44,7 +48,8 @@ Entry layout written to the decode cache (per video):
     frames_times_ms     int64 (F, 2)
     keyframes           uint8 (K, 256, 256, 3)     one per second (the last partial second included)
     keyframes_times_ms  int64 (K, 2)
-    audio_<rate>        int16 (n,)                 only when the file has a decodable audio stream
+    audio_<rate>        int16 (n,)                 only when the file has a decodable audio stream;
+                                                   n = n_frames / fps x rate, rounded
     attrs: source_fps, fps, n_frames, duration_ms, width, height, rotation, has_audio, audio_offset_ms
            (the audio's start minus the video's in the file), warnings
 """
@@ -66,7 +71,7 @@ from pipeline.errors import VideoError
 from pipeline.media import keyframes as kf
 from pipeline.media import sampling
 from pipeline.media.ffmpeg_io import FrameStream, KeyframeStream, decode_streams, fit_size, read_audio
-from pipeline.media.probe import VFR_WARNING, VideoInfo, video_packets
+from pipeline.media.probe import START_TOLERANCE, VFR_WARNING, VideoInfo, video_packets
 from pipeline.media.resize import crop, short_side_size
 from pipeline.media.seek_decode import AUTOROTATE, decode_spans
 from pipeline.media.seek_plan import Span, keyframe_indices, plan_spans, span_cost, split_spans
@@ -288,7 +293,9 @@ def _decode_in_process(path: Path, info: VideoInfo, fps: float, n_expected: int,
 
 def _decode_frames(path: Path, info: VideoInfo, cfg: DecodeConfig, fps: float, n_expected: int,
                    video_id: str, messages: list[str], seek: bool = True,
-                   threads: int = 0) -> tuple[dict[str, np.ndarray], int]:
+                   threads: int = 0, notes: list[str] | None = None) -> tuple[dict[str, np.ndarray], int]:
+    """The frame outputs and the frame count; ffmpeg's error lines go into `messages`, what else the
+    decode should say (a picture that changes size mid-stream) into `notes`."""
     work_size = fit_size(info.width, info.height, cfg.work_max_side)
     rng_args = (cfg, n_expected, fps)
     sink = _FrameSink(*rng_args, video_rng(cfg.seed, video_id), work_size)
@@ -297,16 +304,20 @@ def _decode_frames(path: Path, info: VideoInfo, cfg: DecodeConfig, fps: float, n
             return sink.finish(n_expected), n_expected
         sink = _FrameSink(*rng_args, video_rng(cfg.seed, video_id), work_size)
     heard: list[str] = []
+    noted: list[str] = []
     decode_streams(path, fps=fps, streams=sink.streams(count=True), threads=threads, messages=heard,
-                   video_stream=info.video_stream, keyframes=sink.keyframe_stream)
+                   video_stream=info.video_stream, keyframes=sink.keyframe_stream, notes=noted)
     n = sink.counted
     if n == 0:
         raise VideoError(path, "no frame could be decoded")
     if not sink.complete():
         if n >= n_expected:   # every promised frame came, yet a selected one did not: never loop on it
             raise VideoError(path, f"ffmpeg decoded {n} frames but not every selected one")
-        return _decode_frames(path, info, cfg, fps, n, video_id, messages, seek=False, threads=threads)
+        return _decode_frames(path, info, cfg, fps, n, video_id, messages, seek=False, threads=threads,
+                              notes=notes)
     messages.extend(heard)
+    if notes is not None:
+        notes.extend(noted)
     return sink.finish(n), n
 
 
@@ -328,21 +339,37 @@ def _frame_warnings(info: VideoInfo, cfg: DecodeConfig, fps: float, n_frames: in
     return warnings
 
 
-def _on_video_clock(samples: np.ndarray, offset_s: float, rate: int) -> np.ndarray:
+def _on_video_clock(samples: np.ndarray, offset_s: float, rate: int, seconds: float) -> np.ndarray:
     """Samples whose first one is at `offset_s` from the first frame, put on the video's clock (sample 0 at
-    the first frame): audio that starts later gets silence before it, audio that starts earlier loses what
-    comes before any picture."""
+    the first frame) and fitted to its `seconds`: audio that starts later gets silence before it, audio
+    that starts earlier loses what comes before any picture; so at the end, audio that stops sooner gets
+    silence after it and audio that goes on loses what comes after the last picture. The T segments an
+    audio extractor cuts from it are then the visual segments of the same times."""
     shift = round(offset_s * rate)
-    if shift > 0:
-        return np.concatenate([np.zeros(shift, samples.dtype), samples])
-    return samples[-shift:]
+    samples = np.concatenate([np.zeros(shift, samples.dtype), samples]) if shift > 0 else samples[-shift:]
+    length = round(seconds * rate)
+    if samples.size >= length:
+        return samples[:length]
+    return np.concatenate([samples, np.zeros(length - samples.size, samples.dtype)])
 
 
-def _decode_audio(path: Path, info: VideoInfo, cfg: DecodeConfig,
+def end_warning(audio_s: float, video_s: float) -> str:
+    """Audio that ends apart from the video, by more than START_TOLERANCE: what fitting it cost."""
+    gap = audio_s - video_s
+    if abs(gap) <= START_TOLERANCE:
+        return ""
+    ends = f"audio {audio_s:.3f} s, video {video_s:.3f} s on the video's clock"
+    if gap < 0:
+        return f"audio ends {-gap:.3f} s before the video ({ends}): silence after it"
+    return f"audio goes on {gap:.3f} s after the last frame ({ends}): cut there"
+
+
+def _decode_audio(path: Path, info: VideoInfo, cfg: DecodeConfig, seconds: float,
                   warnings: list[str]) -> dict[str, np.ndarray]:
+    """Each rate's samples on the video's clock, `seconds` long (`_on_video_clock`)."""
     arrays = {}
     offset = info.audio_start_s - info.video_start_s
-    for rate in cfg.audio_rates:
+    for n, rate in enumerate(cfg.audio_rates):
         try:
             samples = read_audio(path, rate, info.audio_stream)
         except VideoError as exc:
@@ -351,12 +378,13 @@ def _decode_audio(path: Path, info: VideoInfo, cfg: DecodeConfig,
         if samples.size == 0:
             warnings.append("audio stream holds no samples")
             return {}
-        samples = _on_video_clock(samples, offset, rate)
-        if samples.size == 0:
+        if samples.size + round(offset * rate) <= 0:
             warnings.append(f"the audio ends before the video starts ({info.video_start_s:.3f} s "
                             "in the file)")
             return {}
-        arrays[f"audio_{rate}"] = samples
+        if n == 0 and (warning := end_warning(offset + samples.size / rate, seconds)):
+            warnings.append(warning)
+        arrays[f"audio_{rate}"] = _on_video_clock(samples, offset, rate, seconds)
     return arrays
 
 
@@ -375,11 +403,12 @@ def decode_video(path: str | Path, video_id: str, info: VideoInfo, cfg: DecodeCo
                                f"({cfg.max_seconds:g} s)")
     fps = cfg.fps or info.fps
     messages: list[str] = []
+    notes: list[str] = []
     arrays, n_frames = _decode_frames(path, info, cfg, fps, _expected_frames(info, fps), video_id, messages,
-                                      threads=threads)
-    warnings = _frame_warnings(info, cfg, fps, n_frames, messages)
+                                      threads=threads, notes=notes)
+    warnings = _frame_warnings(info, cfg, fps, n_frames, messages) + notes
     if "audio" in cfg.outputs and info.has_audio:
-        arrays.update(_decode_audio(path, info, cfg, warnings))
+        arrays.update(_decode_audio(path, info, cfg, n_frames / fps, warnings))
     has_audio = any(name.startswith("audio_") for name in arrays)
     if not info.audio_streams:
         warnings.append("no audio stream")

@@ -25,6 +25,11 @@ from pipeline.errors import VideoError
 from pipeline.media.keyframes import HISTOGRAM_FLAGS, HISTOGRAM_SIDE, SlicePicker
 
 QUIET = ("-nostdin", "-hide_banner", "-loglevel", "error")
+PASS_LOG = ("-nostdin", "-hide_banner", "-loglevel", "level+warning")  # lines tagged [error], [warning]
+ERROR_TAGS = ("[error] ", "[fatal] ", "[panic] ")                    # what loglevel error printed before
+CHANGED_PICTURE = "Changing video frame properties on the fly"         # libavfilter's buffer source, 5.1
+PICTURE_CHANGE_NOTE = ("the picture changes size or format mid-stream: every frame is scaled to the size "
+                       "of the first (another aspect ratio is stretched)")
 CHANNELS = {"rgb24": 3, "gray": 1}
 
 
@@ -115,7 +120,10 @@ def _select_expression(frames: Sequence[int]) -> str:
 
 def _command(path: Path, fps: float, streams: Sequence[FrameStream], fds: Sequence[int],
              threads: int, video_stream: int) -> list[str]:
-    source = ffmpeg.input(str(path), **({"threads": threads} if threads else {}))
+    # reinit_filter 0: a picture size or format that changes mid-stream (pieces joined, a capture that
+    # adapts its resolution) goes on through the same filters, whose `scale` takes each size, so `select`
+    # and `fps` keep counting frames; rebuilt filters would count from 0 again and select other frames
+    source = ffmpeg.input(str(path), reinit_filter=0, **({"threads": threads} if threads else {}))
     source = source.video if video_stream < 0 else source[str(video_stream)]
     source = source.filter("fps", fps=f"{fps:.6f}")
     branches = [source]
@@ -132,7 +140,7 @@ def _command(path: Path, fps: float, streams: Sequence[FrameStream], fds: Sequen
             branch = branch.filter("scale", stream.width, stream.height, flags=stream.scale_flags)
         outputs.append(branch.output(f"pipe:{fd}", format="rawvideo", pix_fmt=stream.pix_fmt))
     limits = ("-filter_complex_threads", str(threads)) if threads else ()
-    return ffmpeg.merge_outputs(*outputs).global_args(*QUIET, "-vsync", "passthrough", *limits).compile()
+    return ffmpeg.merge_outputs(*outputs).global_args(*PASS_LOG, "-vsync", "passthrough", *limits).compile()
 
 
 def _read(pipe: BinaryIO, stream: FrameStream, errors: list[BaseException]) -> None:
@@ -154,13 +162,14 @@ def _read(pipe: BinaryIO, stream: FrameStream, errors: list[BaseException]) -> N
 
 def decode_streams(path: str | Path, *, fps: float, streams: Sequence[FrameStream], threads: int = 0,
                    messages: list[str] | None = None, video_stream: int = -1,
-                   keyframes: KeyframeStream | None = None) -> None:
+                   keyframes: KeyframeStream | None = None, notes: list[str] | None = None) -> None:
     """Run one ffmpeg writing every stream to its own pipe; each stream's `delivered` counts its frames.
 
     Every frame of the file's stream `video_stream` (its index; -1: ffmpeg's first video stream) is decoded
     in order, resampled to `fps`. `keyframes` gets every frame, as its histogram copy and its image (ffmpeg
     cannot be asked afterwards for the one frame chosen). Raises VideoError if ffmpeg fails; when it
-    succeeds but complains (a damaged or cut stream), its error lines go into `messages`.
+    succeeds but complains (a damaged or cut stream), its error lines go into `messages`. A picture that
+    changes mid-stream (ffmpeg's only warning read) puts PICTURE_CHANGE_NOTE into `notes`.
     """
     path = Path(path)
     if keyframes is not None:
@@ -188,17 +197,34 @@ def decode_streams(path: str | Path, *, fps: float, streams: Sequence[FrameStrea
         text = err.read()
     if errors:
         raise errors[0]
+    lines = text.decode("utf-8", "replace").strip().splitlines()
+    failures = [_untagged(line) for line in lines if any(tag in line for tag in ERROR_TAGS)]
     if code != 0:
-        raise VideoError(path, f"ffmpeg could not decode the video stream: {last_line(text)}")
-    if messages is not None and text.strip():
-        messages.extend(text.decode("utf-8", "replace").strip().splitlines())
+        reason = failures[-1] if failures else last_line(text)
+        raise VideoError(path, f"ffmpeg could not decode the video stream: {reason}")
+    if messages is not None:
+        messages.extend(failures)
+    if notes is not None and any(CHANGED_PICTURE in line for line in lines):
+        notes.append(PICTURE_CHANGE_NOTE)
+
+
+def _untagged(line: str) -> str:
+    """A log line as loglevel error printed it, without its level tag."""
+    for tag in ERROR_TAGS:
+        line = line.replace(tag, "", 1)
+    return line
 
 
 def read_audio(path: str | Path, rate: int, stream: int) -> np.ndarray:
     """Mono int16 PCM at `rate` Hz of the file's audio stream `stream` (its index: one track, never every
-    track interleaved). Raises VideoError if ffmpeg fails."""
+    track interleaved), each sample at its timestamp's place. Raises VideoError if ffmpeg fails."""
     command = (
         ffmpeg.input(str(path))[str(stream)]
+        # samples where their timestamps say: a gap in the stream (pieces joined, packets lost) is filled
+        # with silence and an overlap dropped, as swresample does past `min_hard_comp` (0.1 s). Without it
+        # ffmpeg joins the samples end to end, and everything after a gap plays early against the
+        # pictures. The start is left alone (no `first_pts`): decode puts it on the video's clock.
+        .filter("aresample", **{"async": 1})
         .output("pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=rate)
         .global_args(*QUIET)
     )

@@ -49,7 +49,8 @@ class VideoInfo:
     duration_s: float = 0.0
     fps: float = 0.0              # average frame rate of the video stream
     n_frames: int = 0             # counted video packets (exact for every codec we decode)
-    width: int = 0                # display size, after rotation
+    width: int = 0                # display size: square pixels (the stored width times the pixel aspect
+                                  # ratio, as a DVD's 720x480 at 32:27 shows as 853x480), after rotation
     height: int = 0
     rotation: int = 0             # degrees, from the display matrix (what ffmpeg's autorotate applies)
     vcodec: str = ""
@@ -111,6 +112,44 @@ def audio_stream(container: av.container.InputContainer, wanted: int | None) -> 
         return streams[wanted] if 0 <= wanted < len(streams) else None
     return next((s for s in streams if s.disposition & av.stream.Disposition.default), None) or \
         next(iter(streams), None)
+
+
+HDR_TRANSFERS = {16: "PQ", 18: "HLG"}     # AVColorTransferCharacteristic: SMPTE 2084, ARIB STD-B67
+
+
+def _hdr_warning(video: av.VideoStream) -> str:
+    """HDR video (phones record HLG by default) goes to 8-bit RGB through swscale, which converts the
+    colour matrix but not the transfer curve: without tone mapping the frames are flatter and duller than
+    a player shows them, which the extractors' training data never was."""
+    transfer = HDR_TRANSFERS.get(int(getattr(video.codec_context, "color_trc", 0) or 0))
+    if transfer is None:
+        return ""
+    return (f"HDR video ({transfer} transfer curve) decoded to 8-bit RGB without tone mapping: colours "
+            "are flatter and duller than a player shows")
+
+
+FIELD_ORDERS = {2: "top field first", 3: "bottom field first", 4: "top field coded first, shown second",
+                5: "bottom field coded first, shown second"}   # AVFieldOrder, as the container or codec says
+
+
+def _interlace_warning(video: av.VideoStream) -> str:
+    """Interlaced video (DVD, TV captures, camcorders) is decoded as its frames, two fields woven together:
+    no route deinterlaces, so anything that moves between the fields has combed edges, faces included."""
+    order = FIELD_ORDERS.get(int(getattr(video.codec_context, "field_order", 0) or 0))
+    if order is None:
+        return ""
+    return f"interlaced video ({order}) decoded without deinterlacing: moving edges are combed"
+
+
+def _video_warning(container: av.container.InputContainer, chosen: av.VideoStream) -> str:
+    """Say which of several video streams (cover pictures aside) is decoded: another angle, a picture in
+    picture or a preview track is never looked at, and nothing else would tell."""
+    streams = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    if len(streams) < 2:
+        return ""
+    names = ", ".join(f"#{s.index} {s.codec_context.width}x{s.codec_context.height} {s.codec.canonical_name}"
+                      for s in streams)
+    return f"{len(streams)} video streams ({names}): decoded #{chosen.index} only"
 
 
 def _audio_warning(streams: list[av.AudioStream], chosen: av.AudioStream | None, wanted: int | None) -> str:
@@ -232,8 +271,12 @@ def _duration(container: av.container.InputContainer, stream: av.VideoStream, ti
               n_frames: int, fps: float, variable: bool) -> float:
     """The stated duration of the video stream, else of the file, else the span of the timestamps (a
     browser's MediaRecorder writes webm without any duration). The file's duration is not used for a
-    variable rate, whose average rate is computed from it: it may be a longer audio stream's."""
-    stated = [stream.duration and stream.duration * float(stream.time_base or 0)]
+    variable rate, whose average rate is computed from it: it may be a longer audio stream's.
+
+    Matroska states no stream duration, but ffmpeg and mkvmerge write each track's in a DURATION tag:
+    without it, the file's duration, a longer soundtrack's, made a complete video look cut."""
+    stated = [stream.duration and stream.duration * float(stream.time_base or 0),
+              _tag_seconds(stream.metadata.get("DURATION", ""))]
     if not variable:
         stated.append(container.duration and container.duration / av.time_base)
     for value in stated:
@@ -242,6 +285,15 @@ def _duration(container: av.container.InputContainer, stream: av.VideoStream, ti
     if timing is not None and timing.span > 0:
         return _seconds(timing.span)
     return n_frames / fps if fps > 0 else 0.0
+
+
+def _tag_seconds(tag: str) -> float:
+    """A Matroska DURATION tag ("00:00:01.023000000") in seconds; 0 when absent or unreadable."""
+    try:
+        hours, minutes, seconds = tag.split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return 0.0
 
 
 def _audio_start(audio: av.AudioStream | None, demuxed: _Demuxed, video_start: float) -> float:
@@ -274,7 +326,7 @@ def _info(path: Path, container: av.container.InputContainer, packets: bool,
         fps = demuxed.count / duration if duration > 0 else fps
         rate_warning = rate_warning or _interval_warning(timing, fps)
     rotation = demuxed.rotation or 0
-    w, h = video.codec_context.width, video.codec_context.height
+    w, h = _display_size(video)
     if rotation in (90, 270):
         w, h = h, w
     video_start = _seconds(timing.first) if timing is not None else 0.0
@@ -289,11 +341,24 @@ def _info(path: Path, container: av.container.InputContainer, packets: bool,
         audio_rate=audio.codec_context.sample_rate if audio else 0,
         audio_channels=audio.codec_context.channels if audio else 0,
         video_start_s=video_start, audio_start_s=audio_start,
-        warnings="; ".join(w for w in (rate_warning, _audio_warning(audios, audio, wanted_audio),
+        warnings="; ".join(w for w in (rate_warning, _video_warning(container, video), _hdr_warning(video),
+                                       _interlace_warning(video),
+                                       _audio_warning(audios, audio, wanted_audio),
                                        start_warning(video_start, audio_start) if audio else "") if w),
         packets=_packets(video, demuxed) if packets else None,
     )
     return _validated(info)
+
+
+def _display_size(video: av.VideoStream) -> tuple[int, int]:
+    """The stored size with the width scaled by the pixel aspect ratio (the container's, else the codec's),
+    so that every output scaled to it has square pixels: anamorphic DVD and DV pictures are otherwise
+    squashed or stretched by a third, faces with them. An unknown ratio (0) counts as square."""
+    w, h = video.codec_context.width, video.codec_context.height
+    sar = video.sample_aspect_ratio or video.codec_context.sample_aspect_ratio
+    if sar and sar > 0 and sar != 1 and w > 0:
+        w = max(1, round(w * sar))
+    return w, h
 
 
 def _rate_warning(nominal: float, average: float) -> str:

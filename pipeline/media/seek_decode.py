@@ -152,12 +152,16 @@ def _decode(path: Path, container: av.container.InputContainer, fps: float,  # n
             raise VideoError(path, "a packet or frame without a timestamp")
         return round((pts * base - first_pts) * fps)
 
+    size = (codec.width, codec.height)
+
     def deliver(frames: list[av.VideoFrame], span: Span) -> bool:
         """Hand out the span's wanted frames; True once the span's last frame has come."""
         done = False
         for frame in frames:
             if frame.is_corrupt:
                 raise VideoError(path, "the decoder flagged a damaged frame")
+            if (frame.width, frame.height) != size:     # the one pass scales it too, and says so
+                raise VideoError(path, "the picture changes size mid-stream")
             at = index(frame.pts)
             if span.first <= at < span.first + span.count:
                 if pick is not None:
