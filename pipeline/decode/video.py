@@ -49,7 +49,7 @@ Entry layout written to the decode cache (per video):
     keyframes           uint8 (K, 256, 256, 3)     one per second (the last partial second included)
     keyframes_times_ms  int64 (K, 2)
     audio_<rate>        int16 (n,)                 only when the file has a decodable audio stream;
-                                                   n = n_frames / fps x rate, rounded
+                                                   n = n_frames / fps x rate, within 100 ms
     attrs: source_fps, fps, n_frames, duration_ms, width, height, rotation, has_audio, audio_offset_ms
            (the audio's start minus the video's in the file), warnings
 """
@@ -342,13 +342,17 @@ def _frame_warnings(info: VideoInfo, cfg: DecodeConfig, fps: float, n_frames: in
 def _on_video_clock(samples: np.ndarray, offset_s: float, rate: int, seconds: float) -> np.ndarray:
     """Samples whose first one is at `offset_s` from the first frame, put on the video's clock (sample 0 at
     the first frame) and fitted to its `seconds`: audio that starts later gets silence before it, audio
-    that starts earlier loses what comes before any picture; so at the end, audio that stops sooner gets
-    silence after it and audio that goes on loses what comes after the last picture. The T segments an
-    audio extractor cuts from it are then the visual segments of the same times."""
+    that starts earlier loses what comes before any picture; at the end, audio that stops more than
+    START_TOLERANCE sooner gets silence after it and audio that goes on longer loses what comes after the
+    last picture, so the T segments an audio extractor cuts from it are the visual segments of the same
+    times. Within the tolerance the end is kept as decoded: an ordinary file's few ms of codec padding
+    stay, and its samples are ffmpeg's."""
     shift = round(offset_s * rate)
     samples = np.concatenate([np.zeros(shift, samples.dtype), samples]) if shift > 0 else samples[-shift:]
     length = round(seconds * rate)
-    if samples.size >= length:
+    if abs(samples.size - length) <= START_TOLERANCE * rate:
+        return samples
+    if samples.size > length:
         return samples[:length]
     return np.concatenate([samples, np.zeros(length - samples.size, samples.dtype)])
 
