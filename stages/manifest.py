@@ -49,8 +49,10 @@ def build(params: dict[str, Any], source: Path) -> tuple[BuildResult, list[tuple
         raise ManifestError(f"{source}: dataset.root {root} is not a folder (the demo's is made by "
                             "`dvc repro demo`)")
     result = run_builder(ds["builder"], root, ds.get("lists"), ds.get("options") or {})
-    rejected = dict(scan_folder(root)[1]) | dict(result.rejected)
-    result, inventory = take_inventory(replace(result, rejected=sorted(rejected.items())), root)
+    scan = scan_folder(root)
+    rejected = dict(scan.rejected) | dict(result.rejected)
+    result, inventory = take_inventory(replace(result, rejected=sorted(rejected.items()), others=scan.others),
+                                       root)
     result = ensure_split(result, seed=int(params.get("seed", 0)))
     check_single_videos(result, params, source)
     check_polarity(result, params, source)

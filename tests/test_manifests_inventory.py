@@ -71,6 +71,21 @@ def test_stage_rejects_what_is_no_video_file_and_writes_the_inventory(tmp_path: 
     assert rows["joy/0.mp4"]["fingerprint"] == source_fingerprint(root / "joy/0.mp4") != ""
 
 
+def test_camcorder_and_dvd_files_are_videos_and_other_files_are_counted(tmp_path: Path) -> None:
+    """AVCHD (.MTS, .m2ts), DVD (.vob) and broadcast (.ts) files are scanned like .mp4; every other file is
+    counted by extension in the report and the summary, so a format the scan does not know is seen."""
+    root = touch(tmp_path / "videos", "anger/00001.MTS", "anger/b.m2ts", "joy/VTS_01_1.vob", "joy/tv.ts",
+                 "anger/notes.txt", "joy/labels.csv", "joy/README", "joy/._hidden.txt")
+    proc = run_stage(tmp_path, {"builder": "folder", "root": str(root), "lists": None},
+                     "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "out/manifest_report.json").read_text(encoding="utf-8"))
+    assert report["videos"] == 4
+    assert report["other_files"] == {"": 1, ".csv": 1, ".txt": 1}
+    said = "other files, not read (not a video file extension): (no extension) 1, .csv 1, .txt 1"
+    assert said in proc.stdout
+
+
 def test_the_inventory_of_a_copy_elsewhere_is_the_same_file(tmp_path: Path) -> None:
     """A colleague's copy, a clone or an experiment's checkout has other paths and modification times but
     the same bytes: the same inventory, so DVC re-runs no decode (docs/team.md)."""

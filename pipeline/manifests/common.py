@@ -10,13 +10,17 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 from pipeline.manifests.format import Manifest, VideoRecord
 from pipeline.manifests.inventory import not_a_video_file
 from pipeline.manifests.result import ManifestError
 
-# In order of preference when one listed stem matches several files.
-VIDEO_EXTENSIONS = ("mp4", "avi", "mkv", "webm", "mov", "flv", "m4v", "mpg", "mpeg", "wmv", "3gp")
+# In order of preference when one listed stem matches several files. The later ones are camcorder
+# (AVCHD .mts/.m2ts, DV), DVD (.vob), broadcast (.ts, .mxf) and older web formats: a folder scan that
+# leaves them out loses videos without a word (a TypeScript .ts file is probed and rejected, said).
+VIDEO_EXTENSIONS = ("mp4", "avi", "mkv", "webm", "mov", "flv", "m4v", "mpg", "mpeg", "wmv", "3gp",
+                    "ts", "mts", "m2ts", "vob", "ogv", "mxf", "dv", "f4v", "asf", "m2v", "divx", "3g2")
 
 # Top-level folder names that mean a split, as datasets spell them.
 SPLIT_FOLDERS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
@@ -36,26 +40,37 @@ def _hidden(rel: Path) -> bool:
     return any(part.startswith(".") for part in rel.parts)
 
 
-def scan_folder(root: Path) -> tuple[list[str], list[tuple[str, str]]]:
-    """Paths (posix, relative to ``root``) of every readable video file below it, sorted, and (path, reason)
-    of each entry named like a video that is not one (a FIFO, socket, dangling link, folder, unreadable
-    file); hidden entries skipped.
+class FolderScan(NamedTuple):
+    videos: list[str]                   # readable video files, posix paths relative to the root, sorted
+    rejected: list[tuple[str, str]]     # (path, reason): named like a video but not a readable file
+    others: dict[str, int]              # extension ("" for none) -> count of the other files, not hidden
+
+
+def scan_folder(root: Path) -> FolderScan:
+    """Every readable video file below `root`, each entry named like a video that is not one (a FIFO,
+    socket, dangling link, folder, unreadable file) with the reason, and how many other files there are
+    by extension (so that a video format missing from VIDEO_EXTENSIONS can be said, not lost); hidden
+    entries skipped.
 
     Hidden names are skipped because macOS copies leave ``._clip.mp4`` resource files beside each video.
     """
     if not root.is_dir():
         raise ManifestError(f"dataset root {root} is not a folder")
-    videos, rejected = [], []
+    videos, rejected, others = [], [], Counter()
     for p in root.rglob("*"):
         rel = p.relative_to(root)
-        if _hidden(rel) or not video_ext(rel.name):
+        if _hidden(rel):
+            continue
+        if not video_ext(rel.name):
+            if p.is_file():
+                others[p.suffix.lower()] += 1
             continue
         reason = not_a_video_file(p)
         if reason:
             rejected.append((rel.as_posix(), reason))
         else:
             videos.append(rel.as_posix())
-    return sorted(videos), sorted(rejected)
+    return FolderScan(sorted(videos), sorted(rejected), dict(sorted(others.items())))
 
 
 def scan_videos(root: Path) -> list[str]:

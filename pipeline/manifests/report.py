@@ -31,6 +31,7 @@ def build_report(result: BuildResult) -> dict[str, Any]:
         "rejected": {"count": len(result.rejected),
                      "files": [{"path": p, "reason": why} for p, why in result.rejected]},
         "warnings": result.warnings,
+        "other_files": result.others,
     }
 
 
@@ -52,6 +53,9 @@ def format_summary(result: BuildResult, limit: int = 20) -> str:
     lines += _named("named like a video but not a readable video file (left out)",
                     [f"{p}: {why}" for p, why in result.rejected], limit)
     lines += _named("warnings", result.warnings, limit)
+    if result.others:
+        kinds = ", ".join(f"{ext or '(no extension)'} {n}" for ext, n in result.others.items())
+        lines.append(f"other files, not read (not a video file extension): {kinds}")
     return "\n".join(lines)
 
 

@@ -20,3 +20,6 @@ class BuildResult:
     # (path, reason) of entries named like videos that are no readable regular file (a FIFO, a dangling
     # link, a folder, an unreadable file): left out, like a bad video
     rejected: list[tuple[str, str]] = field(default_factory=list)
+    # extension ("" for none) -> count of the dataset folder's other files (not hidden), never read: a
+    # video format the scan does not know shows here instead of vanishing
+    others: dict[str, int] = field(default_factory=dict)
