@@ -43,6 +43,7 @@ import numpy as np
 import yaml
 
 from pipeline.cache import CacheReader
+from pipeline.config import load_yaml
 from pipeline.decode.config import decode_config, decode_storage
 from pipeline.decode.stage import run_decode
 from pipeline.defaults import FALLBACK_FEATURE, SECTIONS, default_settings
@@ -110,7 +111,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not sep or not key.strip():
         raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. decode.segments=4")
     try:
-        parsed = yaml.safe_load(value)
+        parsed = load_yaml(value)
     except yaml.YAMLError:
         raise ConfigError(f"--set {text!r}: the value is not valid YAML") from None
     return key.strip().split("."), parsed

@@ -291,15 +291,25 @@ LOCAL_KEYS = {"dataset": {"root"}, "dask": set(Dask.model_fields)}
 
 
 def _read_yaml(path: Path) -> Any:
-    """The parsed file, or exit 2 with one line (unreadable, or not valid YAML)."""
+    """The parsed file, or exit 2 with one line (unreadable, not UTF-8, not valid YAML, a key twice)."""
     import yaml
 
+    from pipeline.config import load_yaml
+
     try:
-        with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
+        data = path.read_bytes()
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # a file saved by an editor in Latin-1 or Windows-1252 (an accent in a comment is enough)
+        line = data.count(b"\n", 0, exc.start) + 1
+        print(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at line {line}): save it as UTF-8",
+              file=sys.stderr)
+        raise SystemExit(2) from None
     except OSError as exc:
         print(f"{path}: cannot be read ({exc.strerror or exc})", file=sys.stderr)
         raise SystemExit(2) from None
+    try:
+        return load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

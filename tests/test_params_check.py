@@ -151,3 +151,29 @@ def test_broken_yaml_is_one_line_with_its_position(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "stages.decode", "--params", str(tmp_path / "params.yaml")],
                           cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 2 and "not valid YAML at line" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    # PyYAML keeps the last of two equal keys without a word: the second seed, or a second decode section
+    # pasted at the end (which drops every key of the first), would have run silently
+    ((REPO / "params.yaml").read_text().replace("seed: 0", "seed: 0\nseed: 3"),
+     "not valid YAML at line 5, column 1: key 'seed' given twice (first at line 4)"),
+    ("decode:\n  segments: 10\nfaces: {}\ndecode:\n  segments: 4\n",
+     "not valid YAML at line 4, column 1: key 'decode' given twice (first at line 1)"),
+    # an editor saving in Latin-1: an accent in a comment was a UnicodeDecodeError traceback
+    ("# caf\xe9\nseed: 0\n".encode("latin-1"), "not UTF-8 text (byte 0xe9 at line 1): save it as UTF-8"),
+])
+def test_a_repeated_key_or_a_file_not_in_utf8_is_one_line(tmp_path: Path, text: str | bytes,
+                                                          said: str) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    done = subprocess.run([sys.executable, "-m", "stages.decode", "--params", str(path)],
+                          cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip() == f"{path}: {said}"
+
+
+def test_a_merge_key_may_repeat_what_it_merges() -> None:
+    from pipeline.config import load_yaml
+
+    assert load_yaml("base: &b {lr: 1, epochs: 2}\nrun: {<<: *b, lr: 3}\n")["run"] == {"lr": 3, "epochs": 2}
