@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PositiveInt = Annotated[int, Field(ge=1)]
 Count = Annotated[int, Field(ge=0)]
@@ -84,6 +84,19 @@ class Dask(Section):
     dashboard: bool = True
     shared_filesystem: bool = True
     keep_alive: Annotated[float, Field(ge=0)] = 0.0
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _a_size(cls, value: str | int) -> str | int:
+        # Dask parses it only as the LocalCluster starts, after the manifest: "4 gigs" was a traceback there
+        if isinstance(value, str) and value != "auto":
+            from dask.utils import parse_bytes
+
+            try:
+                parse_bytes(value)
+            except ValueError:
+                raise ValueError("not a size: give auto, a number of bytes or e.g. 4GiB, 500MB") from None
+        return value
 
     @model_validator(mode="after")
     def _one_scheduler(self) -> Dask:

@@ -53,6 +53,7 @@ def test_the_shipped_params_are_valid_to_the_last_option() -> None:
     ("decode.fps", -5, "decode.fps = -5: Input should be greater than 0"),
     ("faces.min_prob", "high", "faces.min_prob = 'high': Input should be a valid number"),
     ("dask.workers", 0, "dask.workers = 0: Input should be greater than or equal to 1"),
+    ("dask.memory_limit", "4 gigs", "dask.memory_limit = '4 gigs': not a size: give auto"),   # was Dask's
     ("decode.segmnets", 10, "unknown key decode.segmnets (did you mean decode.segments?)"),
     ("train.lr", True, "train.lr = True: Input should be a valid number"),
     ("train.epochs", ..., "train: missing epochs"),
