@@ -337,10 +337,19 @@ def local_problems(local: Any) -> list[str]:
     if not isinstance(local, dict) or not all(isinstance(v, dict) for v in local.values()):
         return ["must hold sections of keys (dataset: {root: ...}, dask: {...})"]
     allowed = ", ".join(f"{section}.{key}" for section, keys in LOCAL_KEYS.items() for key in sorted(keys))
-    return [f"{section}.{key} cannot be set per machine: it changes results, so it belongs in params.yaml "
-            f"(allowed here: {allowed})"
-            for section, values in local.items() for key in values
-            if key not in LOCAL_KEYS.get(section, set())]
+    problems = []
+    for section, values in local.items():
+        for key in values:
+            if key in LOCAL_KEYS.get(section, set()):
+                continue
+            near = difflib.get_close_matches(str(key), sorted(LOCAL_KEYS.get(section, ())), n=1)
+            if near and not (_model_at((section,)) and key in _model_at((section,)).model_fields):
+                # a misspelt allowed key (dask.wrokers) is a typo, not a key that changes results
+                problems.append(f"unknown key {section}.{key} (did you mean {section}.{near[0]}?)")
+            else:
+                problems.append(f"{section}.{key} cannot be set per machine: it changes results, so it "
+                                f"belongs in params.yaml (allowed here: {allowed})")
+    return problems
 
 
 def with_local(params: Any, local: dict[str, Any] | None) -> Any:
@@ -363,6 +372,14 @@ def load_valid_params(path: str | Path) -> dict[str, Any]:
     if local_path.is_file():
         local = _read_yaml(local_path)
         exit_on(local_problems(local), local_path)
-        params = with_local(params, local)
+        merged = with_local(params, local)
+        # a mistake only the merged sections have is params.local.yaml's: name that file, not params.yaml
+        own = set(check_params(params))
+        problems = check_params(merged)
+        for problem in problems:
+            print(f"{path if problem in own else local_path}: {problem}", file=sys.stderr)
+        if problems:
+            raise SystemExit(2)
+        return merged
     exit_on(check_params(params), path)
     return params

@@ -178,3 +178,22 @@ def test_a_merge_key_may_repeat_what_it_merges() -> None:
     from pipeline.config import load_yaml
 
     assert load_yaml("base: &b {lr: 1, epochs: 2}\nrun: {<<: *b, lr: 3}\n")["run"] == {"lr": 3, "epochs": 2}
+
+
+@pytest.mark.parametrize(("local", "said"), [
+    # was "params.yaml: dask.workers = '4'", naming the file that says `workers: 2`
+    ("dask:\n  workers: '4'\n", "params.local.yaml: dask.workers = '4': Input should be a valid integer"),
+    # was "dask.wrokers cannot be set per machine: it changes results", which a typo does not
+    ("dask:\n  wrokers: 4\n", "params.local.yaml: unknown key dask.wrokers (did you mean dask.workers?)"),
+    ("decode:\n  segments: 4\n", "params.local.yaml: decode.segments cannot be set per machine"),
+])
+def test_a_mistake_in_params_local_yaml_names_that_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        local: str, said: str) -> None:
+    from pipeline.params_check import load_valid_params
+
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(PARAMS))
+    (tmp_path / "params.local.yaml").write_text(local)
+    with pytest.raises(SystemExit) as stop:
+        load_valid_params(tmp_path / "params.yaml")
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and line.startswith(f"{tmp_path}/{said}"), line
