@@ -13,6 +13,7 @@ every head and extractor: the manifest stage, the first of a run, calls it too.
 from __future__ import annotations
 
 import difflib
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -245,6 +246,10 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
+SCIENTIFIC = re.compile(r"[-+]?\d+[eE][-+]?\d+")
+"""A number in e-notation without a dot, which PyYAML (YAML 1.1) reads as a string."""
+
+
 def _line(error: dict[str, Any]) -> str:
     loc = tuple(p for p in error["loc"] if p not in ("function-after",) and not str(p).startswith("literal["))
     key = ".".join(map(str, loc))
@@ -263,7 +268,13 @@ def _line(error: dict[str, Any]) -> str:
     message = error["msg"].removeprefix("Value error, ")
     scalar = not isinstance(error.get("input"), dict) and error["type"] not in ("model_type", "dict_type")
     if "input" in error and scalar:
-        return f"{key} = {error['input']!r}: {message}"
+        value = error["input"]
+        if error["type"] == "float_type" and isinstance(value, str) and SCIENTIFIC.fullmatch(value.strip()):
+            # PyYAML follows YAML 1.1, where a float needs a dot: 1e-4 is text, 1.0e-4 a number (DVC's own
+            # reader, YAML 1.2, reads both as numbers, so `dvc params diff` shows a number here)
+            mantissa, exponent = value.strip().lower().split("e")
+            message += f" (YAML reads {value} as text: write {mantissa}.0e{exponent})"
+        return f"{key} = {value!r}: {message}"
     return f"{key}: {message}"
 
 

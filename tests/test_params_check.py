@@ -56,6 +56,9 @@ def test_the_shipped_params_are_valid_to_the_last_option() -> None:
     ("dask.memory_limit", "4 gigs", "dask.memory_limit = '4 gigs': not a size: give auto"),   # was Dask's
     ("decode.segmnets", 10, "unknown key decode.segmnets (did you mean decode.segments?)"),
     ("train.lr", True, "train.lr = True: Input should be a valid number"),
+    # PyYAML reads `lr: 1e-4` (no dot) as text; the bare "should be a valid number" left users puzzled
+    ("train.lr", yaml.safe_load("lr: 1e-4")["lr"],
+     "train.lr = '1e-4': Input should be a valid number (YAML reads 1e-4 as text: write 1.0e-4)"),
     ("train.epochs", ..., "train: missing epochs"),
     ("decode.outputs", ["snippets", "frame"], "decode.outputs.1 = 'frame': Input should be 'snippets'"),
     ("faces.select", "biggest", "faces.select = 'biggest': Input should be 'largest' or 'confident'"),
