@@ -200,3 +200,14 @@ def test_a_mistake_in_params_local_yaml_names_that_file(tmp_path: Path, capsys: 
         load_valid_params(tmp_path / "params.yaml")
     [line] = capsys.readouterr().err.strip().splitlines()
     assert stop.value.code == 2 and line.startswith(f"{tmp_path}/{said}"), line
+
+
+@pytest.mark.parametrize(("module", "args"), [("stages.decode", ()), ("stages.train", ("vaanet",))])
+def test_a_stage_run_before_the_manifest_says_so_in_one_line(tmp_path: Path, module: str,
+                                                            args: tuple[str, ...]) -> None:
+    # started by hand before `stages.manifest` (or with reports/ deleted): a FileNotFoundError traceback
+    (tmp_path / "stage_graph.yaml").write_text((REPO / "stage_graph.yaml").read_text())
+    done = run_stage(module, copy.deepcopy(PARAMS), tmp_path, *args)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().endswith("reports/demo/manifest.csv not found: run `dvc repro manifest` (or "
+                                        "`python -m stages.manifest`) first"), done.stderr
