@@ -43,7 +43,6 @@ import numpy as np
 import yaml
 
 from pipeline.cache import CacheReader
-from pipeline.config import load_yaml
 from pipeline.decode.config import decode_config, decode_storage
 from pipeline.decode.stage import run_decode
 from pipeline.defaults import FALLBACK_FEATURE, SECTIONS, default_settings
@@ -60,7 +59,7 @@ from pipeline.inference.extract import predict_decode_config
 from pipeline.inference.plan import Plan, make_plan
 from pipeline.inference.predict import video_ids
 from pipeline.manifests.format import Manifest, VideoRecord
-from pipeline.params_check import check_settings
+from pipeline.params_check import check_settings, load_yaml
 
 FORMATS = ("h5", "npy")
 FAILURE_COLUMNS = ("video_id", "path", "stage", "reason")

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PositiveInt = Annotated[int, Field(ge=1)]
@@ -216,6 +217,33 @@ class ExtractSettings(Section):
     precision: PRECISIONS = "fp32"
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping. PyYAML keeps the last one without a
+    word, so a second `seed:` or a second `decode:` section pasted at the end of params.yaml would silently
+    replace the first (DVC's own YAML reader refuses such a file, so it must be refused here too)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":      # `<<: *anchor` may repeat keys on purpose
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.setdefault(key, key_node.start_mark)
+            except TypeError:                                   # an unhashable key: PyYAML refuses it below
+                continue
+            if first is not key_node.start_mark:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice (first at line {first.line + 1})",
+                    key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(stream: Any) -> Any:
+    """YAML text or an open file, parsed safely, with a repeated key an error (`UniqueKeyLoader`)."""
+    return yaml.load(stream, Loader=UniqueKeyLoader)  # noqa: S506  (a SafeLoader subclass)
+
+
 RETIRED = {
     ("demo", "", "face_every"): ("use demo.no_face_every (every k-th clip shows NO face, 0 = every clip "
                                  "shows one) and demo.cues"),
@@ -316,10 +344,6 @@ LOCAL_KEYS = {"dataset": {"root"}, "dask": set(Dask.model_fields)}
 
 def _read_yaml(path: Path) -> Any:
     """The parsed file, or exit 2 with one line (unreadable, not UTF-8, not valid YAML, a key twice)."""
-    import yaml
-
-    from pipeline.config import load_yaml
-
     try:
         data = path.read_bytes()
         text = data.decode("utf-8")

@@ -178,7 +178,7 @@ def test_a_repeated_key_or_a_file_not_in_utf8_is_one_line(tmp_path: Path, text: 
 
 
 def test_a_merge_key_may_repeat_what_it_merges() -> None:
-    from pipeline.config import load_yaml
+    from pipeline.params_check import load_yaml
 
     assert load_yaml("base: &b {lr: 1, epochs: 2}\nrun: {<<: *b, lr: 3}\n")["run"] == {"lr": 3, "epochs": 2}
 
