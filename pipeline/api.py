@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 
 from pipeline.cache import CacheReader
-from pipeline.config import load_params
 from pipeline.decode.config import decode_config
 from pipeline.errors import ConfigError
 from pipeline.extract import extract_settings, extract_videos, extractor_specs_for, weights_map
@@ -40,9 +39,15 @@ from pipeline.faces.config import face_config
 from pipeline.graph import STAGE_SOURCES, cache_order
 from pipeline.inference.plan import make_plan
 from pipeline.inference.predict import predict_videos
+from pipeline.params_check import load_yaml
 from pipeline.training.trained import TrainedHead, load_trained
 
 TIMES = "_times_ms"
+
+
+def _params_file(path: str | Path) -> dict[str, Any]:
+    """A params.yaml's sections, read as the stages read it (a key given twice is an error)."""
+    return load_yaml(Path(path).read_text(encoding="utf-8")) or {}
 
 
 @dataclass(frozen=True)
@@ -191,7 +196,7 @@ def extract(videos: Sequence[str | Path], extractors: Sequence[str], *,
     >>> result["a"]["alexnet_fc7"]["fc7"].shape, result["a"]["alexnet_fc7"].times("fc7").shape
     ((2, 4096), (2, 2))
     """
-    chosen = extract_settings(load_params(params) if params else None, settings or {})
+    chosen = extract_settings(_params_file(params) if params else None, settings or {})
     names = list(dict.fromkeys(extractors))
     with _folder(out, "vemo-extract-") as tmp:
         run = extract_videos(videos, names, out=Path(tmp), settings=chosen,
@@ -250,7 +255,7 @@ class HeadPredictor:
         >>> summary["videos"][0]["predicted"]
         'joy'
         """
-        chosen = extract_settings(load_params(params) if params else None, settings or {})
+        chosen = extract_settings(_params_file(params) if params else None, settings or {})
         order = cache_order(set(self.caches))
         names = [n for n in order if n not in STAGE_SOURCES]
         specs = extractor_specs_for(order, chosen, weights=weights_map(names, weights, chosen), device=None)

@@ -59,7 +59,7 @@ from pipeline.inference.extract import predict_decode_config
 from pipeline.inference.plan import Plan, make_plan
 from pipeline.inference.predict import video_ids
 from pipeline.manifests.format import Manifest, VideoRecord
-from pipeline.params_check import check_settings
+from pipeline.params_check import check_settings, load_yaml
 
 FORMATS = ("h5", "npy")
 FAILURE_COLUMNS = ("video_id", "path", "stage", "reason")
@@ -110,7 +110,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not sep or not key.strip():
         raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. decode.segments=4")
     try:
-        parsed = yaml.safe_load(value)
+        parsed = load_yaml(value)
     except yaml.YAMLError:
         raise ConfigError(f"--set {text!r}: the value is not valid YAML") from None
     return key.strip().split("."), parsed
@@ -213,7 +213,11 @@ def extractor_specs_for(order: Sequence[str], settings: Mapping[str, Any], *, we
 def read_video_list(path: str | Path) -> list[Path]:
     """One video path a line (blank lines and lines starting with # skipped), as given: relative paths
     are relative to the current folder, as a shell would read them."""
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:      # a folder, an unreadable or a binary file
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"--list {path}: cannot be read ({reason})") from None
     return [Path(line.strip()) for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
@@ -254,6 +258,11 @@ def extract_videos(videos: Sequence[str | Path], extractors: Sequence[str], *, o
     for spec in plan.specs.values():
         check_runnable(spec, cluster)     # a wrong device or precision: before any video is read
     out = Path(out)
+    try:       # before any worker starts: --out naming a file, or a folder that cannot be made
+        (out / "cache").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot make the output folder there ({exc.strerror or exc})") \
+            from None
     ids = {video_id: path.absolute() for video_id, path in video_ids([Path(v) for v in videos]).items()}
     if not ids:
         raise ConfigError("no video given")

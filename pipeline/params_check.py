@@ -13,11 +13,13 @@ every head and extractor: the manifest stage, the first of a run, calls it too.
 from __future__ import annotations
 
 import difflib
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PositiveInt = Annotated[int, Field(ge=1)]
 Count = Annotated[int, Field(ge=0)]
@@ -84,6 +86,19 @@ class Dask(Section):
     dashboard: bool = True
     shared_filesystem: bool = True
     keep_alive: Annotated[float, Field(ge=0)] = 0.0
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _a_size(cls, value: str | int) -> str | int:
+        # Dask parses it only as the LocalCluster starts, after the manifest: "4 gigs" was a traceback there
+        if isinstance(value, str) and value != "auto":
+            from dask.utils import parse_bytes
+
+            try:
+                parse_bytes(value)
+            except ValueError:
+                raise ValueError("not a size: give auto, a number of bytes or e.g. 4GiB, 500MB") from None
+        return value
 
     @model_validator(mode="after")
     def _one_scheduler(self) -> Dask:
@@ -202,6 +217,33 @@ class ExtractSettings(Section):
     precision: PRECISIONS = "fp32"
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping. PyYAML keeps the last one without a
+    word, so a second `seed:` or a second `decode:` section pasted at the end of params.yaml would silently
+    replace the first (DVC's own YAML reader refuses such a file, so it must be refused here too)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":      # `<<: *anchor` may repeat keys on purpose
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.setdefault(key, key_node.start_mark)
+            except TypeError:                                   # an unhashable key: PyYAML refuses it below
+                continue
+            if first is not key_node.start_mark:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice (first at line {first.line + 1})",
+                    key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(stream: Any) -> Any:
+    """YAML text or an open file, parsed safely, with a repeated key an error (`UniqueKeyLoader`)."""
+    return yaml.load(stream, Loader=UniqueKeyLoader)  # noqa: S506  (a SafeLoader subclass)
+
+
 RETIRED = {
     ("demo", "", "face_every"): ("use demo.no_face_every (every k-th clip shows NO face, 0 = every clip "
                                  "shows one) and demo.cues"),
@@ -232,6 +274,10 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
+SCIENTIFIC = re.compile(r"[-+]?\d+[eE][-+]?\d+")
+"""A number in e-notation without a dot, which PyYAML (YAML 1.1) reads as a string."""
+
+
 def _line(error: dict[str, Any]) -> str:
     loc = tuple(p for p in error["loc"] if p not in ("function-after",) and not str(p).startswith("literal["))
     key = ".".join(map(str, loc))
@@ -250,7 +296,13 @@ def _line(error: dict[str, Any]) -> str:
     message = error["msg"].removeprefix("Value error, ")
     scalar = not isinstance(error.get("input"), dict) and error["type"] not in ("model_type", "dict_type")
     if "input" in error and scalar:
-        return f"{key} = {error['input']!r}: {message}"
+        value = error["input"]
+        if error["type"] == "float_type" and isinstance(value, str) and SCIENTIFIC.fullmatch(value.strip()):
+            # PyYAML follows YAML 1.1, where a float needs a dot: 1e-4 is text, 1.0e-4 a number (DVC's own
+            # reader, YAML 1.2, reads both as numbers, so `dvc params diff` shows a number here)
+            mantissa, exponent = value.strip().lower().split("e")
+            message += f" (YAML reads {value} as text: write {mantissa}.0e{exponent})"
+        return f"{key} = {value!r}: {message}"
     return f"{key}: {message}"
 
 
@@ -291,15 +343,21 @@ LOCAL_KEYS = {"dataset": {"root"}, "dask": set(Dask.model_fields)}
 
 
 def _read_yaml(path: Path) -> Any:
-    """The parsed file, or exit 2 with one line (unreadable, or not valid YAML)."""
-    import yaml
-
+    """The parsed file, or exit 2 with one line (unreadable, not UTF-8, not valid YAML, a key twice)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
+        data = path.read_bytes()
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # a file saved by an editor in Latin-1 or Windows-1252 (an accent in a comment is enough)
+        line = data.count(b"\n", 0, exc.start) + 1
+        print(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at line {line}): save it as UTF-8",
+              file=sys.stderr)
+        raise SystemExit(2) from None
     except OSError as exc:
         print(f"{path}: cannot be read ({exc.strerror or exc})", file=sys.stderr)
         raise SystemExit(2) from None
+    try:
+        return load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -314,10 +372,19 @@ def local_problems(local: Any) -> list[str]:
     if not isinstance(local, dict) or not all(isinstance(v, dict) for v in local.values()):
         return ["must hold sections of keys (dataset: {root: ...}, dask: {...})"]
     allowed = ", ".join(f"{section}.{key}" for section, keys in LOCAL_KEYS.items() for key in sorted(keys))
-    return [f"{section}.{key} cannot be set per machine: it changes results, so it belongs in params.yaml "
-            f"(allowed here: {allowed})"
-            for section, values in local.items() for key in values
-            if key not in LOCAL_KEYS.get(section, set())]
+    problems = []
+    for section, values in local.items():
+        for key in values:
+            if key in LOCAL_KEYS.get(section, set()):
+                continue
+            near = difflib.get_close_matches(str(key), sorted(LOCAL_KEYS.get(section, ())), n=1)
+            if near and not (_model_at((section,)) and key in _model_at((section,)).model_fields):
+                # a misspelt allowed key (dask.wrokers) is a typo, not a key that changes results
+                problems.append(f"unknown key {section}.{key} (did you mean {section}.{near[0]}?)")
+            else:
+                problems.append(f"{section}.{key} cannot be set per machine: it changes results, so it "
+                                f"belongs in params.yaml (allowed here: {allowed})")
+    return problems
 
 
 def with_local(params: Any, local: dict[str, Any] | None) -> Any:
@@ -340,6 +407,14 @@ def load_valid_params(path: str | Path) -> dict[str, Any]:
     if local_path.is_file():
         local = _read_yaml(local_path)
         exit_on(local_problems(local), local_path)
-        params = with_local(params, local)
+        merged = with_local(params, local)
+        # a mistake only the merged sections have is params.local.yaml's: name that file, not params.yaml
+        own = set(check_params(params))
+        problems = check_params(merged)
+        for problem in problems:
+            print(f"{path if problem in own else local_path}: {problem}", file=sys.stderr)
+        if problems:
+            raise SystemExit(2)
+        return merged
     exit_on(check_params(params), path)
     return params

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import ConfigError
 from pipeline.manifests.format import Manifest, read_manifest
 
 
@@ -25,6 +26,11 @@ class DatasetPaths:
         return self.cache / f"{name}.h5"
 
     def read_manifest(self) -> Manifest:
+        """The manifest stage's output; ConfigError when it has not run (a stage started by hand before it,
+        or reports/ deleted), which was a FileNotFoundError traceback."""
+        if not self.manifest.is_file():
+            raise ConfigError(f"{self.manifest} not found: run `dvc repro manifest` (or `python -m "
+                              "stages.manifest`) first")
         return read_manifest(self.manifest)
 
 

@@ -55,6 +55,7 @@ def build(params: dict[str, Any], source: Path) -> tuple[BuildResult, list[tuple
                                        root)
     result = ensure_split(result, seed=int(params.get("seed", 0)))
     check_single_videos(result, params, source)
+    check_targets(result, params, source)
     check_polarity(result, params, source)
     return result, inventory
 
@@ -81,13 +82,37 @@ def loss_of(entry: dict[str, Any]) -> str:
     return "" if parameter is None else str(parameter.default)
 
 
+def head_trains(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per head entry, its `train` settings: the shared section with the entry's non-null overrides (null
+    under heads.<key>.train keeps the shared value; pipeline/training/config.py: train_overrides)."""
+    train = params.get("train") or {}
+    return {key: {**train, **{k: v for k, v in (entry.get("train") or {}).items() if v is not None}}
+            for key, entry in (params.get("heads") or {}).items()}
+
+
+def check_targets(result: BuildResult, params: dict[str, Any], source: Path) -> None:
+    """Raise naming a `train.target` that is not a column of the manifest with a value for every video:
+    ``train@`` would otherwise fail on it only after the whole extraction."""
+    columns = sorted({k for r in result.manifest.records for k in r.extra})
+    for key, merged in head_trains(params).items():
+        target = str(merged.get("target", "label"))
+        if target == "label":
+            continue
+        where = "train.target" if (params.get("train") or {}).get("target") == target else \
+            f"heads.{key}.train.target"
+        if target not in columns:
+            raise ManifestError(f"{source}: {where} {target!r} is not a column of the manifest (columns "
+                                f"besides label: {', '.join(columns) or 'none'})")
+        if not all(r.extra.get(target) for r in result.manifest.records):
+            raise ManifestError(f"{source}: {where} {target!r}: some videos have no value in that manifest "
+                                "column")
+
+
 def check_polarity(result: BuildResult, params: dict[str, Any], source: Path) -> None:
     """Raise naming the classes without a polarity and the heads that need one (PCCE), before any video is
     decoded; ``train@`` would otherwise fail only after the whole extraction."""
-    train = params.get("train") or {}
-    for key, entry in (params.get("heads") or {}).items():
-        # null under heads.<key>.train keeps the shared value (pipeline/training/config.py: train_overrides)
-        merged = {**train, **{k: v for k, v in (entry.get("train") or {}).items() if v is not None}}
+    for key, merged in head_trains(params).items():
+        entry = params["heads"][key]
         classes = target_classes(result.manifest, str(merged.get("target", "label")))
         missing = missing_polarity(classes, merged.get("polarity") or None)
         if missing and loss_of(entry) == "pcce":

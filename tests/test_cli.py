@@ -86,3 +86,26 @@ def test_every_subcommand_help_ends_with_an_example(capsys: pytest.CaptureFixtur
         example = re.search(r"^examples?:\n((  vemo .*\n?)+)", text, re.M)
         assert example, f"vemo {' '.join(path)} --help has no example:\n{text}"
         assert all(line.strip().startswith(f"vemo {path[0]}") for line in example.group(1).splitlines())
+
+
+def test_a_wrong_output_list_or_checkpoint_file_is_one_line(tmp_path: Path) -> None:
+    # each was a traceback: --out naming a file (after the workers had started), --list naming a folder,
+    # --checkpoint naming an empty file or a pickle that is no trained head (a backbone's .pth)
+    import torch
+
+    (tmp_path / "afile").write_text("")
+    torch.save({"a": torch.zeros(1)}, tmp_path / "backbone.pth")
+    video = str(tmp_path / "afile")
+    cases = [
+        (("extract", video, "-e", "mfcc", "--out", str(tmp_path / "afile")), "cannot make the output folder "
+                                                                             "there (Not a directory)"),
+        (("extract", "--list", str(tmp_path), "-e", "mfcc"), "cannot be read (Is a directory)"),
+        (("predict", video, "--checkpoint", str(tmp_path / "afile")),
+         "not a checkpoint this project can read (EOFError"),
+        (("predict", video, "--checkpoint", str(tmp_path / "backbone.pth")),
+         "a trained head with format version 0 (none recorded) and a different layout"),
+    ]
+    for args, said in cases:
+        done = vemo(*args)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and said in done.stderr, done.stderr

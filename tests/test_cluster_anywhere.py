@@ -160,6 +160,22 @@ def test_an_unreachable_scheduler_file_is_an_error_in_seconds(tmp_path: Path) ->
     assert "nowhere.json: no scheduler address after 2 s" in done.stderr
 
 
+def test_a_port_that_accepts_but_is_no_scheduler_is_an_error_in_seconds(tmp_path: Path) -> None:
+    # the dashboard's port (8787) given for the scheduler's: the port accepts the connection and never
+    # answers Dask's handshake, which Dask's own timeout does not cover, so the stage waited forever
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()                         # the kernel accepts connections; nothing ever replies
+        address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+        folder = project(tmp_path, {"scheduler": address, "connect_timeout": 2.0})
+        assert stage(folder, "stages.manifest").returncode == 0
+        done = stage(folder, "stages.decode", timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert f"{address} accepted the connection but did not answer as a Dask scheduler in 2 s" in done.stderr
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not mount_namespaces(), reason="needs mount namespaces (unshare -m) to hide the project")
 def test_workers_that_cannot_read_the_project_get_everything_shipped(tmp_path: Path) -> None:

@@ -489,3 +489,20 @@ def test_ucf_one_video_spelled_two_ways_is_a_duplicate(tmp_path: Path) -> None:
     message = r"testlist01.txt:1: 'anger/a' is already listed at .*trainlist01"
     with pytest.raises(ManifestError, match=message):
         run_builder("ucf", touch(tmp_path / "v", "anger/a.mp4", "joy/b.mp4"), tmp_path / "l")
+
+
+@pytest.mark.parametrize(("builder", "files", "bad"), [
+    # a list saved by a spreadsheet in Latin-1: a UnicodeDecodeError traceback from the manifest stage
+    ("csv", {"list.csv": "path,label\njoy/a.mp4,joy\njoy/caf\xe9.mp4,joy\n"}, "list.csv:3"),
+    ("ucf", {"classInd.txt": "1 joy\n2 sadn\xe9ss\n", "trainlist01.txt": "joy/a.mp4 1\n",
+             "testlist01.txt": "joy/a.mp4\n"}, "classInd.txt:2"),
+])
+def test_a_list_not_in_utf8_names_the_file_and_line(tmp_path: Path, builder: str, files: dict[str, str],
+                                                    bad: str) -> None:
+    root = touch(tmp_path / "videos", "joy/a.mp4")
+    for name, text in files.items():
+        (tmp_path / "lists" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "lists" / name).write_bytes(text.encode("latin-1"))
+    lists = tmp_path / "lists" / ("list.csv" if builder == "csv" else "")
+    with pytest.raises(ManifestError, match=rf"{bad}: byte 0xe9 is not UTF-8: save the list as UTF-8"):
+        run_builder(builder, root, lists)

@@ -197,3 +197,21 @@ def test_dvc_repro_manifest_with_lists_null_and_a_fifo_neither_hangs_nor_aborts(
     again = dvc(["repro", "manifest"], repo)
     assert again.returncode == 0, again.stderr
     assert "joy/0.mp4,7," in (repo / "reports/t/inventory.csv").read_text(encoding="utf-8")
+
+
+def test_a_train_target_that_is_no_full_manifest_column_fails_the_stage(tmp_path: Path) -> None:
+    # train@ read the target column only after the whole extraction: a misspelt one failed there
+    root = touch(tmp_path / "v", *(f"{c}/{i}.mp4" for c in ("calm", "tense") for i in range(4)))
+    rows = [f"{c}/{i}.mp4,{c},{'high' if i % 2 else ('' if (c, i) == ('tense', 2) else 'low')}"
+            for c in ("calm", "tense") for i in range(4)]
+    (tmp_path / "list.csv").write_text("path,label,arousal\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    dataset = {"builder": "csv", "root": str(root), "lists": str(tmp_path / "list.csv")}
+    polarity = {"polarity": {"calm": 1, "tense": -1, "high": 1, "low": -1}}
+    proc = stage(params_with(tmp_path, dataset, train={**polarity, "target": "arousl"}), tmp_path / "out")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert ("train.target 'arousl' is not a column of the manifest (columns besides label: arousal)"
+            in proc.stderr)
+    proc = stage(params_with(tmp_path, dataset, train={**polarity, "target": "arousal"}), tmp_path / "out")
+    assert proc.returncode == 2 and "train.target 'arousal': some videos have no value" in proc.stderr
+    assert not (tmp_path / "out/manifest.csv").exists()
+    assert stage(params_with(tmp_path, dataset, train=polarity), tmp_path / "out").returncode == 0

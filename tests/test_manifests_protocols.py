@@ -121,3 +121,11 @@ def test_ensure_split_assigns_only_when_there_is_none() -> None:
     assert "seed 4" in done.warnings[0]
     split = BuildResult(synthetic({"a": 3}, split="test"))
     assert ensure_split(split) is split
+
+
+@pytest.mark.parametrize("per_class", [{"a": 1, "b": 1}, {"a": 1}])
+def test_too_few_videos_to_split_is_a_manifest_error_not_sklearns(per_class: dict[str, int]) -> None:
+    # a root pointing at a folder with one video per class: scikit-learn's ValueError was a traceback
+    with pytest.raises(ManifestError, match=rf"its videos \({sum(per_class.values())}\) are too few for a "
+                                            r"train/val/test split \(7, 1, 2\)"):
+        ensure_split(BuildResult(synthetic(per_class)), seed=0)

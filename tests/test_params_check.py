@@ -53,8 +53,12 @@ def test_the_shipped_params_are_valid_to_the_last_option() -> None:
     ("decode.fps", -5, "decode.fps = -5: Input should be greater than 0"),
     ("faces.min_prob", "high", "faces.min_prob = 'high': Input should be a valid number"),
     ("dask.workers", 0, "dask.workers = 0: Input should be greater than or equal to 1"),
+    ("dask.memory_limit", "4 gigs", "dask.memory_limit = '4 gigs': not a size: give auto"),   # was Dask's
     ("decode.segmnets", 10, "unknown key decode.segmnets (did you mean decode.segments?)"),
     ("train.lr", True, "train.lr = True: Input should be a valid number"),
+    # PyYAML reads `lr: 1e-4` (no dot) as text; the bare "should be a valid number" left users puzzled
+    ("train.lr", yaml.safe_load("lr: 1e-4")["lr"],
+     "train.lr = '1e-4': Input should be a valid number (YAML reads 1e-4 as text: write 1.0e-4)"),
     ("train.epochs", ..., "train: missing epochs"),
     ("decode.outputs", ["snippets", "frame"], "decode.outputs.1 = 'frame': Input should be 'snippets'"),
     ("faces.select", "biggest", "faces.select = 'biggest': Input should be 'largest' or 'confident'"),
@@ -151,3 +155,59 @@ def test_broken_yaml_is_one_line_with_its_position(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "stages.decode", "--params", str(tmp_path / "params.yaml")],
                           cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 2 and "not valid YAML at line" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    # PyYAML keeps the last of two equal keys without a word: the second seed, or a second decode section
+    # pasted at the end (which drops every key of the first), would have run silently
+    ((REPO / "params.yaml").read_text().replace("seed: 0", "seed: 0\nseed: 3"),
+     "not valid YAML at line 5, column 1: key 'seed' given twice (first at line 4)"),
+    ("decode:\n  segments: 10\nfaces: {}\ndecode:\n  segments: 4\n",
+     "not valid YAML at line 4, column 1: key 'decode' given twice (first at line 1)"),
+    # an editor saving in Latin-1: an accent in a comment was a UnicodeDecodeError traceback
+    ("# caf\xe9\nseed: 0\n".encode("latin-1"), "not UTF-8 text (byte 0xe9 at line 1): save it as UTF-8"),
+])
+def test_a_repeated_key_or_a_file_not_in_utf8_is_one_line(tmp_path: Path, text: str | bytes,
+                                                          said: str) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    done = subprocess.run([sys.executable, "-m", "stages.decode", "--params", str(path)],
+                          cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip() == f"{path}: {said}"
+
+
+def test_a_merge_key_may_repeat_what_it_merges() -> None:
+    from pipeline.params_check import load_yaml
+
+    assert load_yaml("base: &b {lr: 1, epochs: 2}\nrun: {<<: *b, lr: 3}\n")["run"] == {"lr": 3, "epochs": 2}
+
+
+@pytest.mark.parametrize(("local", "said"), [
+    # was "params.yaml: dask.workers = '4'", naming the file that says `workers: 2`
+    ("dask:\n  workers: '4'\n", "params.local.yaml: dask.workers = '4': Input should be a valid integer"),
+    # was "dask.wrokers cannot be set per machine: it changes results", which a typo does not
+    ("dask:\n  wrokers: 4\n", "params.local.yaml: unknown key dask.wrokers (did you mean dask.workers?)"),
+    ("decode:\n  segments: 4\n", "params.local.yaml: decode.segments cannot be set per machine"),
+])
+def test_a_mistake_in_params_local_yaml_names_that_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        local: str, said: str) -> None:
+    from pipeline.params_check import load_valid_params
+
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(PARAMS))
+    (tmp_path / "params.local.yaml").write_text(local)
+    with pytest.raises(SystemExit) as stop:
+        load_valid_params(tmp_path / "params.yaml")
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and line.startswith(f"{tmp_path}/{said}"), line
+
+
+@pytest.mark.parametrize(("module", "args"), [("stages.decode", ()), ("stages.train", ("vaanet",))])
+def test_a_stage_run_before_the_manifest_says_so_in_one_line(tmp_path: Path, module: str,
+                                                            args: tuple[str, ...]) -> None:
+    # started by hand before `stages.manifest` (or with reports/ deleted): a FileNotFoundError traceback
+    (tmp_path / "stage_graph.yaml").write_text((REPO / "stage_graph.yaml").read_text())
+    done = run_stage(module, copy.deepcopy(PARAMS), tmp_path, *args)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().endswith("reports/demo/manifest.csv not found: run `dvc repro manifest` (or "
+                                        "`python -m stages.manifest`) first"), done.stderr

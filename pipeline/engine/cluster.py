@@ -96,11 +96,46 @@ def external_client(cfg: ClusterConfig) -> Client:
     """A client on the scheduler `cfg` names (address or scheduler file); ConfigError if it cannot be
     reached in `connect_timeout` seconds."""
     address = cfg.scheduler or scheduler_address(cfg.scheduler_file or "", cfg.connect_timeout)
+    check_answers(address, cfg.connect_timeout)
     try:
         return Client(address, timeout=cfg.connect_timeout)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ConfigError(f"dask: cannot reach the scheduler at {address} in {cfg.connect_timeout:g} s "
                           f"({type(exc).__name__}: {exc}); is it running?") from None
+
+
+def check_answers(address: str, timeout: float) -> None:
+    """ConfigError unless a Dask scheduler answers at `address` within `timeout` seconds (plus one).
+
+    Dask's own timeout covers reaching the port, not the handshake: a server that accepts the connection
+    and never replies (the dashboard's port, 8787, given for the scheduler's, 8786; any HTTP server) made
+    the stage wait forever, and one that replies with other bytes made Dask try to allocate exabytes. The
+    handshake is tried here under a hard deadline, in a thread of its own so that a caller's running
+    event loop (a notebook) does not matter."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    async def handshake() -> None:
+        comm = await asyncio.wait_for(
+            connect(address, timeout=timeout, **Security().get_connection_args("client")), timeout + 1)
+        await comm.close()
+
+    hint = "is that the scheduler's address (its port is 8786 by default; 8787 is its dashboard)?"
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            pool.submit(asyncio.run, handshake()).result()
+        except TimeoutError:
+            # asyncio's deadline (Dask's own timeout is an OSError, handled by the caller's message)
+            raise ConfigError(f"dask: {address} accepted the connection but did not answer as a Dask "
+                              f"scheduler in {timeout:g} s: {hint}") from None
+        except MemoryError:
+            raise ConfigError(f"dask: {address} does not answer as a Dask scheduler: {hint}") from None
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"dask: cannot reach the scheduler at {address} in {timeout:g} s "
+                              f"({type(exc).__name__}: {exc}); is it running?") from None
 
 
 def scheduler_address(path: str, wait: float) -> str:

@@ -111,6 +111,18 @@ def make_manifest(records: list[VideoRecord], classes: list[str]) -> Manifest:
     return Manifest(records=records, classes=list(classes))
 
 
+def read_list_text(path: Path) -> str:
+    """A list file's text, UTF-8 with or without a BOM; ManifestError naming the line of a byte that is not
+    UTF-8 (a list saved by a spreadsheet in Latin-1 or Windows-1252), which was a traceback."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ManifestError(f"{path}:{line}: byte 0x{data[exc.start]:02x} is not UTF-8: save the list as "
+                            "UTF-8") from None
+
+
 def read_table(path: Path) -> list[tuple[int, dict[str, str]]]:
     """Numbered rows of a CSV (or tab-separated) file with a header, keyed by stripped column name.
 
@@ -119,7 +131,7 @@ def read_table(path: Path) -> list[tuple[int, dict[str, str]]]:
     spaces and tabs only, so a newline at the end of a quoted path is still seen. A row is numbered by the
     line it ends on.
     """
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_list_text(path)
     first = text.split("\n", 1)[0]
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if "\t" in first else ",")
     rows = []

@@ -28,6 +28,7 @@ from pathlib import Path
 from pipeline.manifests.common import (
     index_by_stem,
     make_manifest,
+    read_list_text,
     read_table,
     require_columns,
     scan_videos,
@@ -51,7 +52,7 @@ def level(value: str, dimension: str, source: str) -> str:
 
 
 def is_annotation(path: Path) -> bool:
-    lines = path.read_text(encoding="utf-8-sig").splitlines()[:1]
+    lines = read_list_text(path).splitlines()[:1]
     columns = {c.strip().lower() for c in re.split(r"[\t,]", lines[0])} if lines else set()
     return set(REQUIRED) <= columns
 

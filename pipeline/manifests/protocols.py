@@ -71,7 +71,12 @@ def _stratified(ids: list[str], labels: list[str], test_size: float | int, seed:
         small = sorted(c for c, n in Counter(labels).items() if n < 2)
         why = f"classes {small} have a single video" if small else str(e)
         warnings.warn(f"split not stratified: {why}", stacklevel=3)
+    try:
         return train_test_split(ids, test_size=test_size, random_state=seed)
+    except ValueError:
+        # a dataset of two or three videos (a root pointing at one class's folder): one line (the manifest
+        # stage's ManifestError), not scikit-learn's traceback
+        raise ManifestError(f"{len(ids)} video{'s' * (len(ids) != 1)} cannot be split in two parts") from None
 
 
 def caer_split(manifest: Manifest, ratios: tuple[float, float, float] = (7, 1, 2), seed: int = 0) -> Manifest:
@@ -115,7 +120,12 @@ def ensure_split(
         return result
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        manifest = caer_split(result.manifest, ratios, seed)
+        try:
+            manifest = caer_split(result.manifest, ratios, seed)
+        except ManifestError as e:
+            raise ManifestError(f"no split in the dataset, and its videos ({len(records)}) are too few for a "
+                                f"train/val/test split {ratios} ({e}); is dataset.root the whole "
+                                "dataset?") from None
     notes = [f"no split in the dataset: assigned train/val/test {ratios} stratified, seed {seed}"]
     notes += [str(w.message) for w in caught]
     return replace(result, manifest=manifest, warnings=result.warnings + notes)

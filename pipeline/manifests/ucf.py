@@ -18,7 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.manifests.common import index_by_stem, make_manifest, normalise_path, scan_videos
+from pipeline.manifests.common import (
+    index_by_stem,
+    make_manifest,
+    normalise_path,
+    read_list_text,
+    scan_videos,
+)
 from pipeline.manifests.format import Manifest, VideoRecord
 from pipeline.manifests.registry import register_builder
 from pipeline.manifests.result import BuildResult, ManifestError
@@ -40,7 +46,7 @@ class ListEntry:
 
 def read_lines(path: Path) -> list[tuple[int, str]]:
     """Numbered non-blank lines (``#`` comments skipped), whatever the line ending and BOM."""
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_list_text(path)
     numbered = ((i, line.strip()) for i, line in enumerate(text.splitlines(), start=1))
     return [(i, line) for i, line in numbered if line and not line.startswith("#")]
 

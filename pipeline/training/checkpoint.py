@@ -4,10 +4,13 @@ that a later stage would load."""
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from pipeline.errors import ConfigError
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -22,4 +25,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     weights_only (no code runs on load)."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"checkpoint {path} not found: run the train stage first")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (EOFError, RuntimeError, pickle.UnpicklingError) as exc:
+        # an empty or truncated file, a Git LFS pointer, or someone else's pickle: named, not a traceback
+        raise ConfigError(f"{path}: not a checkpoint this project can read ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else 'the file ends early'})") from None

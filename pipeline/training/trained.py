@@ -23,6 +23,7 @@ from typing import Any, ClassVar, NoReturn
 
 import torch
 
+from pipeline.errors import ConfigError
 from pipeline.heads import build_head
 from pipeline.heads.base import Head, InputSpec
 from pipeline.training.checkpoint import load_checkpoint, save_checkpoint
@@ -98,7 +99,7 @@ def _refuse(path: Path, saved: dict[str, Any], version: object) -> NoReturn:
     if version in (TrainedHead.FORMAT_VERSION, UNVERSIONED):
         missing, extra = sorted(set(FIELDS) - set(saved)), sorted(set(saved) - set(FIELDS))
         layout = f" and a different layout (missing {missing}, unknown {extra})"
-    raise ValueError(
+    raise ConfigError(
         f"{path}: a trained head with {found}{layout}; this vemo reads format version "
         f"{TrainedHead.FORMAT_VERSION} (or unversioned files of the same layout). "
         f"Re-run `dvc repro train@{key}` (with --force when DVC reports nothing changed) to write it again"
