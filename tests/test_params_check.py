@@ -86,6 +86,15 @@ def test_a_mistake_is_one_line_naming_key_value_and_what_is_allowed(path: str, v
                                 "'ucf'?"),
     ("heads.vaanet.head", "vaanett",
      "heads.vaanet.head = 'vaanett' is not a known head (did you mean 'vaanet'?"),
+    # option values the builders refuse: found by the run's first stage, not after the extraction
+    ("features.r3d101_conv5.options", {"norm": "vaanett"},
+     "features.r3d101_conv5.options: r3d101_conv5: norm 'vaanett' is not one of"),
+    ("features.mfcc.options", {"pad_mode": "reflct"},
+     "features.mfcc.options: mfcc: pad_mode must be 'reflect' or 'constant', not 'reflct'"),
+    ("heads.vaanet.options", {"loss": "pcc"}, "heads.vaanet.options: unknown loss 'pcc'; known: ce, pcce"),
+    ("heads.lstm_fusion.options", {"fusion": "modall"}, "heads.lstm_fusion.options: unknown fusion 'modall'"),
+    ("heads.lstm_fusion.options", {"hidden": "256"}, "heads.lstm_fusion.options: hidden_size should be of "
+                                                     "type int, got: str"),
 ])
 def test_deep_checking_knows_every_extractor_and_head_option(path: str, value: object, said: str) -> None:
     assert check_params(changed(path, value)) == []

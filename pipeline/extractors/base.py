@@ -115,6 +115,16 @@ class Extractor(ABC):
         extractor.load_weights(weights)
         return extractor
 
+    @classmethod
+    def check_options(cls, **options: Any) -> None:
+        """Raise what `cls(**options)` raises for a wrong option value, without drawing its weights (a
+        check of params.yaml at the start of a run, not hours later in the feature stage)."""
+        token = _CHECKPOINT_FOLLOWS.set(True)
+        try:
+            cls(**options)
+        finally:
+            _CHECKPOINT_FOLLOWS.reset(token)
+
     @abstractmethod
     def build(self) -> nn.Module:
         """The architecture with random (seeded by the caller) weights."""
