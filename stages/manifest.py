@@ -114,7 +114,12 @@ def check_polarity(result: BuildResult, params: dict[str, Any], source: Path) ->
     for key, merged in head_trains(params).items():
         entry = params["heads"][key]
         classes = target_classes(result.manifest, str(merged.get("target", "label")))
-        missing = missing_polarity(classes, merged.get("polarity") or None)
+        given = merged.get("polarity") or {}
+        stray = sorted(set(given) - set(classes))
+        if stray and (said := f"train.polarity names {stray}, which are no class of the manifest "
+                               f"(classes: {', '.join(classes)}): ignored") not in result.warnings:
+            result.warnings.append(said)      # a misspelt class keeps its default polarity, so say it
+        missing = missing_polarity(classes, given or None)
         if missing and loss_of(entry) == "pcce":
             example = ", ".join(f"{c}: 1" for c in missing)
             raise ManifestError(
