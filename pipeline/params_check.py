@@ -41,7 +41,8 @@ PRECISIONS = Literal["fp32", "bf16", "fp16"]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # allow_inf_nan: YAML's .inf and .nan are floats, and no setting means them (decode.fps: .inf passed)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class Dataset(Section):

@@ -69,6 +69,7 @@ def test_the_shipped_params_are_valid_to_the_last_option() -> None:
     ("heads.vaanet.caches", ["r3d101_conv5"], "heads.vaanet.caches is no longer read"),
     ("decode.crop_size", 200, "crop_size (200) is larger than short_side (112)"),
     ("seed", -1, "seed = -1"),
+    ("decode.fps", float("inf"), "decode.fps = inf: Input should be a finite number"),   # YAML's .inf
 ])
 def test_a_mistake_is_one_line_naming_key_value_and_what_is_allowed(path: str, value: object,
                                                                      said: str) -> None:
