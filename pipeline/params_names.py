@@ -8,11 +8,9 @@ import inspect
 from functools import partial
 from typing import Any
 
-import torch
-
 import pipeline.heads  # noqa: F401  (registers every head)
 from pipeline.extractors import get_extractor, list_extractors
-from pipeline.heads.base import HEADS, build_head
+from pipeline.heads.base import HEADS, sample_head
 from pipeline.manifests.registry import list_builders
 
 
@@ -72,8 +70,8 @@ def registry_problems(params: dict[str, Any]) -> list[str]:
         problem = _named("head", f"heads.{key}.head", entry["head"], HEADS.names()) or \
             _options(f"head {entry['head']}", f"heads.{key}.options", HEADS.get(entry["head"]), options,
                      ("num_classes", "polarity"))
-        problems.append(problem or _values(f"heads.{key}.options", partial(
-            build_head, entry["head"], num_classes=2, polarity=torch.tensor([1, -1]), **options)))
+        problems.append(problem or _values(f"heads.{key}.options",
+                                           partial(sample_head, entry["head"], options)))
     return [p for p in problems if p]
 
 

@@ -80,8 +80,13 @@ def list_heads() -> list[str]:
     return HEADS.names()
 
 
+def sample_head(name: str, options: dict[str, object]) -> Head:
+    """Head `name` built with `options` for two classes of opposite polarity, which satisfy every head's
+    builder: to ask what it reads, or to have its builder refuse a wrong option value (`params_names`)."""
+    return build_head(name, num_classes=2, polarity=torch.tensor([1, -1]), **options)
+
+
 def head_caches(name: str, options: dict[str, object]) -> tuple[str, ...]:
-    """The caches head `name` reads with `options`, in the order of its inputs (each once). The head is
-    built to ask it (`Head.inputs()`): two classes of opposite polarity satisfy every head's builder."""
-    built = build_head(name, num_classes=2, polarity=torch.tensor([1, -1]), **options)
-    return tuple(dict.fromkeys(spec.cache for spec in built.inputs().values()))
+    """The caches head `name` reads with `options`, in the order of its inputs (each once), asked of the
+    built head (`Head.inputs()`)."""
+    return tuple(dict.fromkeys(spec.cache for spec in sample_head(name, options).inputs().values()))
