@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote, unquote
 
+import h5py
 import numpy as np
 
 FORMAT = "vemo-cache/1"
@@ -42,6 +43,22 @@ def chunk_shape(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
         return tuple(shape)
     fit = CHUNK_BYTES // (math.prod(shape[k:]) * itemsize)
     return (1,) * (k - 1) + (max(1, min(shape[k - 1], fit)),) + tuple(shape[k:])
+
+def readable_entries(videos: h5py.Group) -> tuple[list[h5py.Group], list[str]]:
+    """The entries of a /videos group whose header and attributes can be read, and the keys of those that
+    cannot: a link whose object was never written, when a write failed half-way in code before the
+    writer checked its flushes (pipeline/cache/space.py)."""
+    groups, broken = [], []
+    for key in videos:
+        try:
+            group = videos[key]
+            str(group.attrs["video_id"])
+        except (KeyError, OSError, RuntimeError):
+            broken.append(key)
+        else:
+            groups.append(group)
+    return groups, broken
+
 
 def entry_key(video_id: str) -> str:
     return quote(video_id, safe="")

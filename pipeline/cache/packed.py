@@ -33,6 +33,11 @@ class PackedArray:
     shuffle: bool
     pieces: tuple[tuple[tuple[int, ...], bytes], ...]
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes on disk: the compressed chunks."""
+        return sum(len(data) for _, data in self.pieces)
+
 
 @dataclass(frozen=True)
 class PackedEntry:
@@ -41,6 +46,11 @@ class PackedEntry:
     arrays: dict[str, PackedArray | np.ndarray]
     level: int
     sha256: str
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the entry's arrays take on disk (plain ones uncompressed)."""
+        return sum(a.nbytes for a in self.arrays.values())
 
 
 def _chunk_bytes(block: np.ndarray, chunks: tuple[int, ...], shuffle: bool) -> bytes:

@@ -13,7 +13,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from pipeline.cache.layout import VIDEOS, entry_key, open_failure
+from pipeline.cache.layout import VIDEOS, entry_key, open_failure, readable_entries
 from pipeline.errors import CacheUnavailable, VideoError
 
 
@@ -50,8 +50,9 @@ class CacheReader:
         return self.file.attrs.get("weights") == "random"
 
     def ids(self) -> list[str]:
+        """Every readable entry's video id (of the expected configuration); a broken one is no entry."""
         return sorted(
-            str(g.attrs["video_id"]) for g in self.file[VIDEOS].values()
+            str(g.attrs["video_id"]) for g in readable_entries(self.file[VIDEOS])[0]
             if self.expected_hash is None or g.attrs.get("config_hash") == self.expected_hash
         )
 

@@ -4,7 +4,9 @@ Only the stage's driver process writes (Dask workers return arrays to it, or arr
 themselves: pipeline/cache/packed.py), so no two processes ever write one HDF5 file. An entry is
 built under /incomplete and moved to /videos once every array and attribute is in place, then the
 file is flushed: a reader, or a resumed run after a kill, sees whole entries or none. Each entry
-records the sha256 of its arrays (`vemo cache verify` recomputes it). The file uses HDF5's default
+records the sha256 of its arrays (`vemo cache verify` recomputes it). An entry the disk cannot hold is
+refused before it is written, and a write that fails anyway stops the stage with the entries before it
+intact (pipeline/cache/space.py). The file uses HDF5's default
 (earliest) format: the newer format sets a consistency flag that a killed writer leaves behind,
 making the file unopenable without `h5clear`.
 """
@@ -31,9 +33,11 @@ from pipeline.cache.layout import (
     chunk_shape,
     entry_key,
     open_failure,
+    readable_entries,
 )
 from pipeline.cache.packed import PackedArray, PackedEntry
 from pipeline.cache.private import make_private
+from pipeline.cache.space import Reserve, os_reason, shortage
 from pipeline.errors import CacheUnavailable
 
 
@@ -54,10 +58,10 @@ def _readable(path: Path) -> bool:
 
 
 def entry_sources(file: h5py.File, config_hash: str) -> dict[str, str]:
-    """Video id -> the `source` attribute of each entry of `file` written with `config_hash`."""
-    videos = file.get(VIDEOS, {})
+    """Video id -> the `source` attribute of each readable entry of `file` written with `config_hash`."""
+    groups = readable_entries(file[VIDEOS])[0] if VIDEOS in file else []
     return {
-        str(g.attrs["video_id"]): str(g.attrs.get("source", "")) for g in videos.values()
+        str(g.attrs["video_id"]): str(g.attrs.get("source", "")) for g in groups
         if g.attrs.get("config_hash") == config_hash
     }
 
@@ -113,11 +117,19 @@ class CacheWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.file = self._open()
         self._check_and_stamp(stage, dict(config), weights, on_mismatch)
-        if INCOMPLETE in self.file:
-            del self.file[INCOMPLETE]
-        if VIDEOS not in self.file:
-            self.file.create_group(VIDEOS)
+        try:
+            if INCOMPLETE in self.file:
+                del self.file[INCOMPLETE]
+        except (KeyError, OSError, RuntimeError) as exc:   # a write failed and the file could not be closed
+            self.file.close()
+            self.file = self._afresh(f"an entry left half-written: {exc}")
+            self._check_and_stamp(stage, dict(config), weights, on_mismatch)
+        # both groups exist from here on, so writing an entry changes neither the root nor /videos until
+        # its final move: a write that fails half-way leaves them as the last flush did
+        self.file.create_group(INCOMPLETE)
+        self._drop_broken_entries()
         self.file.flush()
+        self.reserve = Reserve(self.path)
 
     def _open(self) -> h5py.File:
         """Open for appending. A file linked into DVC's cache is first made this stage's own
@@ -133,11 +145,22 @@ class CacheWriter:
             if _readable(self.path):
                 raise CacheUnavailable(f"cache {self.path} can be read but not written ({exc}): check the "
                                        "permissions of the file and its folder, then re-run") from exc
-            aside = self.path.with_name(f"{self.path.name}.unreadable-{int(time.time())}")
-            shutil.move(self.path, aside)
-            print(f"cache {self.path} is damaged (truncated or not HDF5: {exc}); moved aside to {aside} "
-                  "(delete it once you do not need it), starting afresh")
-            return h5py.File(self.path, "a")
+            return self._afresh(f"truncated or not HDF5: {exc}")
+
+    def _afresh(self, damage: str) -> h5py.File:
+        """A new empty file in place of the damaged one, which is moved aside (never deleted)."""
+        aside = self.path.with_name(f"{self.path.name}.unreadable-{int(time.time())}")
+        shutil.move(self.path, aside)
+        print(f"cache {self.path} is damaged ({damage}); moved aside to {aside} (delete it once you do not "
+              "need it), starting afresh")
+        return h5py.File(self.path, "a")
+
+    def _drop_broken_entries(self) -> None:
+        videos = self.file.require_group(VIDEOS)
+        for key in readable_entries(videos)[1]:
+            del videos[key]
+            print(f"cache {self.path}: entry {key} was never completely written (a write that failed "
+                  "half-way); removed, it is computed again", flush=True)
 
     def _check_and_stamp(self, stage: str, config: dict[str, Any], weights: str, on_mismatch: str) -> None:
         attrs = self.file.attrs
@@ -157,11 +180,7 @@ class CacheWriter:
 
     def complete_ids(self) -> set[str]:
         """Ids of entries written with the current configuration hash."""
-        videos = self.file[VIDEOS]
-        return {
-            str(g.attrs["video_id"]) for g in videos.values()
-            if g.attrs.get("config_hash") == self.config_hash
-        }
+        return set(self.complete_sources())
 
     def complete_sources(self) -> dict[str, str]:
         """Video id -> the `source` attribute (the input file's fingerprint) of each current entry."""
@@ -169,25 +188,50 @@ class CacheWriter:
 
     def write(self, video_id: str, arrays: Mapping[str, np.ndarray] | PackedEntry,
               attrs: Mapping[str, Any]) -> None:
-        """Store one entry; a `PackedEntry` (compressed by a worker) needs a gzip writer."""
+        """Store one entry; a `PackedEntry` (compressed by a worker) needs a gzip writer. Raises
+        CacheUnavailable, with this writer closed and every entry before this one intact, when the disk
+        cannot hold the entry or a write fails: no later entry could be written either."""
+        if isinstance(arrays, PackedEntry):
+            if self.compression != "gzip":
+                raise ValueError(f"a packed (gzip) entry given to a {self.compression} cache writer")
+            plain = None
+        else:
+            plain = {n: np.asarray(v) for n, v in arrays.items()}
+        needed = arrays.nbytes if plain is None else sum(a.nbytes for a in plain.values())
+        short = shortage(self.path.parent, needed)
+        if short:
+            raise self._stop(video_id, short)
+        try:
+            self._write_entry(video_id, arrays if plain is None else plain, attrs)
+            return
+        except (OSError, RuntimeError) as exc:
+            self.reserve.release()
+            reason = os_reason(exc)
+        # out of the except block, its traceback is gone with the half-written datasets it held open: the
+        # file can close now
+        raise self._stop(video_id, reason, failed=True)
+
+    def _write_entry(self, video_id: str, arrays: Mapping[str, np.ndarray] | PackedEntry,
+                     attrs: Mapping[str, Any]) -> None:
         key = entry_key(video_id)
-        staging = self.file.require_group(INCOMPLETE)
+        staging = self.file[INCOMPLETE]
         if key in staging:
             del staging[key]
         group = staging.create_group(key)
         if isinstance(arrays, PackedEntry):
-            if self.compression != "gzip":
-                raise ValueError(f"a packed (gzip) entry given to a {self.compression} cache writer")
             digest = arrays.sha256
-            for name, value in arrays.arrays.items():
-                self._write_dataset(group, name, value, arrays.level)
+            datasets = [self._write_dataset(group, name, value, arrays.level)
+                        for name, value in arrays.arrays.items()]
         else:
-            digest = arrays_digest({n: np.asarray(v) for n, v in arrays.items()})
-            for name, value in arrays.items():
-                self._write_dataset(group, name, np.asarray(value), self.level)
+            digest = arrays_digest(arrays)
+            datasets = [self._write_dataset(group, name, value, self.level) for name, value in arrays.items()]
         group.attrs.update({k: v for k, v in attrs.items() if v is not None})
         group.attrs.update({"video_id": video_id, "config_hash": self.config_hash, "written": _now(),
                             "sha256": digest})
+        # the datasets are still open, so their chunks are written by this flush and a failure raises here
+        # (h5py ignores one raised when a dataset closes): nothing is moved to /videos unless it is on disk
+        self.file.flush()
+        del datasets
         final = f"{VIDEOS}/{key}"
         if final in self.file:
             del self.file[final]
@@ -195,19 +239,38 @@ class CacheWriter:
         self.file.attrs["updated"] = group.attrs["written"]
         self.file.flush()
 
+    def _stop(self, video_id: str, reason: str, *, failed: bool = False) -> CacheUnavailable:
+        """Close the cache after the entry of `video_id` could not be written, and say so in one line."""
+        try:
+            kept = f"its {len(self.file[VIDEOS])} entries are kept"
+        except (KeyError, OSError, RuntimeError):
+            kept = "the entries before it are kept"
+        self.reserve.release()          # the room HDF5 needs to drop the half-written entry and close
+        try:
+            self.close()
+        except (KeyError, OSError, RuntimeError):
+            # the file keeps what its last flush wrote; the next writer drops a broken entry, or moves a
+            # damaged file aside (never deletes it)
+            kept = "the cache could not be closed cleanly: the next run checks it"
+        what = "writing the entry of" if failed else "no room for the entry of"
+        return CacheUnavailable(
+            f"cache {self.path}: {what} {video_id} ({reason}); {kept}. Free space on "
+            "its disk (or raise the quota), then re-run: the stage resumes")
+
     def _write_dataset(self, group: h5py.Group, name: str, value: np.ndarray | PackedArray,
-                       level: int) -> None:
+                       level: int) -> h5py.Dataset:
         if isinstance(value, PackedArray):
             dataset = group.create_dataset(name, shape=value.shape, dtype=np.dtype(value.dtype),
                                            chunks=value.chunks, compression="gzip", compression_opts=level,
                                            shuffle=value.shuffle, track_times=False)
             for offset, data in value.pieces:
                 dataset.id.write_direct_chunk(offset, data)
-            return
-        group.create_dataset(name, data=value, track_times=False,
-                             **_dataset_options(value, self.compression, level))
+            return dataset
+        return group.create_dataset(name, data=value, track_times=False,
+                                    **_dataset_options(value, self.compression, level))
 
     def close(self) -> None:
+        self.reserve.release()
         if self.file.id.valid:
             if INCOMPLETE in self.file:
                 del self.file[INCOMPLETE]

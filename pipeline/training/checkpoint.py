@@ -3,6 +3,7 @@ that a later stage would load."""
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 from pathlib import Path
@@ -14,10 +15,20 @@ from pipeline.errors import ConfigError
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write `payload` to `path` whole or not at all; a write the disk refuses (full, a quota) is one line
+    naming the file and the OS's reason, and the previous checkpoint stays. Serialised in memory first
+    (a head's checkpoint is megabytes), so the write is plain file I/O with the OS's error, not torch's."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(buffer.getbuffer())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write checkpoint {path} ({exc.strerror or exc}): free space on its disk "
+                          "(or raise the quota) and re-run; any previous checkpoint is kept") from exc
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
