@@ -3,6 +3,7 @@ replaced while the stage reads it. Every file is made here with the real ffmpeg.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
@@ -146,25 +147,52 @@ def test_which_of_several_video_streams_is_decoded_is_said(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize(("video_s", "audio_s", "said", "suffix"),
-                         [(1.0, 3.0, "audio goes on 2.0", ".mp4"), (3.0, 0.5, "audio ends 2.4", ".mp4"),
-                          (1.0, 3.0, "audio goes on 2.0", ".mkv")])
-def test_the_audio_lasts_as_long_as_the_frames(tmp_path: Path, video_s: float, audio_s: float,
-                                                said: str, suffix: str) -> None:
-    """A soundtrack longer or shorter than the picture: the entry's audio covers the frames' time exactly
-    (cut after the last frame, silence after an early end), so an audio extractor's T equal segments are
-    the visual segments; what was cut or filled is said. Matroska states the video's own duration only in
-    a tag: the file's, the soundtrack's, must not make the video look cut."""
+                         [(1.0, 3.0, "the picture ends 2.0", ".mp4"), (3.0, 0.5, "audio ends 2.4", ".mp4"),
+                          (1.0, 3.0, "the picture ends 2.0", ".mkv")])
+def test_the_timeline_lasts_until_the_later_stream_ends(tmp_path: Path, video_s: float, audio_s: float,
+                                                        said: str, suffix: str) -> None:
+    """A soundtrack longer or shorter than the picture: the entry covers the time a player shows, until the
+    later stream ends: silence after an early end of the audio, the last frame held while the audio goes
+    on; the audio then covers the frames' time exactly, so an audio extractor's T equal segments are the
+    visual segments. What was filled or held is said. Matroska states the video's own duration only in a
+    tag: the file's, the soundtrack's, must not make the video look cut."""
     path = tmp_path / f"apart{suffix}"
     subprocess.run([*FFMPEG, "-f", "lavfi", "-i", f"testsrc=size=64x48:rate=25:duration={video_s}",
                     "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={audio_s}",
                     *X264, "-c:a", "aac", str(path)], check=True)
     out = probe_and_decode("apart", str(path), CFG).decoded
     audio = out.arrays["audio_16000"]
-    assert len(audio) == round(out.attrs["n_frames"] / out.attrs["fps"] * RATE)
+    assert out.attrs["n_frames"] == round(max(video_s, audio_s) * 25)
+    assert out.attrs["held_frames"] == round(max(0.0, audio_s - video_s) * 25)
+    assert abs(len(audio) - out.attrs["n_frames"] / out.attrs["fps"] * RATE) <= 0.1 * RATE
     assert said in out.attrs["warnings"] and "cut or damaged" not in out.attrs["warnings"]
     heard = np.abs(audio.astype(np.float64)) > 1000
-    assert heard[: int(min(video_s, audio_s) * RATE * 0.9)].mean() > 0.5
+    assert heard[: int(audio_s * RATE * 0.9)].mean() > 0.5
     assert not heard[int((audio_s + 0.1) * RATE):].any()
+    last_shown = out.arrays["snippets_times_ms"][0, -1, 1]   # the last segment's snippet, at its middle
+    assert last_shown > 0.7 * max(video_s, audio_s) * 1000, last_shown
+
+
+def test_a_still_picture_under_a_song_keeps_the_song(tmp_path: Path) -> None:
+    """One picture and 6 s of sound (a song uploaded with its cover, a podcast): every output spans the 6 s,
+    each showing that picture, and the whole song is kept; before, the audio was cut to the one frame's
+    40 ms."""
+    image, path = tmp_path / "cover.png", tmp_path / "song.mp4"
+    subprocess.run([*FFMPEG, "-f", "lavfi", "-i", "testsrc2=size=96x64", "-frames:v", "1", str(image)],
+                   check=True)
+    subprocess.run([*FFMPEG, "-i", str(image), "-f", "lavfi", "-i", "sine=frequency=440:duration=6",
+                    *X264, "-c:a", "aac", str(path)], check=True)
+    assert probe_video(path).n_frames == 1
+    every_output = dataclasses.replace(CFG, outputs=("snippets", "frames", "keyframes", "audio"))
+    out = probe_and_decode("song", str(path), every_output).decoded
+    assert out.attrs["n_frames"] == 150 and out.attrs["held_frames"] == 149
+    assert abs(len(out.arrays["audio_16000"]) - 6 * RATE) <= 0.1 * RATE
+    assert (np.abs(out.arrays["audio_16000"][: 5 * RATE].astype(np.float64)) > 1000).mean() > 0.5
+    for name in ("snippets", "frames", "keyframes"):
+        frames = out.arrays[name].reshape(-1, *out.arrays[name].shape[-3:])
+        assert (frames == frames[:1]).all(), name
+        assert out.arrays[f"{name}_times_ms"].max() > 0.7 * 6000, name
+    assert len(out.arrays["keyframes"]) == 6
 
 
 @pytest.mark.parametrize(("suffix", "codec"), [(".mp4", "aac"), (".webm", "libopus"), (".mkv", "libmp3lame")])

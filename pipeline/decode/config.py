@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 OUTPUTS = ("snippets", "frames", "keyframes", "audio")
-CODE_VERSION = 6
+CODE_VERSION = 7
 """Bump when the decoded values change for the same configuration (the sampling, the scaling, which
 stream is read): it enters the configuration hash, so entries of the older code are decoded again instead
 of being mixed with new ones. tests/test_golden.py fails when the values change and this did not.
@@ -16,7 +16,8 @@ without a stated duration, sampled over the timestamps' span); 4: the clock star
 shown, not at frames an edit list discards; 5: keyframes chosen by histograms of a 32x32 sample grid of
 each frame, no longer of every 4th pixel of its 256x256 copy; 6: non-square pixels scaled to square ones
 (the display size), and audio samples placed at their timestamps (a gap in the stream is silence, not
-closed up)."""
+closed up); 7: audio that goes on after the last frame is kept, the last frame held to its end (it was
+cut at the last frame: a still picture under a song kept 40 ms of the song)."""
 
 
 @dataclass(frozen=True)

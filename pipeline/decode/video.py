@@ -28,9 +28,10 @@ keyframes (one per second, 196 kB each at 256x256) and audio (88 kB per second p
 duration, about 1 GB an hour at the defaults, so `max_seconds` rejects longer videos before anything
 decodes (docs/reliability.md: 2 hours decode in seconds).
 
-Every time and every audio sample is on one clock, t = 0 at the first video frame, and the audio lasts
-as long as the frames: audio that starts later or ends sooner is padded with silence, audio before the
-first frame or after the last one is cut (docs/decoding.md).
+Every time and every audio sample is on one clock, t = 0 at the first video frame, and it runs until the
+later stream ends, as a player shows the file: audio that starts later or ends sooner is padded with
+silence, audio before the first frame is cut, and while audio goes on after the last frame that frame is
+held (docs/decoding.md).
 
 Warnings recorded in the entry (`warnings` attribute) and the probe table: no audio stream, a variable
 frame rate (resampled), several video or audio streams (which one is decoded), HDR without tone
@@ -50,8 +51,9 @@ Entry layout written to the decode cache (per video):
     keyframes_times_ms  int64 (K, 2)
     audio_<rate>        int16 (n,)                 only when the file has a decodable audio stream;
                                                    n = n_frames / fps x rate, within 100 ms
-    attrs: source_fps, fps, n_frames, duration_ms, width, height, rotation, has_audio, audio_offset_ms
-           (the audio's start minus the video's in the file), warnings
+    attrs: source_fps, fps, n_frames (of the timeline, held ones included), held_frames (the last frame
+           repeated while the audio goes on), duration_ms, width, height, rotation, has_audio,
+           audio_offset_ms (the audio's start minus the video's in the file), warnings
 """
 
 from __future__ import annotations
@@ -102,25 +104,37 @@ class _FrameSink:
     """Collects the frames each output needs, from the ffmpeg streams that deliver them at their size."""
 
     def __init__(self, cfg: DecodeConfig, n_frames: int, fps: float, rng: np.random.Generator,
-                 work_size: tuple[int, int]) -> None:
+                 work_size: tuple[int, int], timeline: int = 0) -> None:
+        """`n_frames` the stream's frames; `timeline` (when longer) the frames of the time they are
+        shown, the last one held (`_timeline`): outputs are sampled over it, and a frame past the last
+        is the last one."""
         self.cfg, self.fps, self.work_size = cfg, fps, work_size
+        self.last = n_frames - 1
+        timeline = max(n_frames, timeline)
         want = set(cfg.outputs)
         self.views: list[sampling.SnippetView] = []
         self.snippet_idx: list[int] = []
+        self.face_times: list[int] = []
         self.face_idx: list[int] = []
         if "snippets" in want:
             self.views = sampling.snippet_views(
-                n_frames, segments=cfg.segments, length=cfg.frames_per_segment,
+                timeline, segments=cfg.segments, length=cfg.frames_per_segment,
                 train_views=cfg.train_views, rng=rng,
             )
-            self.snippet_idx = sorted({int(i) for v in self.views for i in v.frames.ravel()})
+            self.snippet_idx = sorted({self.held(i) for v in self.views for i in v.frames.ravel()})
         if "frames" in want:
-            chosen = sampling.face_frames(n_frames, fps, cfg.face_rate, cfg.face_max_frames)
-            self.face_idx = chosen.tolist()
+            chosen = sampling.face_frames(timeline, fps, cfg.face_rate, cfg.face_max_frames)
+            self.face_times = chosen.tolist()
+            self.face_idx = sorted({self.held(i) for i in self.face_times})
+        self.timeline = timeline
         self.picker = kf.SlicePicker(fps) if "keyframes" in want else None
         self.small: dict[int, np.ndarray] = {}
         self.faces: dict[int, np.ndarray] = {}
         self._counted = 0
+
+    def held(self, i: int) -> int:
+        """The stream's frame shown at timeline frame `i`."""
+        return min(int(i), self.last)
 
     @property
     def counted(self) -> int:
@@ -163,11 +177,11 @@ class _FrameSink:
         if self.views:
             arrays.update(self._snippet_arrays())
         if self.face_idx:
-            idx = np.array(sorted(self.faces))
-            arrays["frames"] = np.stack([self.faces[i] for i in idx])
+            idx = np.array(self.face_times)
+            arrays["frames"] = np.stack([self.faces[self.held(i)] for i in idx])
             arrays["frames_times_ms"] = sampling.frame_times_ms(idx, self.fps)
         if self.picker is not None:
-            arrays.update(self._keyframe_arrays(n_frames))
+            arrays.update(self._keyframe_arrays(max(n_frames, self.timeline)))
         return arrays
 
     def _snippet_arrays(self) -> dict[str, np.ndarray]:
@@ -175,7 +189,7 @@ class _FrameSink:
         clips = np.empty((len(self.views), *self.views[0].frames.shape, size, size, 3), np.uint8)
         for clip, view in zip(clips, self.views, strict=True):
             for row, i in zip(clip.reshape(-1, size, size, 3), view.frames.ravel(), strict=True):
-                frame = crop(self.small[int(i)], size, view.crop)
+                frame = crop(self.small[self.held(i)], size, view.crop)
                 row[...] = frame[:, ::-1] if view.flip else frame
         return {
             "snippets": clips,
@@ -188,6 +202,8 @@ class _FrameSink:
         keyframes = self.picker.finish()
         slices = sampling.second_slices(n_frames, self.fps)
         times = sampling.span_times_ms(slices - [0, 1], self.fps)
+        # the seconds after the last frame (held) show the last second's keyframe
+        keyframes += keyframes[-1:] * (len(slices) - len(keyframes))
         return {
             "keyframes": np.stack([f for _, f in keyframes]),
             "keyframes_index": np.array([i for i, _ in keyframes]),
@@ -291,18 +307,31 @@ def _decode_in_process(path: Path, info: VideoInfo, fps: float, n_expected: int,
     return sink.complete() and (sink.picker is None or sink.picker.count == n_expected)
 
 
+def _timeline(n_frames: int, sound_frames: int, fps: float) -> int:
+    """Frames of the time the video is shown: its own, or while the sound goes on more than
+    START_TOLERANCE after the last frame, until the sound ends (`sound_frames`), the last frame held, as
+    a player shows it (a still picture under a song, a soundtrack that outlasts a cut clip)."""
+    return sound_frames if sound_frames - n_frames > START_TOLERANCE * fps else n_frames
+
+
 def _decode_frames(path: Path, info: VideoInfo, cfg: DecodeConfig, fps: float, n_expected: int,
                    video_id: str, messages: list[str], seek: bool = True,
-                   threads: int = 0, notes: list[str] | None = None) -> tuple[dict[str, np.ndarray], int]:
-    """The frame outputs and the frame count; ffmpeg's error lines go into `messages`, what else the
-    decode should say (a picture that changes size mid-stream) into `notes`."""
+                   threads: int = 0, notes: list[str] | None = None,
+                   sound_frames: int = 0) -> tuple[dict[str, np.ndarray], int]:
+    """The frame outputs and the stream's frame count; ffmpeg's error lines go into `messages`, what else
+    the decode should say (a picture that changes size mid-stream) into `notes`. The outputs cover
+    `_timeline(count, sound_frames, fps)` frames."""
     work_size = fit_size(info.width, info.height, cfg.work_max_side)
-    rng_args = (cfg, n_expected, fps)
-    sink = _FrameSink(*rng_args, video_rng(cfg.seed, video_id), work_size)
+
+    def new_sink(n: int) -> _FrameSink:
+        return _FrameSink(cfg, n, fps, video_rng(cfg.seed, video_id), work_size,
+                          _timeline(n, sound_frames, fps))
+
+    sink = new_sink(n_expected)
     if seek:
         if _decode_in_process(path, info, fps, n_expected, sink, threads):
             return sink.finish(n_expected), n_expected
-        sink = _FrameSink(*rng_args, video_rng(cfg.seed, video_id), work_size)
+        sink = new_sink(n_expected)
     heard: list[str] = []
     noted: list[str] = []
     decode_streams(path, fps=fps, streams=sink.streams(count=True), threads=threads, messages=heard,
@@ -314,7 +343,7 @@ def _decode_frames(path: Path, info: VideoInfo, cfg: DecodeConfig, fps: float, n
         if n >= n_expected:   # every promised frame came, yet a selected one did not: never loop on it
             raise VideoError(path, f"ffmpeg decoded {n} frames but not every selected one")
         return _decode_frames(path, info, cfg, fps, n, video_id, messages, seek=False, threads=threads,
-                              notes=notes)
+                              notes=notes, sound_frames=sound_frames)
     messages.extend(heard)
     if notes is not None:
         notes.extend(noted)
@@ -343,10 +372,10 @@ def _on_video_clock(samples: np.ndarray, offset_s: float, rate: int, seconds: fl
     """Samples whose first one is at `offset_s` from the first frame, put on the video's clock (sample 0 at
     the first frame) and fitted to its `seconds`: audio that starts later gets silence before it, audio
     that starts earlier loses what comes before any picture; at the end, audio that stops more than
-    START_TOLERANCE sooner gets silence after it and audio that goes on longer loses what comes after the
-    last picture, so the T segments an audio extractor cuts from it are the visual segments of the same
-    times. Within the tolerance the end is kept as decoded: an ordinary file's few ms of codec padding
-    stay, and its samples are ffmpeg's."""
+    START_TOLERANCE sooner gets silence after it (audio that goes on longer has the last frame held for
+    it: `_timeline`), so the T segments an audio extractor cuts from it are the visual segments of the
+    same times. Within the tolerance the end is kept as decoded: an ordinary file's few ms of codec
+    padding stay, and its samples are ffmpeg's."""
     shift = round(offset_s * rate)
     samples = np.concatenate([np.zeros(shift, samples.dtype), samples]) if shift > 0 else samples[-shift:]
     length = round(seconds * rate)
@@ -358,22 +387,21 @@ def _on_video_clock(samples: np.ndarray, offset_s: float, rate: int, seconds: fl
 
 
 def end_warning(audio_s: float, video_s: float) -> str:
-    """Audio that ends apart from the video, by more than START_TOLERANCE: what fitting it cost."""
+    """Audio that ends apart from the last frame, by more than START_TOLERANCE: what fitting it did."""
     gap = audio_s - video_s
     if abs(gap) <= START_TOLERANCE:
         return ""
     ends = f"audio {audio_s:.3f} s, video {video_s:.3f} s on the video's clock"
     if gap < 0:
         return f"audio ends {-gap:.3f} s before the video ({ends}): silence after it"
-    return f"audio goes on {gap:.3f} s after the last frame ({ends}): cut there"
+    return f"the picture ends {gap:.3f} s before the audio ({ends}): last frame held to the audio's end"
 
 
-def _decode_audio(path: Path, info: VideoInfo, cfg: DecodeConfig, seconds: float,
-                  warnings: list[str]) -> dict[str, np.ndarray]:
-    """Each rate's samples on the video's clock, `seconds` long (`_on_video_clock`)."""
-    arrays = {}
+def _read_audio(path: Path, info: VideoInfo, cfg: DecodeConfig, warnings: list[str]) -> dict[int, np.ndarray]:
+    """Each rate's samples as decoded (on the audio's own clock), or {} with the reason in `warnings`."""
+    read = {}
     offset = info.audio_start_s - info.video_start_s
-    for n, rate in enumerate(cfg.audio_rates):
+    for rate in cfg.audio_rates:
         try:
             samples = read_audio(path, rate, info.audio_stream)
         except VideoError as exc:
@@ -386,10 +414,14 @@ def _decode_audio(path: Path, info: VideoInfo, cfg: DecodeConfig, seconds: float
             warnings.append(f"the audio ends before the video starts ({info.video_start_s:.3f} s "
                             "in the file)")
             return {}
-        if n == 0 and (warning := end_warning(offset + samples.size / rate, seconds)):
-            warnings.append(warning)
-        arrays[f"audio_{rate}"] = _on_video_clock(samples, offset, rate, seconds)
-    return arrays
+        read[rate] = samples
+    return read
+
+
+def _audio_end_s(info: VideoInfo, read: dict[int, np.ndarray]) -> float:
+    """Where the first rate's audio ends on the video's clock (0 without audio)."""
+    rate, samples = next(iter(read.items()), (1, np.zeros(0)))
+    return info.audio_start_s - info.video_start_s + samples.size / rate if samples.size else 0.0
 
 
 def decode_video(path: str | Path, video_id: str, info: VideoInfo, cfg: DecodeConfig,
@@ -408,17 +440,24 @@ def decode_video(path: str | Path, video_id: str, info: VideoInfo, cfg: DecodeCo
     fps = cfg.fps or info.fps
     messages: list[str] = []
     notes: list[str] = []
+    audio_notes: list[str] = []
+    read = _read_audio(path, info, cfg, audio_notes) if "audio" in cfg.outputs and info.has_audio else {}
+    audio_end_s = _audio_end_s(info, read)
     arrays, n_frames = _decode_frames(path, info, cfg, fps, _expected_frames(info, fps), video_id, messages,
-                                      threads=threads, notes=notes)
-    warnings = _frame_warnings(info, cfg, fps, n_frames, messages) + notes
-    if "audio" in cfg.outputs and info.has_audio:
-        arrays.update(_decode_audio(path, info, cfg, n_frames / fps, warnings))
-    has_audio = any(name.startswith("audio_") for name in arrays)
+                                      threads=threads, notes=notes, sound_frames=round(audio_end_s * fps))
+    warnings = _frame_warnings(info, cfg, fps, n_frames, messages) + notes + audio_notes
+    shown = _timeline(n_frames, round(audio_end_s * fps), fps)
+    if read and (warning := end_warning(audio_end_s, n_frames / fps)):
+        warnings.append(warning)
+    offset = info.audio_start_s - info.video_start_s
+    arrays.update({f"audio_{rate}": _on_video_clock(samples, offset, rate, shown / fps)
+                   for rate, samples in read.items()})
+    has_audio = bool(read)
     if not info.audio_streams:
         warnings.append("no audio stream")
     attrs = {
-        "source_fps": info.fps, "fps": fps, "n_frames": n_frames,
-        "duration_ms": round(n_frames * 1000 / fps), "width": info.width, "height": info.height,
+        "source_fps": info.fps, "fps": fps, "n_frames": shown, "held_frames": shown - n_frames,
+        "duration_ms": round(shown * 1000 / fps), "width": info.width, "height": info.height,
         "rotation": info.rotation, "has_audio": has_audio, "audio_stream": info.audio_stream,
         "audio_offset_ms": round((info.audio_start_s - info.video_start_s) * 1000) if has_audio else 0,
         "warnings": "; ".join(warnings),
