@@ -22,6 +22,7 @@ import h5py
 import numpy as np
 
 from pipeline import __version__
+from pipeline.cache.finite import count_nonfinite, refusal
 from pipeline.cache.layout import (
     FORMAT,
     INCOMPLETE,
@@ -34,7 +35,7 @@ from pipeline.cache.layout import (
 )
 from pipeline.cache.packed import PackedArray, PackedEntry
 from pipeline.cache.private import make_private
-from pipeline.errors import CacheUnavailable
+from pipeline.errors import BadEntry, CacheUnavailable
 
 
 class StaleCacheError(RuntimeError):
@@ -93,6 +94,8 @@ class CacheWriter:
         on_mismatch: what to do when the file holds entries of another configuration: "recompute"
             (default; such entries count as missing and are overwritten) or "error".
         compression: "gzip", "lzf" or None; level: gzip level.
+        nan_rows: arrays whose rows may be wholly NaN, the stage's "none" marker (faces: no face in that
+            frame); any other NaN or inf is refused (pipeline/cache/finite.py).
     """
 
     def __init__(
@@ -106,8 +109,10 @@ class CacheWriter:
         on_mismatch: str = "recompute",
         compression: str | None = "gzip",
         level: int = 1,
+        nan_rows: tuple[str, ...] = (),
     ) -> None:
         self.path = Path(path)
+        self.nan_rows = nan_rows
         self.config_hash = config_hash
         self.compression, self.level = compression, level
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -169,7 +174,11 @@ class CacheWriter:
 
     def write(self, video_id: str, arrays: Mapping[str, np.ndarray] | PackedEntry,
               attrs: Mapping[str, Any]) -> None:
-        """Store one entry; a `PackedEntry` (compressed by a worker) needs a gzip writer."""
+        """Store one entry; a `PackedEntry` (compressed by a worker) needs a gzip writer. Raises BadEntry,
+        writing nothing, when an array holds NaN or inf (`finite.refusal`)."""
+        found = arrays.nonfinite if isinstance(arrays, PackedEntry) else count_nonfinite(arrays)
+        if reason := refusal(found, self.nan_rows):
+            raise BadEntry(reason)
         key = entry_key(video_id)
         staging = self.file.require_group(INCOMPLETE)
         if key in staging:
