@@ -15,6 +15,15 @@ class VideoError(Exception):
         self.reason = reason
 
 
+class BadEntry(ValueError):
+    """An entry cannot be cached as it is (NaN or inf values: pipeline/cache/finite.py): nothing is
+    written, and the stage records `reason` as the video's failure and goes on."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class ConfigError(ValueError):
     """A setting cannot work (an unknown option, a missing checkpoint): the stage stops before any video,
     and its entry point prints this one line, not a traceback."""

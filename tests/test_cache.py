@@ -15,7 +15,7 @@ import pytest
 
 from pipeline.cache import CacheReader, CacheWriter, StaleCacheError
 from pipeline.cache.layout import INCOMPLETE, chunk_shape, entry_key
-from pipeline.errors import CacheUnavailable
+from pipeline.errors import BadEntry, CacheUnavailable
 
 
 def writer(path: Path, config_hash: str = "h1", **kw) -> CacheWriter:
@@ -216,3 +216,22 @@ def test_a_truncated_cache_is_moved_aside_by_the_writer_not_blamed_on_a_lock(
     assert [p.name.startswith("c.h5.unreadable-") for p in tmp_path.iterdir() if p != path] == [True]
     with CacheReader(path) as r:
         assert r.ids() == ["v2"]
+
+
+def test_an_entry_with_nan_or_inf_is_refused_whole_and_only_none_rows_may_be_nan(tmp_path: Path) -> None:
+    """The writer is every stage's way into a cache: NaN or inf is refused, nothing of the entry written;
+    a stage's "none" marker (faces: a frame without a face, its row wholly NaN) is the one exception."""
+    boxes = np.full((3, 4), np.nan, np.float32)
+    boxes[1] = [1, 2, 3, 4]
+    with CacheWriter(tmp_path / "c.h5", stage="faces", config={}, config_hash="h",
+                     nan_rows=("boxes",)) as writer:
+        writer.write("none_rows", {"boxes": boxes}, {})
+        for name, bad in (("mixed", [1, np.nan, 3, 4]), ("inf", [1, np.inf, 3, 4])):
+            half = boxes.copy()
+            half[1] = bad
+            with pytest.raises(BadEntry, match=r"array 'boxes' holds \d NaN and \d inf of its 12 values"):
+                writer.write(name, {"boxes": half}, {})
+        with pytest.raises(BadEntry, match="array 'fc7' holds 1 NaN and 0 inf of its 2 values: not cached"):
+            writer.write("fc7", {"fc7": np.array([1.0, np.nan], np.float16), "n": np.arange(2)}, {})
+    with CacheReader(tmp_path / "c.h5") as cache:
+        assert cache.ids() == ["none_rows"]

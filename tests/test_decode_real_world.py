@@ -273,3 +273,38 @@ def test_interlaced_video_is_said_to_be_decoded_without_deinterlacing(tmp_path: 
     out = probe_and_decode("fields", str(path), CFG).decoded
     assert "interlaced video (top field first) decoded without deinterlacing" in out.attrs["warnings"]
     assert "interlaced" not in probe_video(tracks_file(tmp_path / "one.mp4", [(440, 1.0)])).warnings
+
+
+def float_audio_file(path: Path, samples: np.ndarray, fmt: str) -> Path:
+    """A 2 s test pattern whose stereo 48 kHz audio is `samples` stored as they are (pcm_<fmt>)."""
+    subprocess.run([*FFMPEG, "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=2",
+                    "-f", fmt, "-ar", "48000", "-ac", "2", "-i", "-", *X264, "-c:a", f"pcm_{fmt}", str(path)],
+                   input=samples.astype(np.float32 if fmt == "f32le" else np.float64).tobytes(), check=True)
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["f32le", "f64le"])
+def test_nan_and_inf_audio_samples_are_silenced_and_counted(tmp_path: Path, fmt: str) -> None:
+    """Float PCM stores any value: ffmpeg's int16 conversion made NaN and inf full-scale clicks (-32768),
+    and resampling spread each over the samples around it, without a word. They are silence now, the
+    entry says how many there were, and the same file without them is decoded as ffmpeg's own command."""
+    t = np.arange(96000) / 48000
+    tone = np.repeat((0.3 * np.sin(2 * np.pi * 440 * t))[:, None], 2, axis=1)
+    bad = tone.copy()
+    bad[24000:24010, 0] = np.nan
+    bad[48000:48005, 1] = np.inf
+    bad[60000:60003, 1] = -np.inf
+    silenced = np.where(np.isfinite(bad), bad, 0.0)
+    cfg = DecodeConfig(**{**CFG.__dict__, "audio_rates": (RATE, 8000)})
+    out = probe_and_decode("bad", str(float_audio_file(tmp_path / "bad.mkv", bad, fmt)), cfg).decoded
+    assert "audio: 10 NaN and 8 inf sample value(s) in the decoded stream, decoded as silence" \
+        in out.attrs["warnings"]
+    plain_path = float_audio_file(tmp_path / "plain.mkv", silenced, fmt)
+    plain = probe_and_decode("plain", str(plain_path), cfg).decoded
+    assert "audio" not in plain.attrs["warnings"]
+    ffmpeg_says = subprocess.run([*FFMPEG, "-i", str(plain_path), "-map", "0:a", "-ac", "1", "-ar", str(RATE),
+                                  "-f", "s16le", "-acodec", "pcm_s16le", "pipe:"],
+                                 capture_output=True, check=True).stdout
+    np.testing.assert_array_equal(plain.arrays["audio_16000"], np.frombuffer(ffmpeg_says, np.int16))
+    for name in ("audio_16000", "audio_8000"):   # every rate silenced, within rounding of the clean file
+        assert np.abs(out.arrays[name].astype(int) - plain.arrays[name]).max() <= 1, name

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torchvision
 from torch import nn
 
 from pipeline.cache import CacheReader
@@ -27,6 +29,7 @@ from pipeline.features.stage import agreed_identity, run_features
 from pipeline.features.worker import batches, run_across_videos
 from pipeline.manifests.format import Manifest, VideoRecord
 from pipeline.manifests.registry import run_builder
+from tests.test_extractors_alexnet import seeded_state
 
 CLUSTER = ClusterConfig(workers=1, threads_per_worker=2)
 
@@ -182,6 +185,46 @@ def test_a_bad_video_fails_alone_and_the_rest_of_its_group_is_written(decoded: d
         assert cache.ids() == sorted(r.video_id for r in records)
     failures = (decoded["root"] / "reports" / "feat_alexnet_fc7_failures.csv").read_text()
     assert "anger/never_decoded.mp4,no decode entry" in failures
+
+
+def test_a_video_whose_features_overflow_fails_alone_naming_the_array(decoded: dict, shared: ClusterConfig,
+                                                                     tmp_path: Path) -> None:
+    """An AlexNet checkpoint in torchvision's layout with one fc7 unit that passes float16's 65504 for one
+    video only (fc7 is ReLU(W x + b): scaling a row of W and its bias scales that unit): that video's entry
+    would hold inf. It fails in the stage, the reason naming the array and the count; the others are
+    cached."""
+    root, state = decoded["root"], seeded_state(torchvision.models.alexnet, 3)
+    (tmp_path / "plain").mkdir()
+    torch.save(state, plain := tmp_path / "plain" / "alexnet-owt-7be5be79.pth")
+    sources = {"decode": str(root / "decode.h5")}
+    spec = ExtractorSpec(name="alexnet_fc7", weights=str(plain), batch_size=3, device="cpu")
+    ids = [r.video_id for r in decoded["manifest"].records]
+    peaks = np.stack([feature_worker.extract_video(v, "", spec=spec, sources=sources)[0]["fc7"].max(axis=0)
+                      for v in ids]).astype(np.float64)        # (videos, 4096): each unit's peak per video
+    feature_worker._EXTRACTORS.clear()
+    top = np.sort(peaks, axis=0)
+    unit = int(np.argmax(top[-1] / (top[-2] + 1e-3)))
+    assert top[-1, unit] > 4 * top[-2, unit], "no unit is much higher for one video than for the others"
+    scale = 2 * 65504 / top[-1, unit]            # that video's peak -> 131008, the others' below 32752
+    weight, bias = state["classifier.4.weight"].clone(), state["classifier.4.bias"].clone()
+    weight[unit] *= scale
+    bias[unit] *= scale
+    state = {**state, "classifier.4.weight": weight, "classifier.4.bias": bias}
+    (tmp_path / "loud").mkdir()
+    torch.save(state, loud := tmp_path / "loud" / "alexnet-owt-7be5be79.pth")
+    summary = run_features(spec=ExtractorSpec(**{**spec.__dict__, "weights": str(loud)}),
+                           manifest=decoded["manifest"], root=root / "videos", sources=sources,
+                           upstream={"decode": "h"}, cache_path=tmp_path / "loud.h5", reports_dir=tmp_path,
+                           cluster=shared)
+    overflowed = ids[int(np.argmax(peaks[:, unit]))]
+    assert (summary.done, summary.failed) == (2, 1)
+    [failure] = summary.failures
+    assert failure.video_id == overflowed
+    assert re.match(r"array 'fc7' holds 0 NaN and [1-9]\d* inf of its \d+ values: not cached", failure.reason)
+    with CacheReader(tmp_path / "loud.h5") as cache:
+        assert cache.ids() == sorted(set(ids) - {overflowed})
+        assert all(np.isfinite(cache.read(v, "fc7")).all() for v in cache.ids())
+    assert "not cached" in (tmp_path / "feat_alexnet_fc7_failures.csv").read_text()
 
 
 def test_a_missing_checkpoint_stops_the_stage_before_any_video(decoded: dict, shared: ClusterConfig,

@@ -13,6 +13,7 @@ from matplotlib.text import Text
 from PIL import Image
 
 from pipeline.cache import CacheReader, CacheWriter
+from pipeline.faces.config import NAN_ROWS
 from pipeline.report.pictures import (
     GAP,
     LEFT,
@@ -69,7 +70,8 @@ def caches(module_tmp: Callable[[str], Path]) -> tuple[Path, Path]:
             writer.write(video_id, arrays, {"duration_ms": DURATION, "has_audio": has_audio})
     boxes = np.full((12, 4), np.nan, np.float32)
     boxes[FACES] = [4, 4, 16, 18]
-    with CacheWriter(folder / "faces.h5", stage="faces", config={}, config_hash="x") as writer:
+    with CacheWriter(folder / "faces.h5", stage="faces", config={}, config_hash="x",
+                     nan_rows=NAN_ROWS) as writer:
         for video_id, index in (("clip", FACES), ("mute", FACES), ("faceless", np.zeros(0, np.int64))):
             found = boxes if len(index) else np.full_like(boxes, np.nan)
             writer.write(video_id, {"face_frame_index": index, "boxes": found}, {})

@@ -7,13 +7,15 @@ import re
 import time
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 import pipeline.training.loop as loop
-from pipeline.cache import CacheWriter
+from pipeline.cache import CacheWriter, entry_key
+from pipeline.errors import ConfigError
 from pipeline.evaluation.metrics import aggregate_runs, classification_metrics
 from pipeline.heads.base import Head, InputSpec, register_head
 from pipeline.manifests.format import Manifest, VideoRecord
@@ -384,3 +386,35 @@ def test_a_closed_table_lets_a_stage_write_its_caches_again(tmp_path: Path) -> N
     _write_caches(tmp_path, m, skip="joy/v1")  # the table is still referenced here, but closed
     assert table.times_ms("anger/v0", "rows").shape[1] == 2  # and reopens for a later read
     table.close()
+
+
+def test_a_nan_row_in_a_cache_stops_training_naming_the_file_video_and_array(tmp_path: Path) -> None:
+    """A cache written by other code (here by hand, after the stage's writer) with one NaN: it used to make
+    the norms NaN, then every prediction, silently. The stage stops before fitting, naming all three."""
+    m = _manifest()
+    _write_caches(tmp_path / "cache", m)
+    with h5py.File(tmp_path / "cache" / "toy_rows.h5", "r+") as f:
+        f[f"videos/{entry_key('joy/v1')}/fc"][0, 2] = np.nan
+    said = re.escape(f"cache {tmp_path / 'cache' / 'toy_rows.h5'}: video 'joy/v1', array 'fc' holds 1 NaN")
+    with pytest.raises(ConfigError, match=said):
+        train_head(_setup(), m, cache_dir=tmp_path / "cache", model_dir=tmp_path / "m",
+                   live_dir=tmp_path / "l")
+    assert not (tmp_path / "m" / "run_00").exists()
+
+
+def test_a_diverging_loss_stops_training_and_writes_no_model_from_nan_weights(tmp_path: Path) -> None:
+    """Epoch 1 at lr 0.05, then a step schedule multiplies lr by 6e38 (Adam steps near float32's range):
+    epoch 2's logits overflow, its losses are NaN. Training stops with one line naming the head, the epoch
+    and the batch, and what to try; last.pt keeps epoch 1 and no best.pt is written."""
+    m = _manifest()
+    _write_caches(tmp_path / "cache", m)
+    train = TrainConfig(epochs=3, batch_size=4, lr=0.05, schedule="step", step_size=1, gamma=6e38,
+                        checkpoint_seconds=0, device="cpu")
+    said = (r"head toy, run 0: the (training loss became nan at batch \d+|weights became NaN or inf at the "
+            r"last batch|selection loss became nan at the scoring) of epoch 2/3: .*try a lower train.lr "
+            r"\(now 0.05, times the schedule\)")
+    with pytest.raises(ConfigError, match=said):
+        train_head(_setup(train=train), m, cache_dir=tmp_path / "cache", model_dir=tmp_path / "m",
+                   live_dir=tmp_path / "l")
+    assert load_checkpoint(tmp_path / "m" / "run_00" / "last.pt")["state"]["epoch"] == 1
+    assert not (tmp_path / "m" / "run_00" / "best.pt").exists()

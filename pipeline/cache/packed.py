@@ -16,10 +16,11 @@ import itertools
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline.cache.finite import NonFinite, count_nonfinite
 from pipeline.cache.layout import arrays_digest, chunk_shape
 
 
@@ -41,11 +42,13 @@ class PackedArray:
 
 @dataclass(frozen=True)
 class PackedEntry:
-    """A whole entry: packed arrays (0-d and empty ones stay plain), the gzip level, the entry's sha256."""
+    """A whole entry: packed arrays (0-d and empty ones stay plain), the gzip level, the entry's sha256,
+    and its arrays' NaN and inf counted before packing (the writer judges them without unpacking)."""
 
     arrays: dict[str, PackedArray | np.ndarray]
     level: int
     sha256: str
+    nonfinite: dict[str, NonFinite] = field(default_factory=dict)
 
     @property
     def nbytes(self) -> int:
@@ -86,10 +89,12 @@ def pack_entry(arrays: Mapping[str, np.ndarray], level: int, threads: int = 1) -
     threads."""
     plain = {name: np.asarray(value) for name, value in arrays.items()}
     if threads <= 1:
-        return PackedEntry(_pack_arrays(plain, level, map), level, arrays_digest(plain))
+        return PackedEntry(_pack_arrays(plain, level, map), level, arrays_digest(plain),
+                           count_nonfinite(plain))
     with ThreadPoolExecutor(threads) as pool:
         digest = pool.submit(arrays_digest, plain)
-        return PackedEntry(_pack_arrays(plain, level, pool.map), level, digest.result())
+        return PackedEntry(_pack_arrays(plain, level, pool.map), level, digest.result(),
+                           count_nonfinite(plain))
 
 
 def _pack_arrays(arrays: dict[str, np.ndarray], level: int,

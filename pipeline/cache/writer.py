@@ -24,6 +24,7 @@ import h5py
 import numpy as np
 
 from pipeline import __version__
+from pipeline.cache.finite import count_nonfinite, refusal
 from pipeline.cache.layout import (
     FORMAT,
     INCOMPLETE,
@@ -38,7 +39,7 @@ from pipeline.cache.layout import (
 from pipeline.cache.packed import PackedArray, PackedEntry
 from pipeline.cache.private import make_private
 from pipeline.cache.space import Reserve, os_reason, shortage
-from pipeline.errors import CacheUnavailable
+from pipeline.errors import BadEntry, CacheUnavailable
 
 
 class StaleCacheError(RuntimeError):
@@ -97,6 +98,8 @@ class CacheWriter:
         on_mismatch: what to do when the file holds entries of another configuration: "recompute"
             (default; such entries count as missing and are overwritten) or "error".
         compression: "gzip", "lzf" or None; level: gzip level.
+        nan_rows: arrays whose rows may be wholly NaN, the stage's "none" marker (faces: no face in that
+            frame); any other NaN or inf is refused (pipeline/cache/finite.py).
     """
 
     def __init__(
@@ -110,8 +113,10 @@ class CacheWriter:
         on_mismatch: str = "recompute",
         compression: str | None = "gzip",
         level: int = 1,
+        nan_rows: tuple[str, ...] = (),
     ) -> None:
         self.path = Path(path)
+        self.nan_rows = nan_rows
         self.config_hash = config_hash
         self.compression, self.level = compression, level
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -188,15 +193,19 @@ class CacheWriter:
 
     def write(self, video_id: str, arrays: Mapping[str, np.ndarray] | PackedEntry,
               attrs: Mapping[str, Any]) -> None:
-        """Store one entry; a `PackedEntry` (compressed by a worker) needs a gzip writer. Raises
-        CacheUnavailable, with this writer closed and every entry before this one intact, when the disk
-        cannot hold the entry or a write fails: no later entry could be written either."""
+        """Store one entry; a `PackedEntry` (compressed by a worker) needs a gzip writer. Raises BadEntry,
+        writing nothing, when an array holds NaN or inf (`finite.refusal`). Raises CacheUnavailable, with
+        this writer closed and every entry before this one intact, when the disk cannot hold the entry or
+        a write fails: no later entry could be written either."""
         if isinstance(arrays, PackedEntry):
             if self.compression != "gzip":
                 raise ValueError(f"a packed (gzip) entry given to a {self.compression} cache writer")
             plain = None
         else:
             plain = {n: np.asarray(v) for n, v in arrays.items()}
+        found = arrays.nonfinite if plain is None else count_nonfinite(plain)
+        if reason := refusal(found, self.nan_rows):
+            raise BadEntry(reason)
         needed = arrays.nbytes if plain is None else sum(a.nbytes for a in plain.values())
         short = shortage(self.path.parent, needed)
         if short:

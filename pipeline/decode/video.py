@@ -35,7 +35,7 @@ held (docs/decoding.md).
 
 Warnings recorded in the entry (`warnings` attribute) and the probe table: no audio stream, a variable
 frame rate (resampled), several video or audio streams (which one is decoded), HDR without tone
-mapping, interlaced video (not deinterlaced), streams that start more
+mapping, interlaced video (not deinterlaced), NaN or inf audio samples (silenced), streams that start more
 than 100 ms apart, fewer frames than the duration promises
 (a cut or damaged stream), anything ffmpeg complained about while decoding, a picture that changes
 size mid-stream, a video shorter than one
@@ -73,7 +73,7 @@ from pipeline.errors import VideoError
 from pipeline.media import keyframes as kf
 from pipeline.media import sampling
 from pipeline.media.ffmpeg_io import FrameStream, KeyframeStream, decode_streams, fit_size, read_audio
-from pipeline.media.probe import START_TOLERANCE, VFR_WARNING, VideoInfo, video_packets
+from pipeline.media.probe import START_TOLERANCE, VFR_WARNING, VideoInfo, may_hold_nonfinite, video_packets
 from pipeline.media.resize import crop, short_side_size
 from pipeline.media.seek_decode import AUTOROTATE, decode_spans
 from pipeline.media.seek_plan import Span, keyframe_indices, plan_spans, span_cost, split_spans
@@ -401,12 +401,17 @@ def _read_audio(path: Path, info: VideoInfo, cfg: DecodeConfig, warnings: list[s
     """Each rate's samples as decoded (on the audio's own clock), or {} with the reason in `warnings`."""
     read = {}
     offset = info.audio_start_s - info.video_start_s
-    for rate in cfg.audio_rates:
+    clean = False     # whether the stream holds NaN or inf, silenced at every rate once the first found them
+    for n, rate in enumerate(cfg.audio_rates):
         try:
-            samples = read_audio(path, rate, info.audio_stream)
+            decoded = read_audio(path, rate, info.audio_stream,
+                                 check=n == 0 and may_hold_nonfinite(info.acodec), clean=clean)
         except VideoError as exc:
             warnings.append(exc.reason)
             return {}
+        samples, clean = decoded.samples, clean or bool(decoded.nonfinite_warning())
+        if decoded.nonfinite_warning():
+            warnings.append(decoded.nonfinite_warning())
         if samples.size == 0:
             warnings.append("audio stream holds no samples")
             return {}

@@ -34,7 +34,7 @@ from pipeline.engine.code_identity import WorkerMismatch, check_worker, code_ide
 from pipeline.engine.shipping import Shipment, pack, run_unpacked
 from pipeline.engine.summary import StageSummary
 from pipeline.engine.watch import WorkerWatch
-from pipeline.errors import CacheUnavailable, VideoError
+from pipeline.errors import BadEntry, CacheUnavailable, VideoError
 
 
 @dataclass(frozen=True)
@@ -222,6 +222,8 @@ def _record(task: VideoTask, status: str, value: Any, on_result: Callable[[Video
         reason = on_result(task, value) if status == "ok" else value
     except CacheUnavailable:
         raise                   # the disk, not the video: the stage stops, with the one line
+    except BadEntry as exc:     # the writer refused the entry (NaN or inf): a reason, not a crash
+        reason = exc.reason
     except Exception as exc:  # noqa: BLE001 - any failure of one video is recorded, the stage goes on
         reason = f"unexpected {type(exc).__name__}: {exc}"
         traceback.print_exception(exc)

@@ -7,6 +7,8 @@ from typing import Any
 
 POLICIES = ("largest", "confident")
 DETECTOR = "facenet-pytorch MTCNN"
+NAN_ROWS = ("boxes", "probs", "landmarks")   # a frame without a face: its row wholly NaN (the cache's
+                                             # "none"; any other NaN or inf is refused: cache/finite.py)
 CODE_VERSION = 2
 """Bump when the boxes or crops change for the same configuration (selection, crop geometry): it enters
 the configuration hash; tests/test_golden.py fails when they change and this did not.

@@ -27,8 +27,8 @@ from pipeline.config import config_hash
 from pipeline.decode.config import DecodeConfig, decode_cache_config
 from pipeline.decode.worker import probe_and_decode
 from pipeline.engine.worker_state import release_readers
-from pipeline.errors import VideoError
-from pipeline.faces.config import FaceConfig, faces_cache_config
+from pipeline.errors import BadEntry, VideoError
+from pipeline.faces.config import NAN_ROWS, FaceConfig, faces_cache_config
 from pipeline.faces.worker import faces_of_video
 from pipeline.features.config import SPEED_ONLY, ExtractorIdentity, ExtractorSpec, feature_cache_config
 from pipeline.features.worker import extract_video, extractor_for, identity_of
@@ -61,10 +61,9 @@ def _fill(path: Path, videos: dict[str, Path], failures: dict[str, str], make: C
                 continue
             try:
                 arrays, attrs = make(video_id, video)
-            except VideoError as exc:
+                writer.write(video_id, arrays, {"source": source_fingerprint(video), **attrs})
+            except (VideoError, BadEntry) as exc:     # BadEntry: NaN or inf, refused by the writer
                 failures[video_id] = f"{video}: {exc.reason}"
-                continue
-            writer.write(video_id, arrays, {"source": source_fingerprint(video), **attrs})
 
 
 def _decoded(cfg: DecodeConfig) -> Callable[[str, Path], Entry]:
@@ -110,7 +109,7 @@ def build_caches(plan: Plan, videos: dict[str, Path], cache_dir: Path, *, test_v
                 _fill(paths[name], videos, failures,
                       partial(_faces, cfg=plan.faces, decode_path=str(paths["decode"])),
                       stage="faces", config=config, config_hash=hashes[name],
-                      weights="facenet-pytorch bundled MTCNN")
+                      weights="facenet-pytorch bundled MTCNN", nan_rows=NAN_ROWS)
             else:
                 spec = plan.specs[name]
                 sources = {s: str(paths[s]) for s in sources_of(name)}

@@ -10,6 +10,7 @@ final size. One ffmpeg process serves every output: it decodes every frame of th
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 import threading
@@ -215,21 +216,64 @@ def _untagged(line: str) -> str:
     return line
 
 
-def read_audio(path: str | Path, rate: int, stream: int) -> np.ndarray:
+@dataclass(frozen=True)
+class DecodedAudio:
+    """Mono int16 PCM of one stream at one rate, and how many of the decoded stream's sample values (all
+    channels, before mixing and resampling) were NaN or +-inf: those are decoded as silence (0)."""
+
+    samples: np.ndarray
+    nan: int = 0
+    inf: int = 0
+
+    def nonfinite_warning(self) -> str:
+        """What the entry's warnings say about the non-finite values ("" when there were none)."""
+        if not (self.nan or self.inf):
+            return ""
+        return (f"audio: {self.nan} NaN and {self.inf} inf sample value(s) in the decoded stream, "
+                "decoded as silence (0)")
+
+
+# Counts the non-finite values per channel as they come out of the decoder. asetnsamples makes frames of
+# ~1M samples so that ametadata prints a few lines (the counts are cumulative), not one set per packet.
+_COUNTS = re.compile(rb"^lavfi\.astats\.(\d+)\.Number[ _]of[ _](NaNs|Infs)=(\d+)", re.MULTILINE)
+_PRINTED = re.compile(rb"^(frame:|lavfi\.astats\.).*\n?", re.MULTILINE)     # ametadata's lines
+# NaN and +-inf become 0 before any mixing or resampling could spread them to the samples around them
+_SILENCE_NONFINITE = "if(isnan(val(ch))+isinf(val(ch)),0,val(ch))"
+
+
+def read_audio(path: str | Path, rate: int, stream: int, *, check: bool = False,
+               clean: bool = False) -> DecodedAudio:
     """Mono int16 PCM at `rate` Hz of the file's audio stream `stream` (its index: one track, never every
-    track interleaved), each sample at its timestamp's place. Raises VideoError if ffmpeg fails."""
-    command = (
-        ffmpeg.input(str(path))[str(stream)]
-        # samples where their timestamps say: a gap in the stream (pieces joined, packets lost) is filled
-        # with silence and an overlap dropped, as swresample does past `min_hard_comp` (0.1 s). Without it
-        # ffmpeg joins the samples end to end, and everything after a gap plays early against the
-        # pictures. The start is left alone (no `first_pts`): decode puts it on the video's clock.
-        .filter("aresample", **{"async": 1})
-        .output("pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=rate)
-        .global_args(*QUIET)
-    )
+    track interleaved), each sample at its timestamp's place. Raises VideoError if ffmpeg fails.
+
+    Non-finite sample values (a float stream can store NaN and inf) would come out of ffmpeg's int16
+    conversion as full-scale clicks, spread by resampling over the samples around them. `check` counts
+    them in the same ffmpeg run (a second output, so the samples of a file without them are exactly
+    those of ffmpeg's own command) and, where there are any, decodes again with them silenced; `clean`
+    silences them without counting (a stream already counted, at another rate)."""
+    source = ffmpeg.input(str(path))[str(stream)]
+    audio = source.filter("aeval", exprs=_SILENCE_NONFINITE, c="same") if clean else source
+    # samples where their timestamps say: a gap in the stream (pieces joined, packets lost) is filled
+    # with silence and an overlap dropped, as swresample does past `min_hard_comp` (0.1 s). Without it
+    # ffmpeg joins the samples end to end, and everything after a gap plays early against the
+    # pictures. The start is left alone (no `first_pts`): decode puts it on the video's clock.
+    pcm = audio.filter("aresample", **{"async": 1}).output("pipe:", format="s16le", acodec="pcm_s16le",
+                                                           ac=1, ar=rate)
+    if check:
+        stats = (source.filter("asetnsamples", n=1 << 20, p=0)
+                 .filter("astats", metadata=1, reset=0, measure_perchannel="Number_of_NaNs+Number_of_Infs",
+                         measure_overall="none")
+                 .filter("ametadata", mode="print", file="pipe:2").output("-", format="null"))
+        pcm = ffmpeg.merge_outputs(pcm, stats)
     try:
-        out, _ = command.run(capture_stdout=True, capture_stderr=True)
+        out, err = pcm.global_args(*QUIET).run(capture_stdout=True, capture_stderr=True)
     except ffmpeg.Error as exc:
-        raise VideoError(path, f"ffmpeg could not decode the audio stream: {last_line(exc.stderr)}") from exc
-    return np.frombuffer(out, np.int16).copy()
+        reason = last_line(_PRINTED.sub(b"", exc.stderr))
+        raise VideoError(path, f"ffmpeg could not decode the audio stream: {reason}") from exc
+    if check:
+        last = {(channel, kind): int(n) for channel, kind, n in _COUNTS.findall(err)}
+        nan = sum(n for (_, kind), n in last.items() if kind == b"NaNs")
+        inf = sum(n for (_, kind), n in last.items() if kind == b"Infs")
+        if nan or inf:
+            return DecodedAudio(read_audio(path, rate, stream, clean=True).samples, nan, inf)
+    return DecodedAudio(np.frombuffer(out, np.int16).copy())

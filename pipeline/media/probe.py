@@ -42,6 +42,16 @@ class VideoPackets(NamedTuple):
     keyframes: np.ndarray
 
 
+
+def may_hold_nonfinite(codec: str) -> bool:
+    """Whether an audio codec's decoded samples may be NaN or inf. A lossless codec gives back the values
+    it stored, and a float one (PCM float, WavPack, ALS) stores any bit pattern; a lossy decoder (AAC,
+    MP3, Opus, Vorbis) computes bounded values from quantised integers. An unknown codec may."""
+    try:
+        return bool(av.Codec(codec, "r").lossless)
+    except ValueError:          # av.codec.codec.UnknownCodecError
+        return True
+
 @dataclass(frozen=True)
 class VideoInfo:
     path: str

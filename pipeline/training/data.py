@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from pipeline.cache import CacheReader
+from pipeline.errors import ConfigError
 from pipeline.heads.base import InputSpec
 
 
@@ -125,8 +126,20 @@ class FeatureTable:
         return all(bool(f) for f in flags if f is not None)
 
     def _read(self, video_id: str, key: str, index: tuple) -> np.ndarray:
+        """One input of one video; a NaN or inf in it stops the stage here, naming the cache, the video and
+        the array, before it could make the norms and every prediction NaN (the stages' writer refuses
+        such entries, pipeline/cache/finite.py; an older version's file, or one written by other code,
+        may still hold them)."""
         spec = self.inputs[key]
-        return self.readers[spec.cache].read(video_id, spec.array, index)
+        reader = self.readers[spec.cache]
+        value = reader.read(video_id, spec.array, index)
+        if value.dtype.kind == "f" and not (finite := np.isfinite(value)).all():
+            raise ConfigError(
+                f"cache {reader.path}: video {video_id!r}, array {spec.array!r} holds "
+                f"{int(value.size - finite.sum())} NaN or inf value(s) of {value.size}: delete that entry "
+                f"(or the file) and run its stage (`dvc repro feat@{spec.cache}`) again"
+            )
+        return value
 
     def caches(self) -> dict[str, CacheInfo]:
         return {

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from dvclive import Live
 
+from pipeline.errors import ConfigError
 from pipeline.heads.base import Head
 from pipeline.training.checkpoint import load_checkpoint, save_checkpoint
 from pipeline.training.config import TrainConfig
@@ -64,6 +65,10 @@ def make_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.o
     raise ValueError(f"train.schedule {cfg.schedule!r} is not one of none, step, cosine")
 
 
+class Diverged(ArithmeticError):
+    """The loss or the weights became NaN or inf; `fit` turns it into the stage's one line."""
+
+
 def train_epoch(
     head: Head,
     optimizer: torch.optim.Optimizer,
@@ -81,10 +86,12 @@ def train_epoch(
     sums: dict[str, float] = {}
     correct = seen = 0
     size = batch_size + 1 if len(ids) % batch_size == 1 and len(ids) > 1 else batch_size
-    for chunk, batch in iter_batches(table, ids, labels, batch_size=size, rng=rng):
+    for number, (chunk, batch) in enumerate(iter_batches(table, ids, labels, batch_size=size, rng=rng), 1):
         batch = to_device(batch, device)
         out = head(batch)
         parts = head.loss(out, batch)
+        if not torch.isfinite(loss := parts["loss"].detach()):    # before the step: the weights stay
+            raise Diverged(f"the training loss became {float(loss)} at batch {number}")
         optimizer.zero_grad(set_to_none=True)
         parts["loss"].backward()
         optimizer.step()
@@ -162,32 +169,18 @@ def fit(
         while not _finished(state, cfg):
             started = time.monotonic()
             rng = np.random.default_rng([seed, split.run, state.epoch])
-            row = {
-                f"train/{k}": v
-                for k, v in train_epoch(
-                    head,
-                    optimizer,
-                    table,
-                    split.train,
-                    labels,
-                    batch_size=cfg.batch_size,
-                    rng=rng,
-                    device=device,
-                ).items()
-            }
-            schedule.step()
-            if split.val:
-                val = predict(
-                    head,
-                    table,
-                    split.val,
-                    labels,
-                    batch_size=cfg.batch_size,
-                    device=device,
-                    log_prior=log_prior,
-                )
-                row |= {"val/loss": val.loss, "val/accuracy": val.accuracy}
-                _select(state, head, (val.accuracy, -val.loss))
+            try:
+                row, score = _checked_epoch(head, optimizer, schedule, table, split, labels, cfg, rng=rng,
+                                            device=device, log_prior=log_prior)
+            except Diverged as exc:
+                raise ConfigError(
+                    f"head {head.name}, run {split.run}: {exc} of epoch {state.epoch + 1}/{cfg.epochs}: the "
+                    f"weights diverged; try a lower train.lr (now {cfg.lr:g}"
+                    f"{', times the schedule' if cfg.schedule != 'none' else ''}). No best.pt was written "
+                    "from these weights; last.pt, if any, holds an earlier epoch's"
+                ) from exc
+            if score is not None:
+                _select(state, head, score)
             _log(live, row)
             state.history.append({"epoch": state.epoch, **row})
             state.epoch += 1
@@ -211,6 +204,40 @@ def fit(
     if not split.val:
         state.best_state, state.best_epoch = _cpu_copy(head), state.epoch - 1
     return state
+
+
+def _checked_epoch(
+    head: Head,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+    table: FeatureTable,
+    split: RunSplit,
+    labels: dict[str, int],
+    cfg: TrainConfig,
+    *,
+    rng: np.random.Generator,
+    device: torch.device,
+    log_prior: torch.Tensor,
+) -> tuple[dict[str, float], tuple[float, float] | None]:
+    """One epoch's training and scoring: its log row and its selection score (None without a selection
+    split). Raises Diverged when the loss or, after the epoch's last step, the weights are NaN or inf, so
+    that no such weights are selected or written to last.pt."""
+    row = {
+        f"train/{k}": v
+        for k, v in train_epoch(
+            head, optimizer, table, split.train, labels, batch_size=cfg.batch_size, rng=rng, device=device
+        ).items()
+    }
+    schedule.step()
+    if not all(bool(torch.isfinite(p).all()) for p in head.parameters()):
+        raise Diverged("the weights became NaN or inf at the last batch")
+    if not split.val:
+        return row, None
+    val = predict(head, table, split.val, labels, batch_size=cfg.batch_size, device=device,
+                  log_prior=log_prior)
+    if not np.isfinite(val.loss):
+        raise Diverged(f"the selection loss became {val.loss} at the scoring")
+    return row | {"val/loss": val.loss, "val/accuracy": val.accuracy}, (val.accuracy, -val.loss)
 
 
 def epoch_line(done: int, epochs: int, row: dict[str, float], seconds: float) -> str:
