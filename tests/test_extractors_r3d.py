@@ -270,11 +270,13 @@ def test_zero_residual_random_init_starts_every_block_as_its_shortcut(cvpr2018_f
     assert cosines["zero_residual"] < cosines["authors"], cosines
 
 
-def test_bf16_close_to_fp32(source: R3D101Conv5, reference: dict[str, np.ndarray]) -> None:
+def test_bf16_close_to_fp32(source: R3D101Conv5) -> None:
+    """On a 64 x 64 clip: bf16 runs emulated, about 100x slower, where the CPU has no native bf16."""
     extractor = R3D101Conv5(precision="bf16")
     extractor.module.load_state_dict(source.module.state_dict())
     assert extractor.module.conv1.weight.is_contiguous(memory_format=torch.channels_last_3d)
-    out = extractor(golden_input(0))
+    clip = golden_input(0)[:, :, :64, :64]
+    out, reference = extractor(clip), source(clip)
     assert out["conv5"].dtype == np.float32 and out["conv5"].shape == reference["conv5"].shape
     a, b = out["pooled"].ravel(), reference["pooled"].ravel()
     assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > 0.99
