@@ -119,6 +119,21 @@ def test_a_write_that_fails_half_way_keeps_the_entries_before_it(small_disk: Pat
     assert_holds_exactly(small_disk / "c.h5", arrays)
 
 
+def test_a_stage_is_told_early_when_its_pending_videos_will_not_fit(small_disk: Path) -> None:
+    with writer(small_disk / "c.h5") as cache:
+        for i, array in enumerate(entries(2)):
+            cache.write(f"v{i}", {"a": array}, {})
+        assert space.forecast(cache.path, cache.entries(), 0) is None
+        assert space.forecast(cache.path, 0, 50) is None        # nothing to go by yet
+    free = space.free_bytes(small_disk)
+    mean = (small_disk / "c.h5").stat().st_size / 2
+    fit = int((free - space.MARGIN_BYTES) // mean)
+    assert space.forecast(small_disk / "c.h5", 2, max(1, fit - 2)) is None
+    said = space.forecast(small_disk / "c.h5", 2, fit + 20)
+    assert said and f"the {fit + 20} videos to compute need about" in said, said
+    assert f"the stage will stop after about {fit} of them" in said, said
+
+
 def test_extraction_on_a_full_disk_stops_with_one_line_and_keeps_what_it_wrote(
         small_disk: Path, make_video, tmp_path: Path) -> None:
     videos = [make_video(tmp_path / f"clip{i}.mp4", seconds=2.0) for i in range(4)]

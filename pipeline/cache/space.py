@@ -60,6 +60,22 @@ def shortage(folder: Path, needed: int) -> str | None:
             "free")
 
 
+def forecast(cache: Path, entries: int, pending: int) -> str | None:
+    """A warning when `pending` more entries, at the mean size of the `entries` the cache file holds, would
+    not fit on its disk, else None (and None for a cache without entries yet: nothing to go by)."""
+    if entries == 0 or pending == 0 or not cache.is_file():
+        return None
+    mean = cache.stat().st_size / entries
+    needed, free = mean * pending, free_bytes(cache.parent)
+    if needed + MARGIN_BYTES <= free:
+        return None
+    fits = max(0, int((free - MARGIN_BYTES) // max(mean, 1)))
+    return (f"the {pending} videos to compute need about {_mb(int(needed))} at {cache.name}'s "
+            f"{_mb(int(mean))} an entry, and its disk has {_mb(free)} free: the stage will stop after about "
+            f"{fits} of them "
+            "(free space now, or re-run after it stops: it resumes)")
+
+
 def os_reason(exc: BaseException) -> str:
     """The OS's reason inside an HDF5 error ("No space left on device (errno 28)"), else the message's
     first line."""

@@ -187,6 +187,10 @@ class CacheWriter:
         """Ids of entries written with the current configuration hash."""
         return set(self.complete_sources())
 
+    def entries(self) -> int:
+        """How many entries the file holds, of any configuration (they all take its space)."""
+        return len(self.file[VIDEOS])
+
     def complete_sources(self) -> dict[str, str]:
         """Video id -> the `source` attribute (the input file's fingerprint) of each current entry."""
         return entry_sources(self.file, self.config_hash)

@@ -16,6 +16,7 @@ from typing import Any
 from dask.distributed import Client
 
 from pipeline.cache import CacheWriter
+from pipeline.cache.space import forecast
 from pipeline.engine.cluster import ClusterConfig, dask_client
 from pipeline.engine.dask_map import Outcome, VideoTask, map_groups
 from pipeline.engine.shipping import Shipment, scatter_files
@@ -81,6 +82,8 @@ def run_into_cache(job: VideoJob, *, manifest: Manifest, root: str | Path, write
 
     tasks = pending_tasks(manifest, root, writer) if tasks is None else tasks
     summary = StageSummary(job.stage, total=len(manifest), skipped=len(manifest) - len(tasks))
+    if short := forecast(writer.path, writer.entries(), len(tasks)):
+        print(f"[{job.stage}] WARNING: {short}", flush=True)
     if tasks:
         groups = task_groups(len(tasks), job.videos_per_task)
         with nullcontext(client) if client is not None else dask_client(cluster, tasks=groups) as running:
