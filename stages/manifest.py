@@ -4,12 +4,13 @@
 
 Reads ``dataset`` (name, builder, root, lists, optional options), ``seed``, ``train`` (polarity, target,
 protocol) and each ``heads`` entry's loss; writes ``<out>/manifest.csv`` (+ ``manifest.classes.txt``),
-``<out>/inventory.csv`` (size and modification time of each video: what ``decode`` depends on instead of the
-folder) and ``<out>/manifest_report.json``. Missing, unlisted and rejected entries (a FIFO or a dangling
-link named like a video) are reported, not fatal. The stage fails, in seconds and naming the cause, when
-the manifest would be empty, when a list is malformed (naming the file and the line), when a head trains
-with PCCE on classes that have no polarity, or when ``train.protocol: ve8_runs`` meets a class with a
-single video; a class with a single video under the other protocols is a warning.
+``<out>/inventory.csv`` (size and content fingerprint of each video: what ``decode`` depends on instead of
+the folder) and ``<out>/manifest_report.json``. Missing, unlisted and rejected entries (a FIFO or a dangling
+link named like a video) are reported, not fatal, and so are videos holding the same bytes (in two splits,
+under two labels, or twice in one: ``pipeline/manifests/duplicates.py``). The stage fails, in seconds
+and naming the cause, when the manifest would be empty, when a list is malformed (naming the file and the
+line), when a head trains with PCCE on classes that have no polarity, or when ``train.protocol: ve8_runs``
+meets a class with a single video; a class with a single video under the other protocols is a warning.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.manifests.common import scan_folder
+from pipeline.manifests.duplicates import RANDOM_PROTOCOLS, Duplicates, HashCache, find_duplicates
 from pipeline.manifests.format import Manifest
 from pipeline.manifests.inventory import take_inventory
 from pipeline.manifests.polarity import missing_polarity
@@ -58,6 +60,33 @@ def build(params: dict[str, Any], source: Path) -> tuple[BuildResult, list[tuple
     check_targets(result, params, source)
     check_polarity(result, params, source)
     return result, inventory
+
+
+def random_protocol(params: dict[str, Any]) -> str:
+    """The protocol that draws train and test at random from all videos that some head trains under
+    (``train.protocol`` or a head's override), or "" when every head uses the manifest's split column."""
+    trains = list(head_trains(params).values()) or [params.get("train") or {}]
+    drawn = sorted({str(t.get("protocol", "fixed")) for t in trains} & set(RANDOM_PROTOCOLS))
+    return drawn[0] if drawn else ""
+
+
+# Beside the manifest, not a DVC output (.gitignore): the full hashes of the duplicates found last run,
+# so that an unchanged dataset is not read in full again on every `dvc repro`; a machine without it (a
+# colleague's, a fresh clone) reads those files once.
+HASH_CACHE = ".content_hashes.json"
+
+
+def duplicates_of(result: BuildResult, inventory: list[tuple[str, int, str]],
+                  params: dict[str, Any], out: Path) -> Duplicates:
+    """The manifest's groups of videos holding the same bytes: said, never fatal (docs/dataset.md)."""
+    protocol = random_protocol(params)
+    cache = HashCache.load(out / HASH_CACHE)
+    groups = find_duplicates(result.manifest.records, Path(params["dataset"]["root"]), inventory,
+                             random_split=bool(protocol), cache=cache)
+    if cache.new or (out / HASH_CACHE).exists():
+        out.mkdir(parents=True, exist_ok=True)
+        cache.save(out / HASH_CACHE)
+    return Duplicates(tuple(groups), protocol)
 
 
 def target_classes(manifest: Manifest, target: str) -> list[str]:
@@ -168,15 +197,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         result, inventory = build(params, args.params)
+        duplicates = duplicates_of(result, inventory, params, out)
     except (ManifestError, OSError) as e:
         print(f"manifest: {e}", file=sys.stderr)
         return 2
     ds = params["dataset"]
-    print(format_summary(result))
+    print(format_summary(result, duplicates=duplicates))
     if not len(result.manifest):
         print(f"manifest: no video of {ds['root']} made it into the manifest", file=sys.stderr)
         return 1
-    print(f"wrote {write_outputs(result, out, inventory)}")
+    print(f"wrote {write_outputs(result, out, inventory, duplicates)}")
     return 0
 
 

@@ -1,0 +1,231 @@
+"""Videos of the manifest that hold the same bytes: a clip downloaded under two names, copied into two class
+folders, listed in both the train and the test list, or a symbolic or hard link to another video.
+
+The same bytes in train and test inflate test accuracy without a word (the test video was trained on);
+the same bytes under two labels is a label conflict. Both are said, never fatal: a curated benchmark may
+hold known duplicates in its official lists and must still run (docs/dataset.md).
+
+Cheap: the inventory's fingerprint (size and the first and last 64 KiB, ``source_fingerprint``) of every
+video is already computed, so only the files whose fingerprints collide are read in full (sha256), to
+confirm it: two files that agree in size, head and tail but differ in the middle are no duplicates. A
+dataset without duplicates costs nothing more; one file reached by several names (links) is read once.
+Empty files are left out: they hold no video (decode rejects each with its own reason).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.manifests.format import VideoRecord
+
+# Protocols that draw train and test at random from every video (pipeline/training/protocol.py): under
+# them the manifest's split column says nothing, and any two copies may land on both sides in some run.
+RANDOM_PROTOCOLS = ("ve8_runs", "caer")
+# The problems a group can have, as the report names them.
+ACROSS_SPLITS, ACROSS_LABELS, WITHIN_SPLIT = "across_splits", "across_labels", "within_split"
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    sha256: str
+    size: int
+    members: tuple[VideoRecord, ...]   # manifest order
+    problems: tuple[str, ...]          # ACROSS_SPLITS and/or ACROSS_LABELS, or (WITHIN_SPLIT,)
+
+
+def full_hash(path: Path, chunk: int = 1 << 20) -> str:
+    """sha256 of the whole file, read in chunks (a video may be gigabytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class HashCache:
+    """Full hashes of the last run, so that an unchanged duplicate is not read in full on every run (the
+    manifest stage runs on every ``dvc repro``). An entry is used only while the file's size, modification
+    time, inode, fingerprint and status-change time (ctime: any write sets it, and no tool can set it
+    back) are those it was hashed with; a file changed within ``settle_ns`` of its hashing is not kept, as
+    a coarse clock could not tell a later write from it (git's "racy" entries). Anything else: read again.
+    """
+
+    def __init__(self, entries: dict[str, list[str]] | None = None, settle_ns: int = 2_000_000_000) -> None:
+        self.old = dict(entries or {})
+        self.new: dict[str, list[str]] = {}
+        self.settle_ns = settle_ns
+
+    @classmethod
+    def load(cls, path: Path) -> HashCache:
+        """The cache at ``path``; empty when absent or unreadable (it only saves reading)."""
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return cls()
+        return cls(entries if isinstance(entries, dict) else None)
+
+    def save(self, path: Path) -> None:
+        """Write the entries used by this run (temporary file, then renamed)."""
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.new, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.replace(path)
+
+    def hash(self, path: Path, st: os.stat_result, fingerprint: str) -> str:
+        name = os.path.abspath(path)
+        key = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}:{fingerprint}"
+        old = self.old.get(name)
+        if isinstance(old, list) and len(old) == 2 and old[0] == key:
+            digest = old[1]
+        else:
+            digest = full_hash(path)
+            if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < self.settle_ns:
+                return digest
+        self.new[name] = [key, digest]
+        return digest
+
+
+def _content_hashes(paths: Iterable[tuple[Path, str]], cache: HashCache) -> dict[Path, str]:
+    """Full hash of each (path, fingerprint), each underlying file (same device and inode: a link) read
+    once; a file that cannot be read is left out (it is then no duplicate of anything, and decode names
+    it)."""
+    by_inode: dict[tuple[int, int], str] = {}
+    hashes = {}
+    for path, fingerprint in paths:
+        try:
+            st = os.stat(path)
+            key = (st.st_dev, st.st_ino)
+            if key not in by_inode:
+                by_inode[key] = cache.hash(path, st, fingerprint)
+        except OSError:
+            continue
+        hashes[path] = by_inode[key]
+    return hashes
+
+
+# A manifest column of cross-validation folds (the ``csv`` builder keeps it as an extra column): copies in
+# two folds leak the test fold into training as surely as copies in train and test.
+FOLD = "fold"
+
+
+def _problems(members: list[VideoRecord], random_split: bool) -> tuple[str, ...]:
+    problems = []
+    if random_split or len({(m.split, m.extra.get(FOLD, "")) for m in members}) > 1:
+        problems.append(ACROSS_SPLITS)
+    if len({m.label for m in members}) > 1:
+        problems.append(ACROSS_LABELS)
+    return tuple(problems) or (WITHIN_SPLIT,)
+
+
+def find_duplicates(
+    records: list[VideoRecord], root: Path, inventory: Iterable[tuple[str, int, str]],
+    random_split: bool = False, cache: HashCache | None = None,
+) -> list[DuplicateGroup]:
+    """Groups of two or more manifest videos with the same bytes, from the inventory rows (path, size,
+    fingerprint): files read in full only where fingerprints collide. ``random_split``: the protocol draws
+    the splits at random, so every group may span train and test whatever the split column says.
+    ``cache``: the full hashes of the last run (``HashCache``), updated."""
+    fingerprints = {path: (size, fp) for path, size, fp in inventory}
+    candidates: dict[str, list[VideoRecord]] = defaultdict(list)
+    for record in records:
+        size, fp = fingerprints.get(record.path, (0, ""))
+        if size and fp:
+            candidates[fp].append(record)
+    groups = []
+    for fp, same_fp in candidates.items():
+        if len(same_fp) < 2:
+            continue
+        hashes = _content_hashes(((r.resolve(root), fp) for r in same_fp), cache or HashCache())
+        by_hash: dict[str, list[VideoRecord]] = defaultdict(list)
+        for record in same_fp:
+            if (digest := hashes.get(record.resolve(root))) is not None:
+                by_hash[digest].append(record)
+        for digest, members in by_hash.items():
+            if len(members) > 1:
+                groups.append(DuplicateGroup(digest, fingerprints[members[0].path][0], tuple(members),
+                                             _problems(members, random_split)))
+    order = {r.path: i for i, r in enumerate(records)}
+    return sorted(groups, key=lambda g: order[g.members[0].path])
+
+
+@dataclass(frozen=True)
+class Duplicates:
+    """What the manifest stage found: the groups, and the protocol that draws the splits at random that
+    some head trains under ("" when every head uses the manifest's split column)."""
+    groups: tuple[DuplicateGroup, ...] = ()
+    random_protocol: str = ""
+
+    def report(self) -> dict:
+        return duplicates_report(list(self.groups))
+
+    def lines(self, limit: int = 20) -> list[str]:
+        return duplicates_lines(list(self.groups), self.random_protocol, limit)
+
+
+def duplicates_report(groups: list[DuplicateGroup]) -> dict:
+    """The ``duplicates`` entry of manifest_report.json: counts per problem and every group's members."""
+    count = {p: sum(p in g.problems for g in groups) for p in (ACROSS_SPLITS, ACROSS_LABELS, WITHIN_SPLIT)}
+    return {
+        "groups": len(groups),
+        **count,
+        "list": [{"sha256": g.sha256, "size": g.size, "problems": list(g.problems),
+                  "members": [{"video_id": m.video_id, "path": m.path, "label": m.label,
+                               "split": m.split or "none",
+                               **({FOLD: m.extra[FOLD]} if FOLD in m.extra else {})} for m in g.members]}
+                 for g in groups],
+    }
+
+
+def _members(group: DuplicateGroup, shown: int = 4) -> str:
+    said = [f"{m.path} ({m.split or 'no split'}{', fold ' + m.extra[FOLD] if m.extra.get(FOLD) else ''}, "
+            f"{m.label})" for m in group.members[:shown]]
+    more = len(group.members) - shown
+    return " = ".join(said) + (f" = {more} more" if more > 0 else "")
+
+
+def _why(group: DuplicateGroup, random_protocol: str) -> str:
+    reasons = []
+    if ACROSS_LABELS in group.problems:
+        reasons.append("label conflict (one clip, " + " and ".join(sorted({m.label for m in group.members}))
+                       + ")")
+    if ACROSS_SPLITS in group.problems:
+        splits = {m.split for m in group.members}
+        folds = {m.extra.get(FOLD, "") for m in group.members}
+        if random_protocol:
+            reasons.append(f"train.protocol {random_protocol} draws train and test at random: copies may "
+                           "land on both sides, test leaking into training")
+        elif len(folds) > 1:
+            named = " and ".join(sorted(f or "none" for f in folds))
+            reasons.append(f"folds {named} share a video: the test fold leaks into training")
+        elif "test" in splits and ("train" in splits or "val" in splits):
+            reasons.append("test leaks into training")
+        else:
+            reasons.append(" and ".join(sorted(s or "no split" for s in splits)) + " share a video")
+    return "; ".join(reasons)
+
+
+def duplicates_lines(groups: list[DuplicateGroup], random_protocol: str = "", limit: int = 20) -> list[str]:
+    """The stage's summary lines: one warning per group that spans splits or labels (naming its files, up
+    to ``limit``), then the count of harmless copies within one split and label."""
+    serious = [g for g in groups if WITHIN_SPLIT not in g.problems]
+    lines = []
+    if serious:
+        lines.append(f"warning: {len(serious)} group(s) of videos with the same bytes in different splits or "
+                     "under different labels:")
+        lines += [f"  {_why(g, random_protocol)}: {_members(g)}" for g in serious[:limit]]
+        if len(serious) > limit:
+            lines.append(f"  ... and {len(serious) - limit} more, see duplicates in manifest_report.json")
+    within = [g for g in groups if WITHIN_SPLIT in g.problems]
+    if within:
+        copies = sum(len(g.members) - 1 for g in within)
+        plural = "y" if copies == 1 else "ies"
+        lines.append(f"same bytes twice within one split and label: {copies} extra cop{plural} in "
+                     f"{len(within)} group(s), weighing that clip more where its split is used (see "
+                     "duplicates in manifest_report.json)")
+    return lines
