@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.manifests.common import scan_folder
-from pipeline.manifests.duplicates import RANDOM_PROTOCOLS, Duplicates, HashCache, find_duplicates
+from pipeline.manifests.duplicates import Duplicates, HashCache, find_duplicates
 from pipeline.manifests.format import Manifest
 from pipeline.manifests.inventory import take_inventory
 from pipeline.manifests.polarity import missing_polarity
-from pipeline.manifests.protocols import ensure_split
+from pipeline.manifests.protocols import RANDOM_PROTOCOLS, ensure_split
 from pipeline.manifests.registry import run_builder
 from pipeline.manifests.report import format_summary, write_outputs
 from pipeline.manifests.result import BuildResult, ManifestError

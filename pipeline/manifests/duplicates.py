@@ -25,9 +25,6 @@ from pathlib import Path
 
 from pipeline.manifests.format import VideoRecord
 
-# Protocols that draw train and test at random from every video (pipeline/training/protocol.py): under
-# them the manifest's split column says nothing, and any two copies may land on both sides in some run.
-RANDOM_PROTOCOLS = ("ve8_runs", "caer")
 # The problems a group can have, as the report names them.
 ACROSS_SPLITS, ACROSS_LABELS, WITHIN_SPLIT = "across_splits", "across_labels", "within_split"
 

@@ -19,6 +19,11 @@ from sklearn.model_selection import StratifiedShuffleSplit, train_test_split
 from pipeline.manifests.format import Manifest, VideoRecord
 from pipeline.manifests.result import BuildResult, ManifestError
 
+# The protocols that draw train and test at random from every video (`ve8_runs`, `caer_split`): under them
+# the manifest's split column says nothing of which videos are tested (pipeline/training/protocol.py runs
+# them; pipeline/manifests/duplicates.py says copies may land on both sides).
+RANDOM_PROTOCOLS = ("ve8_runs", "caer")
+
 
 def with_splits(manifest: Manifest, splits: dict[str, str]) -> Manifest:
     """A copy of the manifest with the split of the named videos replaced."""

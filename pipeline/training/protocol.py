@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pipeline.manifests.format import Manifest
-from pipeline.manifests.protocols import caer_split, carve_validation, fixed_split, ve8_runs
+from pipeline.manifests.protocols import RANDOM_PROTOCOLS, caer_split, carve_validation, fixed_split, ve8_runs
 
-PROTOCOLS = ("fixed", "ve8_runs", "caer")
+PROTOCOLS = ("fixed", *RANDOM_PROTOCOLS)
 SELECTIONS = ("val-best", "test-best", "last")
 SELECTION_LABELS = {
     "val-best": "val-best: epoch chosen on a validation split carved from train; test set used once",
