@@ -17,8 +17,8 @@ from pipeline.manifests import duplicates
 from pipeline.manifests.duplicates import (
     ACROSS_SPLITS,
     WITHIN_SPLIT,
+    Duplicates,
     HashCache,
-    duplicates_lines,
     find_duplicates,
 )
 from pipeline.manifests.fingerprint import source_fingerprint
@@ -131,10 +131,10 @@ def test_random_protocols_and_folds_make_any_copy_a_leak_and_long_lists_are_cut(
     fixed = find_duplicates(pairs, root, inventory)
     assert [g.problems for g in fixed] == [(ACROSS_SPLITS,), (WITHIN_SPLIT,), (WITHIN_SPLIT,)]
     assert "folds 1 and 2 share a video: the test fold leaks into training: joy/0.mp4 (train, fold 1, joy)" \
-        in "\n".join(duplicates_lines(fixed))
+        in "\n".join(Duplicates(tuple(fixed)).lines())
     drawn = find_duplicates(pairs, root, inventory, random_split=True)
     assert all(g.problems == (ACROSS_SPLITS,) for g in drawn)
-    lines = duplicates_lines(drawn, "ve8_runs", limit=2)
+    lines = Duplicates(tuple(drawn), "ve8_runs").lines(limit=2)
     assert lines[0].startswith("warning: 3 group(s)") and len(lines) == 4
     assert "train.protocol ve8_runs draws train and test at random" in lines[1]
     assert lines[3] == "  ... and 1 more, see duplicates in manifest_report.json"

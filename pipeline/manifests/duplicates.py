@@ -151,34 +151,6 @@ def find_duplicates(
     return sorted(groups, key=lambda g: order[g.members[0].path])
 
 
-@dataclass(frozen=True)
-class Duplicates:
-    """What the manifest stage found: the groups, and the protocol that draws the splits at random that
-    some head trains under ("" when every head uses the manifest's split column)."""
-    groups: tuple[DuplicateGroup, ...] = ()
-    random_protocol: str = ""
-
-    def report(self) -> dict:
-        return duplicates_report(list(self.groups))
-
-    def lines(self, limit: int = 20) -> list[str]:
-        return duplicates_lines(list(self.groups), self.random_protocol, limit)
-
-
-def duplicates_report(groups: list[DuplicateGroup]) -> dict:
-    """The ``duplicates`` entry of manifest_report.json: counts per problem and every group's members."""
-    count = {p: sum(p in g.problems for g in groups) for p in (ACROSS_SPLITS, ACROSS_LABELS, WITHIN_SPLIT)}
-    return {
-        "groups": len(groups),
-        **count,
-        "list": [{"sha256": g.sha256, "size": g.size, "problems": list(g.problems),
-                  "members": [{"video_id": m.video_id, "path": m.path, "label": m.label,
-                               "split": m.split or "none",
-                               **({FOLD: m.extra[FOLD]} if FOLD in m.extra else {})} for m in g.members]}
-                 for g in groups],
-    }
-
-
 def _members(group: DuplicateGroup, shown: int = 4) -> str:
     said = [f"{m.path} ({m.split or 'no split'}{', fold ' + m.extra[FOLD] if m.extra.get(FOLD) else ''}, "
             f"{m.label})" for m in group.members[:shown]]
@@ -207,22 +179,43 @@ def _why(group: DuplicateGroup, random_protocol: str) -> str:
     return "; ".join(reasons)
 
 
-def duplicates_lines(groups: list[DuplicateGroup], random_protocol: str = "", limit: int = 20) -> list[str]:
-    """The stage's summary lines: one warning per group that spans splits or labels (naming its files, up
-    to ``limit``), then the count of harmless copies within one split and label."""
-    serious = [g for g in groups if WITHIN_SPLIT not in g.problems]
-    lines = []
-    if serious:
-        lines.append(f"warning: {len(serious)} group(s) of videos with the same bytes in different splits or "
-                     "under different labels:")
-        lines += [f"  {_why(g, random_protocol)}: {_members(g)}" for g in serious[:limit]]
-        if len(serious) > limit:
-            lines.append(f"  ... and {len(serious) - limit} more, see duplicates in manifest_report.json")
-    within = [g for g in groups if WITHIN_SPLIT in g.problems]
-    if within:
-        copies = sum(len(g.members) - 1 for g in within)
-        plural = "y" if copies == 1 else "ies"
-        lines.append(f"same bytes twice within one split and label: {copies} extra cop{plural} in "
-                     f"{len(within)} group(s), weighing that clip more where its split is used (see "
-                     "duplicates in manifest_report.json)")
-    return lines
+@dataclass(frozen=True)
+class Duplicates:
+    """What the manifest stage found: the groups, and the protocol that draws the splits at random that
+    some head trains under ("" when every head uses the manifest's split column)."""
+    groups: tuple[DuplicateGroup, ...] = ()
+    random_protocol: str = ""
+
+    def report(self) -> dict:
+        """The ``duplicates`` entry of manifest_report.json: counts per problem and every group's members."""
+        count = {p: sum(p in g.problems for g in self.groups)
+                 for p in (ACROSS_SPLITS, ACROSS_LABELS, WITHIN_SPLIT)}
+        return {
+            "groups": len(self.groups),
+            **count,
+            "list": [{"sha256": g.sha256, "size": g.size, "problems": list(g.problems),
+                      "members": [{"video_id": m.video_id, "path": m.path, "label": m.label,
+                                   "split": m.split or "none",
+                                   **({FOLD: m.extra[FOLD]} if FOLD in m.extra else {})} for m in g.members]}
+                     for g in self.groups],
+        }
+
+    def lines(self, limit: int = 20) -> list[str]:
+        """The stage's summary lines: one warning per group that spans splits or labels (naming its files,
+        up to ``limit``), then the count of harmless copies within one split and label."""
+        serious = [g for g in self.groups if WITHIN_SPLIT not in g.problems]
+        lines = []
+        if serious:
+            lines.append(f"warning: {len(serious)} group(s) of videos with the same bytes in different "
+                         "splits or under different labels:")
+            lines += [f"  {_why(g, self.random_protocol)}: {_members(g)}" for g in serious[:limit]]
+            if len(serious) > limit:
+                lines.append(f"  ... and {len(serious) - limit} more, see duplicates in manifest_report.json")
+        within = [g for g in self.groups if WITHIN_SPLIT in g.problems]
+        if within:
+            copies = sum(len(g.members) - 1 for g in within)
+            plural = "y" if copies == 1 else "ies"
+            lines.append(f"same bytes twice within one split and label: {copies} extra cop{plural} in "
+                         f"{len(within)} group(s), weighing that clip more where its split is used (see "
+                         "duplicates in manifest_report.json)")
+        return lines
