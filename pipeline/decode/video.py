@@ -448,10 +448,11 @@ def decode_video(path: str | Path, video_id: str, info: VideoInfo, cfg: DecodeCo
     audio_notes: list[str] = []
     read = _read_audio(path, info, cfg, audio_notes) if "audio" in cfg.outputs and info.has_audio else {}
     audio_end_s = _audio_end_s(info, read)
+    sound_frames = round(audio_end_s * fps)
     arrays, n_frames = _decode_frames(path, info, cfg, fps, _expected_frames(info, fps), video_id, messages,
-                                      threads=threads, notes=notes, sound_frames=round(audio_end_s * fps))
+                                      threads=threads, notes=notes, sound_frames=sound_frames)
     warnings = _frame_warnings(info, cfg, fps, n_frames, messages) + notes + audio_notes
-    shown = _timeline(n_frames, round(audio_end_s * fps), fps)
+    shown = _timeline(n_frames, sound_frames, fps)
     if read and (warning := end_warning(audio_end_s, n_frames / fps)):
         warnings.append(warning)
     offset = info.audio_start_s - info.video_start_s
