@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "config", "registry", "params_check", "defaults"),
+    ("errors", "config", "registry", "params_check", "defaults", "file_memo"),
     ("cache", "media", "manifests", "evaluation", "demo"),
     ("engine",),
     ("decode",),

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.file_memo import FileMemo
 from pipeline.manifests import duplicates
 from pipeline.manifests.duplicates import (
     ACROSS_SPLITS,
     WITHIN_SPLIT,
     Duplicates,
-    HashCache,
     find_duplicates,
 )
 from pipeline.manifests.fingerprint import source_fingerprint
@@ -155,13 +155,13 @@ def test_full_hashes_are_kept_for_unchanged_files_and_read_again_when_a_file_cha
     records = [VideoRecord(f"joy/{n}", f"joy/{n}.mp4", "joy", s) for n, s in (("a", "train"), ("b", "test"))]
     inventory = [(r.path, (root / r.path).stat().st_size, source_fingerprint(root / r.path)) for r in records]
 
-    fresh = HashCache()          # files written just now are not kept: a coarse clock could miss a write
+    fresh = FileMemo()          # files written just now are not kept: a coarse clock could miss a write
     assert len(find_duplicates(records, root, inventory, cache=fresh)) == 1 and fresh.new == {}
-    first = HashCache(settle_ns=0)
+    first = FileMemo(settle_ns=0)
     assert len(find_duplicates(records, root, inventory, cache=first)) == 1 and len(first.new) == 2
     first.save(tmp_path / "hashes.json")
     read.clear()
-    again = HashCache.load(tmp_path / "hashes.json")
+    again = FileMemo.load(tmp_path / "hashes.json")
     again.settle_ns = 0
     assert len(find_duplicates(records, root, inventory, cache=again)) == 1 and read == []
 
@@ -174,7 +174,7 @@ def test_full_hashes_are_kept_for_unchanged_files_and_read_again_when_a_file_cha
         f.write((root / "joy/a.mp4").read_bytes()[-(1 << 16):])
     os.utime(root / "joy/b.mp4", ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
     assert source_fingerprint(root / "joy/b.mp4") == inventory[1][2]
-    later = HashCache(again.new, settle_ns=0)
+    later = FileMemo(again.new, settle_ns=0)
     assert find_duplicates(records, root, inventory, cache=later) == []
     assert read == [root / "joy/b.mp4"]
-    assert HashCache.load(tmp_path / "absent.json").old == {}
+    assert FileMemo.load(tmp_path / "absent.json").old == {}

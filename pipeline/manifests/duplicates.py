@@ -15,14 +15,13 @@ Empty files are left out: they hold no video (decode rejects each with its own r
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.file_memo import FileMemo
 from pipeline.manifests.format import VideoRecord
 
 # The problems a group can have, as the report names them.
@@ -46,49 +45,7 @@ def full_hash(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-class HashCache:
-    """Full hashes of the last run, so that an unchanged duplicate is not read in full on every run (the
-    manifest stage runs on every ``dvc repro``). An entry is used only while the file's size, modification
-    time, inode, fingerprint and status-change time (ctime: any write sets it, and no tool can set it
-    back) are those it was hashed with; a file changed within ``settle_ns`` of its hashing is not kept, as
-    a coarse clock could not tell a later write from it (git's "racy" entries). Anything else: read again.
-    """
-
-    def __init__(self, entries: dict[str, list[str]] | None = None, settle_ns: int = 2_000_000_000) -> None:
-        self.old = dict(entries or {})
-        self.new: dict[str, list[str]] = {}
-        self.settle_ns = settle_ns
-
-    @classmethod
-    def load(cls, path: Path) -> HashCache:
-        """The cache at ``path``; empty when absent or unreadable (it only saves reading)."""
-        try:
-            entries = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return cls()
-        return cls(entries if isinstance(entries, dict) else None)
-
-    def save(self, path: Path) -> None:
-        """Write the entries used by this run (temporary file, then renamed)."""
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.new, sort_keys=True) + "\n", encoding="utf-8")
-        tmp.replace(path)
-
-    def hash(self, path: Path, st: os.stat_result, fingerprint: str) -> str:
-        name = os.path.abspath(path)
-        key = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}:{fingerprint}"
-        old = self.old.get(name)
-        if isinstance(old, list) and len(old) == 2 and old[0] == key:
-            digest = old[1]
-        else:
-            digest = full_hash(path)
-            if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < self.settle_ns:
-                return digest
-        self.new[name] = [key, digest]
-        return digest
-
-
-def _content_hashes(paths: Iterable[tuple[Path, str]], cache: HashCache) -> dict[Path, str]:
+def _content_hashes(paths: Iterable[tuple[Path, str]], cache: FileMemo) -> dict[Path, str]:
     """Full hash of each (path, fingerprint), each underlying file (same device and inode: a link) read
     once; a file that cannot be read is left out (it is then no duplicate of anything, and decode names
     it)."""
@@ -99,7 +56,7 @@ def _content_hashes(paths: Iterable[tuple[Path, str]], cache: HashCache) -> dict
             st = os.stat(path)
             key = (st.st_dev, st.st_ino)
             if key not in by_inode:
-                by_inode[key] = cache.hash(path, st, fingerprint)
+                by_inode[key] = cache.get(path, full_hash, st=st, salt=fingerprint)
         except OSError:
             continue
         hashes[path] = by_inode[key]
@@ -122,12 +79,12 @@ def _problems(members: list[VideoRecord], random_split: bool) -> tuple[str, ...]
 
 def find_duplicates(
     records: list[VideoRecord], root: Path, inventory: Iterable[tuple[str, int, str]],
-    random_split: bool = False, cache: HashCache | None = None,
+    random_split: bool = False, cache: FileMemo | None = None,
 ) -> list[DuplicateGroup]:
     """Groups of two or more manifest videos with the same bytes, from the inventory rows (path, size,
     fingerprint): files read in full only where fingerprints collide. ``random_split``: the protocol draws
     the splits at random, so every group may span train and test whatever the split column says.
-    ``cache``: the full hashes of the last run (``HashCache``), updated."""
+    ``cache``: the full hashes of the last run (``FileMemo``), updated."""
     fingerprints = {path: (size, fp) for path, size, fp in inventory}
     candidates: dict[str, list[VideoRecord]] = defaultdict(list)
     for record in records:
@@ -138,7 +95,7 @@ def find_duplicates(
     for fp, same_fp in candidates.items():
         if len(same_fp) < 2:
             continue
-        hashes = _content_hashes(((r.resolve(root), fp) for r in same_fp), cache or HashCache())
+        hashes = _content_hashes(((r.resolve(root), fp) for r in same_fp), cache or FileMemo())
         by_hash: dict[str, list[VideoRecord]] = defaultdict(list)
         for record in same_fp:
             if (digest := hashes.get(record.resolve(root))) is not None:
