@@ -125,6 +125,21 @@ class Extractor(ABC):
         finally:
             _CHECKPOINT_FOLLOWS.reset(token)
 
+    @classmethod
+    def check_checkpoint(cls, path: Path, **options: Any) -> None:
+        """Raise what loading the checkpoint at `path` into `cls(**options)` raises (a key or shape that
+        does not fit, a file that is no checkpoint), without allocating the network: the file is read and
+        loaded into the architecture on the meta device, through the class's own reading and conversion."""
+        token = _CHECKPOINT_FOLLOWS.set(True)
+        try:
+            extractor = cls(**options)
+        finally:
+            _CHECKPOINT_FOLLOWS.reset(token)
+        state = extractor.read_checkpoint(path)
+        with warnings.catch_warnings():   # loading into meta tensors is the point, not a mistake
+            warnings.filterwarnings("ignore", ".*to a meta parameter.*is a no-op", UserWarning)
+            extractor.load_state(extractor.architecture(), state)
+
     @abstractmethod
     def build(self) -> nn.Module:
         """The architecture with random (seeded by the caller) weights."""

@@ -1,0 +1,140 @@
+"""A checkpoint named by params.yaml is checked by the run's first stage (`manifest`), before any video is
+decoded: a missing file, a folder, a file that is no checkpoint and one that does not fit its extractor
+each stop the stage with one line naming the entry and the file; every official layout the extractors
+load passes. Checkpoints are made here in the official layouts, stored in a few bytes (zero-stride views)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from pipeline.cache.writer import CacheWriter
+from pipeline.extractors.base import Extractor
+from pipeline.file_memo import FileMemo
+from pipeline.params_names import weights_problems
+from tests.test_extractors_r3d import cheap_state as r3d_state
+from tests.test_extractors_r3d import save_2020, save_cvpr2018
+from tests.test_extractors_vgg import cheap_state, dag_state
+from tests.test_manifests_stage import run_stage, ucf_dataset
+
+
+def saved(state: dict[str, torch.Tensor], path: Path) -> Path:
+    torch.save(state, path)
+    return path
+
+
+OFFICIAL: dict[str, tuple[str, dict, Callable[[Path], Path]]] = {   # case -> (extractor, options, file)
+    "alexnet": ("alexnet_fc7", {}, lambda d: saved(cheap_state(torchvision.models.alexnet), d / "a.pth")),
+    "alexnet_spec": ("alexnet_fc7_spec", {}, lambda d: saved(cheap_state(torchvision.models.alexnet),
+                                                             d / "a.pth")),
+    "vgg16": ("vgg16_fc6", {}, lambda d: saved(cheap_state(torchvision.models.vgg16), d / "v.pth")),
+    "vggface_dag": ("vggface_fc6", {}, lambda d: saved(
+        dag_state(cheap_state(torchvision.models.vgg16, num_classes=2622)), d / "vgg_face_dag.pth")),
+    "r3d_cvpr2018": ("r3d101_conv5", {}, lambda d: save_cvpr2018(d / "resnet-101-kinetics.pth", r3d_state())),
+    "r3d_2020": ("r3d101_conv5", {}, lambda d: save_2020(d / "r3d101_K_200ep.pth", r3d_state(), 700)),
+    "resnet18": ("mfcc_resnet18", {}, lambda d: saved(cheap_state(torchvision.models.resnet18), d / "r.pth")),
+    "resnet18_random_conv1": ("mfcc_resnet18", {"conv1": "random"},
+                              lambda d: saved(cheap_state(torchvision.models.resnet18), d / "r.pth")),
+    "resnet50": ("mfcc_resnet50", {}, lambda d: saved(cheap_state(torchvision.models.resnet50), d / "r.pth")),
+}
+
+
+def params_with(name: str, weights: str | Path, options: dict | None = None) -> dict:
+    return {"features": {name: {"weights": str(weights), "batch_size": 4, "options": options or {}}}}
+
+
+@pytest.mark.parametrize("case", OFFICIAL)
+def test_every_official_layout_passes(tmp_path: Path, case: str) -> None:
+    name, options, make = OFFICIAL[case]
+    assert weights_problems(params_with(name, make(tmp_path), options)) == {}
+
+
+def test_random_weights_and_an_extractor_without_weights_need_no_file() -> None:
+    params = {"features": {**params_with("alexnet_fc7", "random")["features"],
+                           **params_with("mfcc", "none")["features"]}}
+    assert weights_problems(params) == {}
+
+
+def test_each_wrong_file_is_one_line_naming_the_entry_and_the_file(tmp_path: Path) -> None:
+    (tmp_path / "folder.pth").mkdir()
+    (tmp_path / "notes.pth").write_text("not a checkpoint\n")
+    resnet18 = saved(cheap_state(torchvision.models.resnet18), tmp_path / "resnet18.pth")
+    alexnet = saved(cheap_state(torchvision.models.alexnet), tmp_path / "alexnet.pth")
+    cases = {   # extractor -> (file, what the line must say)
+        "alexnet_fc7": (tmp_path / "typo.pth", "not found"),
+        "vgg16_fc6": (tmp_path / "folder.pth", "is not a file"),
+        "r3d101_conv5": (tmp_path / "notes.pth", "does not load into r3d101_conv5"),
+        "mfcc_resnet50": (resnet18, "does not load into mfcc_resnet50"),      # another architecture
+        "vggface_fc6": (alexnet, "does not load into vggface_fc6"),
+    }
+    params = {"features": {k: params_with(k, f)["features"][k] for k, (f, _) in cases.items()}}
+    problems = weights_problems(params)
+    assert problems.keys() == cases.keys()
+    for name, (path, said) in cases.items():
+        line = problems[name]
+        assert line.startswith(f"features.{name}.weights: {path}") and said in line, line
+        assert "\n" not in line and len(line) < 500, line
+
+
+def test_a_fitting_file_is_read_once_while_unchanged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first stage runs on every `dvc repro`: an unchanged checkpoint is not read again, a rewritten
+    one is, and a change of the options that shape the network checks it again."""
+    read: list[Path] = []
+    real = Extractor.check_checkpoint.__func__          # type: ignore[attr-defined]
+    monkeypatch.setattr(Extractor, "check_checkpoint",
+                        classmethod(lambda cls, path, **o: read.append(path) or real(cls, path, **o)))
+    path = saved(cheap_state(torchvision.models.resnet18), tmp_path / "r.pth")
+    stamp = time.time_ns() - 10**10                     # past the memo's settling time
+    os.utime(path, ns=(stamp, stamp))
+    time.sleep(0.05)
+    memo = FileMemo(settle_ns=0)
+    assert weights_problems(params_with("mfcc_resnet18", path), memo) == {} and len(read) == 1
+    memo.save(tmp_path / "memo.json")
+    again = FileMemo.load(tmp_path / "memo.json")
+    assert weights_problems(params_with("mfcc_resnet18", path), again) == {} and len(read) == 1
+    assert weights_problems(params_with("mfcc_resnet18", path, {"conv1": "random"}), again) == {}
+    assert len(read) == 2
+    saved(cheap_state(torchvision.models.resnet50), path)           # rewritten: another network
+    assert "does not load" in weights_problems(params_with("mfcc_resnet18", path), again)["mfcc_resnet18"]
+
+
+def test_the_manifest_stage_stops_on_a_missing_checkpoint_before_any_video(tmp_path: Path) -> None:
+    dataset = ucf_dataset(tmp_path)
+    features = {"features": {"alexnet_fc7": {"weights": str(tmp_path / "alexnet.pth"), "batch_size": 4},
+                             "vgg16_fc6": {"weights": str(tmp_path / "vgg16.pth"), "batch_size": 4}}}
+    proc = run_stage(tmp_path, dataset, "--out", str(tmp_path / "out"), merge=features)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("manifest: ") for line in lines), lines
+    assert f"features.alexnet_fc7.weights: {tmp_path / 'alexnet.pth'} not found" in lines[0]
+    assert f"features.vgg16_fc6.weights: {tmp_path / 'vgg16.pth'} not found" in lines[1]
+    assert not (tmp_path / "out" / "manifest.csv").exists()
+
+
+def test_a_cache_that_holds_every_video_turns_the_stop_into_a_warning(tmp_path: Path) -> None:
+    """A colleague who pulled the feature caches (docs/team.md) runs no network and has no checkpoint."""
+    dataset = ucf_dataset(tmp_path)
+    features = {"features": {"alexnet_fc7": {"weights": str(tmp_path / "alexnet.pth"), "batch_size": 4}}}
+    cache = tmp_path / "cache" / "t" / "alexnet_fc7.h5"
+    cache.parent.mkdir(parents=True)
+    ids = ["anger/a", "joy/a", "joy/ü", "anger/b"]
+    with CacheWriter(cache, stage="features", config={}, config_hash="h", weights="ab12") as writer:
+        for video_id in ids:
+            writer.write(video_id, {"fc7": np.zeros((1, 4), np.float16)}, {})
+    proc = run_stage(tmp_path, dataset, merge=features, cwd=tmp_path)
+    assert proc.returncode == 2 and "alexnet.pth not found" in proc.stderr, proc.stderr   # joy/c is missing
+    with CacheWriter(cache, stage="features", config={}, config_hash="h", weights="ab12") as writer:
+        writer.write("joy/c", {"fc7": np.zeros((1, 4), np.float16)}, {})
+    proc = run_stage(tmp_path, dataset, merge=features, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    [warning] = [line for line in proc.stderr.splitlines() if "alexnet.pth" in line]
+    assert warning.startswith("manifest: warning: features.alexnet_fc7.weights"), warning
+    assert "holds every video" in warning
+    assert (tmp_path / "reports/t/manifest.csv").is_file()
