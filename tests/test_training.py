@@ -418,3 +418,17 @@ def test_a_diverging_loss_stops_training_and_writes_no_model_from_nan_weights(tm
                    live_dir=tmp_path / "l")
     assert load_checkpoint(tmp_path / "m" / "run_00" / "last.pt")["state"]["epoch"] == 1
     assert not (tmp_path / "m" / "run_00" / "best.pt").exists()
+
+
+def test_an_lr_beyond_float32_is_one_line_not_the_optimizers_traceback(tmp_path: Path) -> None:
+    """Adam takes lr as a Python float and fails inside its step when lr x the update passes float32's
+    3.4e38, before any loss is NaN: the same one line as a diverging loss, and no model is written."""
+    m = _manifest()
+    _write_caches(tmp_path / "cache", m)
+    train = TrainConfig(epochs=2, batch_size=4, lr=3e38, checkpoint_seconds=0, device="cpu")
+    said = (r"head toy, run 0: the optimizer's step overflowed float32 at batch 1 \(.*\) of epoch 1/2: "
+            r".*try a lower train.lr \(now 3e\+38")
+    with pytest.raises(ConfigError, match=said):
+        train_head(_setup(train=train), m, cache_dir=tmp_path / "cache", model_dir=tmp_path / "m",
+                   live_dir=tmp_path / "l")
+    assert not (tmp_path / "m" / "run_00" / "best.pt").exists()

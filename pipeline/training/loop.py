@@ -94,7 +94,12 @@ def train_epoch(
             raise Diverged(f"the training loss became {float(loss)} at batch {number}")
         optimizer.zero_grad(set_to_none=True)
         parts["loss"].backward()
-        optimizer.step()
+        try:
+            optimizer.step()
+        except RuntimeError as exc:   # an lr beyond float32 (3e38) fails inside the step, not as a NaN
+            if "overflow" not in str(exc):
+                raise
+            raise Diverged(f"the optimizer's step overflowed float32 at batch {number} ({exc})") from None
         for name, value in parts.items():
             sums[name] = sums.get(name, 0.0) + float(value.detach()) * len(chunk)
         correct += int((out["logits"].argmax(1) == batch["label"]).sum())
