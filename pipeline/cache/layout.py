@@ -15,9 +15,12 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import math
+import os
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -76,6 +79,30 @@ def arrays_digest(arrays: Mapping[str, np.ndarray]) -> str:
         digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
         digest.update(array.reshape(-1).view(np.uint8))     # the buffer itself: no copy
     return digest.hexdigest()
+
+
+_UNLOCKED: set[str] = set()     # files this process opened without HDF5's lock, said once each
+
+
+def open_cache_file(path: str | Path, mode: str = "r") -> h5py.File:
+    """`h5py.File(path, mode)`; where the file system has no file locks (ENOLCK: an NFS mount without a
+    lock daemon, common on lab clusters), HDF5 refuses every open with "unable to lock file", which is no
+    other process holding it: the file is opened without HDF5's lock instead, said once per file and
+    process; later opens of it in the process skip the lock too (HDF5 refuses a file already open under
+    other locking flags). A DVC run locks its project, so only two stages started by hand on one cache
+    could collide."""
+    key = os.path.abspath(path)
+    if key not in _UNLOCKED:
+        try:
+            return h5py.File(path, mode)
+        except OSError as exc:
+            if exc.errno != errno.ENOLCK:
+                raise
+        _UNLOCKED.add(key)
+        print(f"cache {path}: its file system offers no file locks ({os.strerror(errno.ENOLCK)}: an NFS "
+              "mount without a lock daemon?); opened without HDF5's lock: run one stage at a time on it",
+              file=sys.stderr)
+    return h5py.File(path, mode, locking=False)
 
 
 # HDF5's own locking messages ("unable to lock file", "file locking disabled", "already open"); a plain

@@ -13,7 +13,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from pipeline.cache.layout import VIDEOS, entry_key, open_failure, readable_entries
+from pipeline.cache.layout import VIDEOS, entry_key, open_cache_file, open_failure, readable_entries
 from pipeline.errors import CacheUnavailable, VideoError
 
 
@@ -28,7 +28,7 @@ class CacheReader:
     def file(self) -> h5py.File:
         if self._file is None:
             try:
-                self._file = h5py.File(self.path, "r")
+                self._file = open_cache_file(self.path, "r")
             except FileNotFoundError:
                 raise
             except OSError as exc:

@@ -14,7 +14,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from pipeline.cache.layout import FORMAT, INCOMPLETE, VIDEOS, arrays_digest, entry_key
+from pipeline.cache.layout import FORMAT, INCOMPLETE, VIDEOS, arrays_digest, entry_key, open_cache_file
 
 
 @dataclass
@@ -59,7 +59,7 @@ def verify_cache(path: str | Path) -> VerifyReport:
     """Read every entry of the cache at `path` and report what is wrong, never raising for a bad file."""
     report = VerifyReport(str(path))
     try:
-        with h5py.File(path, "r") as f:
+        with open_cache_file(path, "r") as f:
             _verify_file(f, report)
     except OSError as exc:
         report.problems["<file>"] = f"cannot be read as HDF5 ({exc})"

@@ -33,6 +33,7 @@ from pipeline.cache.layout import (
     arrays_digest,
     chunk_shape,
     entry_key,
+    open_cache_file,
     open_failure,
     readable_entries,
 )
@@ -52,7 +53,7 @@ def _now() -> str:
 
 def _readable(path: Path) -> bool:
     try:
-        with h5py.File(path, "r"):
+        with open_cache_file(path, "r"):
             return True
     except OSError:
         return False
@@ -71,7 +72,7 @@ def cached_sources(path: str | Path, config_hash: str) -> dict[str, str]:
     """`entry_sources` of the cache at `path`, read without writing to it ({} where there is no readable
     file): what a stage would skip, known before it opens the cache for writing or starts any worker."""
     try:
-        with h5py.File(path, "r") as file:
+        with open_cache_file(path, "r") as file:
             return entry_sources(file, config_hash)
     except OSError:
         return {}
@@ -143,7 +144,7 @@ class CacheWriter:
         if make_private(self.path):
             print(f"cache {self.path} was a link into DVC's cache: appending to a private copy")
         try:
-            return h5py.File(self.path, "a")
+            return open_cache_file(self.path, "a")
         except OSError as exc:
             if LOCKED.search(str(exc)):
                 raise CacheUnavailable(open_failure(self.path, exc)) from exc
@@ -158,7 +159,7 @@ class CacheWriter:
         shutil.move(self.path, aside)
         print(f"cache {self.path} is damaged ({damage}); moved aside to {aside} (delete it once you do not "
               "need it), starting afresh")
-        return h5py.File(self.path, "a")
+        return open_cache_file(self.path, "a")
 
     def _drop_broken_entries(self) -> None:
         videos = self.file.require_group(VIDEOS)

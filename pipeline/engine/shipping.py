@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import h5py
 from dask.distributed import Client, Future, get_worker
 
-from pipeline.cache.layout import VIDEOS, entry_key
+from pipeline.cache.layout import VIDEOS, entry_key, open_cache_file
 from pipeline.engine.worker_state import release_readers
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def cache_image(path: str, video_ids: Sequence[str], arrays: Sequence[str] | Non
     """An HDF5 file, as bytes, holding the root attributes of cache `path` and the entries of `video_ids`
     it has: each entry's attributes and its arrays whose names start with one of `arrays` (all when
     None), copied as stored (compressed chunks are not recompressed)."""
-    with h5py.File(path, "r") as source:
+    with open_cache_file(path, "r") as source:
         image = h5py.File(f"{path}.image", "w", driver="core", backing_store=False)
         with image:
             image.attrs.update(dict(source.attrs))
