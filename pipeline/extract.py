@@ -52,8 +52,8 @@ from pipeline.errors import ConfigError
 from pipeline.extractors import list_extractors
 from pipeline.faces.config import face_config
 from pipeline.faces.stage import run_faces
-from pipeline.features.config import ExtractorSpec, extractor_spec
-from pipeline.features.stage import check_runnable, run_features
+from pipeline.features.config import ExtractorSpec, check_runnable, extractor_spec
+from pipeline.features.stage import run_features
 from pipeline.graph import STAGE_SOURCES, cache_order, sources_of
 from pipeline.inference.extract import predict_decode_config
 from pipeline.inference.plan import Plan, make_plan
@@ -256,7 +256,8 @@ def extract_videos(videos: Sequence[str | Path], extractors: Sequence[str], *, o
             raise ConfigError(f"--workers {workers}: give at least 1")
         cluster = replace(cluster, workers=workers)
     for spec in plan.specs.values():
-        check_runnable(spec, cluster)     # a wrong device or precision: before any video is read
+        # a wrong device or precision: before any video is read
+        check_runnable(spec, external=cluster.external)
     out = Path(out)
     try:       # before any worker starts: --out naming a file, or a folder that cannot be made
         (out / "cache").mkdir(parents=True, exist_ok=True)

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import pickle
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import pipeline.heads  # noqa: F401  (registers every head)
 from pipeline.extractors import get_extractor, list_extractors
-from pipeline.file_memo import FileMemo
 from pipeline.heads.base import HEADS, sample_head
 from pipeline.manifests.registry import list_builders
 
@@ -79,54 +76,3 @@ def registry_problems(params: dict[str, Any]) -> list[str]:
 
 
 
-
-CHECKPOINT_ERRORS = (OSError, ValueError, RuntimeError, KeyError, pickle.UnpicklingError)
-"""What reading a file that is no fitting checkpoint raises (torch's loader, a strict load, the extractors'
-own format checks): the feature stage would stop on the same."""
-
-
-def weights_problems(params: dict[str, Any], memo: FileMemo | None = None) -> dict[str, str]:
-    """The `features.<name>.weights` files that the feature stage would refuse: missing, a folder,
-    unreadable, no checkpoint, or one whose keys and shapes do not fit the extractor with its options
-    (read and loaded into the architecture on the meta device, through the extractor's own loader). Found
-    by the run's first stage, not by `feat@<name>` after hours of decoding. `memo` keeps the verdict of a
-    file that fits while it is unchanged: the first stage runs on every `dvc repro`, and VGG16's file is
-    half a gigabyte. Entries whose name is unknown are left to `registry_problems`. One line per
-    extractor name."""
-    memo = memo or FileMemo()
-    problems: dict[str, str] = {}
-    for name, section in params["features"].items():
-        weights = str(section["weights"])
-        if weights in ("random", "none") or name not in list_extractors():
-            continue
-        cls = get_extractor(name)
-        if cls.recorded_weights("random") == "none":
-            continue
-        options = {k: v for k, v in (section.get("options") or {}).items() if k != "precision"}
-        path = Path(weights).expanduser()
-        key = f"features.{name}.weights"
-        if not path.exists():
-            problems[name] = (f"{key}: {path} not found (`vemo weights list` says where to get each "
-                              "checkpoint; `weights: random` runs without one, labelled as such)")
-            continue
-        if not path.is_file():
-            problems[name] = f"{key}: {path} is not a file"
-            continue
-        salt = f"{name}:{cls.version}:{sorted(options.items())!r}"
-        try:
-            memo.get(path, partial(_fits, cls, options=options), salt=salt)
-        except CHECKPOINT_ERRORS as exc:
-            said = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            problems[name] = f"{key}: {path} does not load into {name}: {_first_lines(said)}"
-    return problems
-
-
-def _fits(cls: type, path: Path, *, options: dict[str, Any]) -> str:
-    cls.check_checkpoint(path, **options)
-    return "fits"
-
-
-def _first_lines(message: str, limit: int = 300) -> str:
-    """A loader's message on one line: torch's strict load lists every missing key on lines of its own."""
-    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
-    return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -22,7 +22,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pipeline.cache.reader import CacheReader
 from pipeline.file_memo import FileMemo
 from pipeline.manifests.common import scan_folder
 from pipeline.manifests.duplicates import Duplicates, find_duplicates
@@ -34,8 +33,9 @@ from pipeline.manifests.registry import run_builder
 from pipeline.manifests.report import format_summary, write_outputs
 from pipeline.manifests.result import BuildResult, ManifestError
 from pipeline.params_check import exit_on, load_valid_params
-from pipeline.params_names import registry_problems, weights_problems
+from pipeline.params_names import registry_problems
 from pipeline.paths import dataset_paths
+from pipeline.preflight import preflight
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -96,38 +96,18 @@ def duplicates_of(result: BuildResult, inventory: list[tuple[str, int, str]],
 WEIGHTS_MEMO = ".weights_checked.json"
 
 
-def check_weights(params: dict[str, Any], manifest: Manifest, out: Path, source: Path) -> None:
-    """Raise naming each `features.<name>.weights` file that `feat@<name>` would refuse (missing, no
-    checkpoint, one that does not fit), before any video is decoded. An extractor whose cache already
-    holds every video of the manifest gets a warning instead: its stage runs no network (a colleague who
-    pulled the caches, docs/team.md, needs no checkpoint), and stops on the file only if it runs at all."""
+def check_runnable(params: dict[str, Any], manifest: Manifest, out: Path, source: Path) -> None:
+    """Raise naming what would stop a later stage on this machine (`pipeline/preflight.py`: checkpoints,
+    devices), before any video is decoded; say what would stop a stage whose outputs are already there."""
     memo = FileMemo.load(out / WEIGHTS_MEMO)
-    problems = weights_problems(params, memo)
+    found = preflight(params, {r.video_id for r in manifest.records}, dataset_paths(params), memo)
     if memo.new or (out / WEIGHTS_MEMO).exists():
         out.mkdir(parents=True, exist_ok=True)
         memo.save(out / WEIGHTS_MEMO)
-    ids = {r.video_id for r in manifest.records}
-    caches = dataset_paths(params)
-    fatal = []
-    for name, problem in problems.items():
-        if ids <= cached_ids(caches.cache_file(name)):
-            print(f"manifest: warning: {problem}; cache/{caches.name}/{name}.h5 holds every video, so "
-                  f"feat@{name} needs it only if it runs again", file=sys.stderr)
-        else:
-            fatal.append(problem)
-    if fatal:
-        raise ManifestError("\n".join(f"{source}: {p}" for p in fatal))
-
-
-def cached_ids(path: Path) -> set[str]:
-    """The complete entries of a cache file; none when it is absent or cannot be read."""
-    if not path.is_file():
-        return set()
-    try:
-        with CacheReader(path) as reader:
-            return set(reader.ids())
-    except (OSError, ValueError, KeyError):
-        return set()
+    for line in found.warnings:
+        print(f"manifest: warning: {line}", file=sys.stderr)
+    if found.stops:
+        raise ManifestError("\n".join(f"{source}: {line}" for line in found.stops))
 
 
 def target_classes(manifest: Manifest, target: str) -> list[str]:
@@ -238,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         result, inventory = build(params, args.params)
-        check_weights(params, result.manifest, out, args.params)
+        check_runnable(params, result.manifest, out, args.params)
         duplicates = duplicates_of(result, inventory, params, out)
     except (ManifestError, OSError) as e:
         for line in str(e).splitlines():      # one line per problem found

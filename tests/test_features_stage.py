@@ -273,12 +273,11 @@ def test_a_pool_worker_keeps_one_network_and_a_stage_worker_all(monkeypatch: pyt
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error where torch sees no CUDA device")
 def test_a_device_or_precision_this_machine_lacks_stops_the_stage_before_any_worker() -> None:
     """The driver skips torch for `auto`/`cpu` in fp32, not for what it must check here."""
-    from pipeline.engine.cluster import ClusterConfig
-    from pipeline.features.stage import check_runnable
+    from pipeline.features.config import check_runnable
 
     with pytest.raises(ConfigError, match="device 'cuda': torch sees no CUDA device here"):
-        check_runnable(ExtractorSpec("alexnet_fc7", device="cuda"), ClusterConfig())
+        check_runnable(ExtractorSpec("alexnet_fc7", device="cuda"), external=False)
     with pytest.raises(ConfigError, match="precision 'fp16' is not one of"):
         check_runnable(ExtractorSpec("alexnet_fc7", options={"precision": "fp16"}, device="cpu"),
-                       ClusterConfig())
-    check_runnable(ExtractorSpec("alexnet_fc7", device="cuda"), ClusterConfig(scheduler="tcp://elsewhere:1"))
+                       external=False)
+    check_runnable(ExtractorSpec("alexnet_fc7", device="cuda"), external=True)

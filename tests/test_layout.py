@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "config", "registry", "params_check", "defaults", "file_memo"),
+    ("errors", "config", "registry", "params_check", "defaults", "file_memo", "devices"),
     ("cache", "media", "manifests", "evaluation", "demo"),
     ("engine",),
     ("decode",),
@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("graph",),
     ("features",),
     ("paths", "weights", "params_names"),
+    ("preflight",),
     ("training",),
     ("dvc_graph",),
     ("report",),

@@ -43,10 +43,12 @@ def test_the_feature_driver_plans_every_built_in_extractor_without_torch() -> No
             "from pipeline.extractors.catalog import CARDS; "
             "from pipeline.features.config import extractor_spec; "
             "from pipeline.config import load_params; from pipeline.graph import sources_of; "
-            "from pipeline.features.stage import check_runnable, local_identity, shipped_arrays; "
+            "from pipeline.features.config import check_runnable; "
+            "from pipeline.features.stage import local_identity, shipped_arrays; "
             "params = load_params(); "
-            "[(check_runnable(s, ClusterConfig()), local_identity(s), shipped_arrays(n, {k: k for k in "
-            "sources_of(n)})) for n in CARDS for s in [extractor_spec(params, n)]]; "
+            "[(check_runnable(s, external=ClusterConfig().external), local_identity(s), "
+            "shipped_arrays(n, {k: k for k in sources_of(n)})) "
+            "for n in CARDS for s in [extractor_spec(params, n)]]; "
             f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({list(HEAVY)!r}))))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert set(json.loads(done.stdout.strip().splitlines()[-1])) == set()

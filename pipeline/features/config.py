@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.devices import check_device_name, this_machine
+from pipeline.errors import ConfigError
+
 GZIP_LEVEL = 4          # feature caches; the workers compress (pipeline/cache/packed.py)
 SPEED_ONLY = ("batch_size", "videos_per_task", "device")
 """Recorded in the cache's configuration but not hashed: they change how fast, not which values (reduced
@@ -81,3 +84,19 @@ def extractor_spec(params: dict[str, Any], name: str) -> ExtractorSpec:
 
 def extractor_specs(params: dict[str, Any]) -> dict[str, ExtractorSpec]:
     return {name: extractor_spec(params, name) for name in params.get("features", {})}
+
+
+def check_runnable(spec: ExtractorSpec, *, external: bool) -> None:
+    """Fail before starting workers on what can be known here: the device's spelling and, for a
+    LocalCluster (this machine; not `external`), that a CUDA device asked for exists and that the device
+    runs a reduced precision. `auto` or `cpu` in fp32 run anywhere: then torch is not imported here (3 s
+    of the stage's start)."""
+    precision = str(spec.options.get("precision", "fp32"))
+    try:
+        check_device_name(spec.device)
+        if not external and (precision != "fp32" or spec.device.startswith("cuda")):
+            from pipeline.extractors.base import check_precision
+
+            check_precision(spec.name, precision, this_machine(spec.device))
+    except (ValueError, RuntimeError) as exc:
+        raise ConfigError(f"features.{spec.name}: {exc}") from None

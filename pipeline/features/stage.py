@@ -21,10 +21,10 @@ from pipeline.features.config import (
     GZIP_LEVEL,
     ExtractorIdentity,
     ExtractorSpec,
+    check_runnable,
     feature_cache_config,
     recorded_config,
 )
-from pipeline.features.device import check_device_name
 from pipeline.features.inputs import input_arrays, recorded_identity
 from pipeline.features.tasks import extract_group, worker_identity
 from pipeline.manifests.format import Manifest
@@ -59,23 +59,6 @@ def agreed_identity(spec: ExtractorSpec, found: list[ExtractorIdentity]) -> Extr
         raise ConfigError(f"{spec.name}: the workers run different versions of the extractor's code "
                            f"({codes}); install the same release of vemo on every worker")
     return found[0]
-
-
-def check_runnable(spec: ExtractorSpec, cluster: ClusterConfig) -> None:
-    """Fail before starting workers on what can be known here: the device's spelling and, for a
-    LocalCluster (this machine), that a CUDA device asked for exists and that the device runs a reduced
-    precision. `auto` or `cpu` in fp32 run anywhere: then torch is not imported here (3 s of the
-    stage's start)."""
-    precision = str(spec.options.get("precision", "fp32"))
-    try:
-        check_device_name(spec.device)
-        if not cluster.external and (precision != "fp32" or spec.device.startswith("cuda")):
-            from pipeline.extractors.base import check_precision
-            from pipeline.features.device import device_for
-
-            check_precision(spec.name, precision, device_for(spec.device))
-    except (ValueError, RuntimeError) as exc:
-        raise ConfigError(f"features.{spec.name}: {exc}") from None
 
 
 def shipped_arrays(name: str, sources: dict[str, str]) -> dict[str, tuple[str, ...]]:
@@ -115,7 +98,7 @@ def run_features(*, spec: ExtractorSpec, manifest: Manifest, root: str | Path, s
     With a LocalCluster, the videos still missing are known before any worker starts (`local_identity`):
     none missing, no cluster (building the network on every worker took 2-10 s, bench/README.md,
     section 9); a few, no more workers than their tasks."""
-    check_runnable(spec, cluster)
+    check_runnable(spec, external=cluster.external)
     weights_files = [] if spec.weights in ("random", "none") else [spec.weights]
     job = VideoJob(f"feat@{spec.name}", extract_group,
                    {"spec": spec, "sources": sources, "gzip_level": GZIP_LEVEL},

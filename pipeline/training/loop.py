@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from dvclive import Live
 
+from pipeline.devices import this_machine
 from pipeline.errors import ConfigError
 from pipeline.heads.base import Head
 from pipeline.training.checkpoint import load_checkpoint, save_checkpoint
@@ -40,9 +41,12 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    """`train.device` on this machine (auto, cpu, cuda or cuda:N, as the feature stages take it); a CUDA
+    device that is not there is ConfigError, not a silent fall-back to the CPU nor torch's traceback."""
+    try:
+        return this_machine(name)
+    except (ValueError, RuntimeError) as exc:
+        raise ConfigError(f"train.device: {exc}") from None
 
 
 def make_optimizer(head: Head, cfg: TrainConfig) -> torch.optim.Optimizer:

@@ -1,7 +1,10 @@
-"""A checkpoint named by params.yaml is checked by the run's first stage (`manifest`), before any video is
-decoded: a missing file, a folder, a file that is no checkpoint and one that does not fit its extractor
-each stop the stage with one line naming the entry and the file; every official layout the extractors
-load passes. Checkpoints are made here in the official layouts, stored in a few bytes (zero-stride views)."""
+"""What would stop a later stage on this machine is found by the run's first stage (`manifest`), before any
+video is decoded. A checkpoint named by params.yaml: a missing file, a folder, a file that is no checkpoint
+and one that does not fit its extractor each stop the stage with one line naming the entry and the file;
+every official layout the extractors load passes. A device that is not here (an extractor's on a
+LocalCluster, a head's `train.device`) stops it the same way. Where the stage's outputs are all there (a
+colleague who pulled them), each is a warning. Checkpoints are made here in the official layouts, stored
+in a few bytes (zero-stride views)."""
 
 from __future__ import annotations
 
@@ -14,15 +17,16 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+import yaml
 
 from pipeline.cache.writer import CacheWriter
 from pipeline.extractors.base import Extractor
 from pipeline.file_memo import FileMemo
-from pipeline.params_names import weights_problems
+from pipeline.preflight import weights_problems
 from tests.test_extractors_r3d import cheap_state as r3d_state
 from tests.test_extractors_r3d import save_2020, save_cvpr2018
 from tests.test_extractors_vgg import cheap_state, dag_state
-from tests.test_manifests_stage import run_stage, ucf_dataset
+from tests.test_manifests_stage import REPO, run_stage, ucf_dataset
 
 
 def saved(state: dict[str, torch.Tensor], path: Path) -> Path:
@@ -136,5 +140,33 @@ def test_a_cache_that_holds_every_video_turns_the_stop_into_a_warning(tmp_path: 
     assert proc.returncode == 0, proc.stderr
     [warning] = [line for line in proc.stderr.splitlines() if "alexnet.pth" in line]
     assert warning.startswith("manifest: warning: features.alexnet_fc7.weights"), warning
-    assert "holds every video" in warning
+    assert "the outputs of feat@alexnet_fc7 are all there" in warning
     assert (tmp_path / "reports/t/manifest.csv").is_file()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is here: a cuda device is no mistake")
+def test_a_cuda_device_on_a_machine_without_one_stops_the_first_stage(tmp_path: Path) -> None:
+    shipped = yaml.safe_load((REPO / "params.yaml").read_text())
+    features = {"alexnet_fc7": {**shipped["features"]["alexnet_fc7"], "device": "cuda:1"}}
+    merge = {"features": features, "train": {**shipped["train"], "device": "cuda"},
+             "heads": {"caan": shipped["heads"]["caan"]}}
+    proc = run_stage(tmp_path, ucf_dataset(tmp_path), "--out", str(tmp_path / "out"), merge=merge)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 2, lines
+    assert "features.alexnet_fc7: device 'cuda:1': torch sees no CUDA device here" in lines[0]
+    assert "train.device: device 'cuda': torch sees no CUDA device here" in lines[1]
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out" / "manifest.csv").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is here: a cuda device is no mistake")
+def test_a_head_trained_already_turns_its_device_stop_into_a_warning(tmp_path: Path) -> None:
+    shipped = yaml.safe_load((REPO / "params.yaml").read_text())
+    merge = {"train": {**shipped["train"], "device": "cuda"}, "heads": {"caan": shipped["heads"]["caan"]}}
+    (tmp_path / "models/t/caan/run_00").mkdir(parents=True)
+    (tmp_path / "models/t/caan/run_00/best.pt").write_bytes(b"pulled")
+    proc = run_stage(tmp_path, ucf_dataset(tmp_path), merge=merge, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    [warning] = [line for line in proc.stderr.splitlines() if "cuda" in line]
+    assert warning.startswith("manifest: warning: train.device: device 'cuda'"), warning
+    assert "the outputs of train@caan are all there" in warning
