@@ -17,7 +17,6 @@ from typing import Any
 
 from pipeline.cache.reader import CacheReader
 from pipeline.devices import this_machine
-from pipeline.engine.cluster import cluster_config
 from pipeline.errors import ConfigError
 from pipeline.extractors import get_extractor, list_extractors
 from pipeline.features.config import check_runnable, extractor_specs
@@ -81,8 +80,11 @@ def device_problems(params: dict[str, Any]) -> dict[str, list[str]]:
     extractor's on a LocalCluster (the workers of an external cluster are elsewhere: not checked here),
     and each head's `train.device` (training runs in the DVC process). One line each."""
     problems: dict[str, list[str]] = {}
-    external = cluster_config(params).external
-    for name, spec in extractor_specs(params).items():
+    specs = extractor_specs(params)
+    # the cluster's kind matters only to a cuda device or a reduced precision (Dask's import: 0.5 s)
+    external = any(s.device.startswith("cuda") or s.options.get("precision", "fp32") != "fp32"
+                   for s in specs.values()) and external_cluster(params)
+    for name, spec in specs.items():
         try:
             check_runnable(spec, external=external)
         except ConfigError as exc:
@@ -97,6 +99,12 @@ def device_problems(params: dict[str, Any]) -> dict[str, list[str]]:
             where = f"heads.{key}.train.device" if own is not None else "train.device"
             problems.setdefault(f"train@{key}", []).append(f"{where}: {exc}")
     return problems
+
+
+def external_cluster(params: dict[str, Any]) -> bool:
+    from pipeline.engine.cluster import cluster_config
+
+    return cluster_config(params).external
 
 
 @dataclass

@@ -5,7 +5,8 @@
 - CAER, or any dataset shipped without a split: stratified train/val/test 7:1:2 (``caer_split``);
 - the trainer's validation set: a stratified fraction of train moved to ``val`` (``carve_validation``).
 
-All are seeded and deterministic; stratification is scikit-learn's.
+All are seeded and deterministic; stratification is scikit-learn's, imported by the protocols that draw
+(1.7 s): the manifest stage runs on every `dvc repro`, and a manifest with its split needs none of it.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from __future__ import annotations
 import warnings
 from collections import Counter
 from dataclasses import replace
-
-from sklearn.model_selection import StratifiedShuffleSplit, train_test_split
 
 from pipeline.manifests.format import Manifest, VideoRecord
 from pipeline.manifests.result import BuildResult, ManifestError
@@ -46,6 +45,8 @@ def ve8_runs(
 
     VideoEmotion-8's protocol: report the mean and std of accuracy over the runs.
     """
+    from sklearn.model_selection import StratifiedShuffleSplit
+
     labels = _check_labelled(manifest.records, 2)
     sss = StratifiedShuffleSplit(n_splits=n_runs, train_size=train_fraction, random_state=seed)
     ids = [r.video_id for r in manifest.records]
@@ -69,6 +70,8 @@ def fixed_split(manifest: Manifest) -> Manifest:
 
 def _stratified(ids: list[str], labels: list[str], test_size: float | int, seed: int) -> tuple[list, list]:
     """Stratified two-way split; unstratified, with a warning, when a class is too small to stratify."""
+    from sklearn.model_selection import train_test_split
+
     try:
         return train_test_split(ids, test_size=test_size, stratify=labels, random_state=seed)
     except ValueError as e:
