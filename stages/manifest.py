@@ -24,11 +24,11 @@ from typing import Any
 
 from pipeline.file_memo import FileMemo
 from pipeline.manifests.common import scan_folder
-from pipeline.manifests.duplicates import Duplicates, find_duplicates
+from pipeline.manifests.duplicates import Duplicates, find_duplicates, with_copies
 from pipeline.manifests.format import Manifest
 from pipeline.manifests.inventory import take_inventory
 from pipeline.manifests.polarity import missing_polarity
-from pipeline.manifests.protocols import RANDOM_PROTOCOLS, ensure_split
+from pipeline.manifests.protocols import RANDOM_PROTOCOLS, Units, ensure_split
 from pipeline.manifests.registry import run_builder
 from pipeline.manifests.report import format_summary, write_outputs
 from pipeline.manifests.result import BuildResult, ManifestError
@@ -45,9 +45,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build(params: dict[str, Any], source: Path) -> tuple[BuildResult, list[tuple[str, int, str]]]:
-    """The checked result and the inventory rows (``pipeline.manifests.inventory``); `params` passed
-    `params_check`, so the dataset section has its keys."""
+def build(params: dict[str, Any], source: Path,
+          out: Path) -> tuple[BuildResult, list[tuple[str, int, str]], Duplicates]:
+    """The checked result, the inventory rows (``pipeline.manifests.inventory``) and the videos holding
+    the same bytes, marked in the manifest before a split is drawn for a dataset without one, so that it
+    keeps each clip's copies on one side; `params` passed `params_check`, so the dataset section has its
+    keys."""
     ds = params["dataset"]
     root = Path(ds["root"])
     if not root.is_dir():
@@ -58,19 +61,21 @@ def build(params: dict[str, Any], source: Path) -> tuple[BuildResult, list[tuple
     rejected = dict(scan.rejected) | dict(result.rejected)
     result, inventory = take_inventory(replace(result, rejected=sorted(rejected.items()), others=scan.others),
                                        root)
+    duplicates = duplicates_of(result, inventory, params, out)
+    result = replace(result, manifest=with_copies(result.manifest, list(duplicates.groups)))
     result = ensure_split(result, seed=int(params.get("seed", 0)))
     check_single_videos(result, params, source)
     check_targets(result, params, source)
     check_polarity(result, params, source)
-    return result, inventory
+    return result, inventory, duplicates
 
 
 def random_protocol(params: dict[str, Any]) -> str:
-    """The protocol that draws train and test at random from all videos that some head trains under
-    (``train.protocol`` or a head's override), or "" when every head uses the manifest's split column."""
+    """The protocol that draws train and test at random from all videos when every head trains under one
+    (``train.protocol`` or a head's override), or "" when some head uses the manifest's split column."""
     trains = list(head_trains(params).values()) or [params.get("train") or {}]
-    drawn = sorted({str(t.get("protocol", "fixed")) for t in trains} & set(RANDOM_PROTOCOLS))
-    return drawn[0] if drawn else ""
+    protocols = {str(t.get("protocol", "fixed")) for t in trains}
+    return sorted(protocols)[0] if protocols <= set(RANDOM_PROTOCOLS) else ""
 
 
 # Beside the manifest, not a DVC output (.gitignore): the full hashes of the duplicates found last run,
@@ -182,7 +187,7 @@ def check_polarity(result: BuildResult, params: dict[str, Any], source: Path) ->
 def check_single_videos(result: BuildResult, params: dict[str, Any], source: Path) -> None:
     """A class with one video can be trained on or tested, never both: an error under ``ve8_runs`` (its
     stratified splits need two), a warning naming the class otherwise."""
-    counts = Counter(r.label for r in result.manifest.records)
+    counts = Counter(Units(result.manifest.records).label_list())    # a clip's copies count once
     single = sorted(c for c, n in counts.items() if n == 1)
     if not single:
         return
@@ -217,9 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     if kept_without_videos(params, out):
         return 0
     try:
-        result, inventory = build(params, args.params)
+        result, inventory, duplicates = build(params, args.params, out)
         check_runnable(params, result.manifest, out, args.params)
-        duplicates = duplicates_of(result, inventory, params, out)
     except (ManifestError, OSError) as e:
         for line in str(e).splitlines():      # one line per problem found
             print(f"manifest: {line}", file=sys.stderr)

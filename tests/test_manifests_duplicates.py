@@ -16,13 +16,16 @@ import yaml
 from pipeline.file_memo import FileMemo
 from pipeline.manifests import duplicates
 from pipeline.manifests.duplicates import (
+    ACROSS_LABELS,
     ACROSS_SPLITS,
     WITHIN_SPLIT,
+    DuplicateGroup,
     Duplicates,
     find_duplicates,
 )
 from pipeline.manifests.fingerprint import source_fingerprint
-from pipeline.manifests.format import VideoRecord
+from pipeline.manifests.format import VideoRecord, read_manifest
+from pipeline.manifests.protocols import DUPLICATE_OF
 from stages import manifest as manifest_stage
 from tests.corpus import lavfi_video
 from tests.test_manifests_stage import REPO, touch
@@ -86,7 +89,7 @@ def test_copies_across_splits_and_labels_are_named_and_a_middle_that_differs_is_
             "anger/c1_hard.mp4 (val, anger)") in out
     assert "label conflict (one clip, anger and joy): anger/c2.mp4 (train, anger) = joy/c2.mp4 (train, joy)" \
         in out
-    assert "same bytes twice within one split and label: 2 extra copies in 1 group(s)" in out
+    assert "same bytes twice, within one split and label: 2 extra copies in 1 group(s)" in out
     assert "big1" not in out.split("warning:", 1)[1]
 
 
@@ -118,7 +121,8 @@ def test_a_dataset_without_duplicates_reports_none_and_reads_no_file_in_full(
     assert len(read) == 1
 
 
-def test_random_protocols_and_folds_make_any_copy_a_leak_and_long_lists_are_cut(tmp_path: Path) -> None:
+def test_folds_make_a_copy_a_leak_random_protocols_keep_copies_together_and_long_lists_are_cut(
+        tmp_path: Path) -> None:
     root = tmp_path / "videos"
     pairs = []
     for i in range(3):
@@ -126,17 +130,23 @@ def test_random_protocols_and_folds_make_any_copy_a_leak_and_long_lists_are_cut(
         (root / f"joy/{i}.mp4").write_bytes(bytes([i]) * 100)
         shutil.copyfile(root / f"joy/{i}.mp4", root / f"joy/{i}b.mp4")
         pairs += [VideoRecord(f"joy/{i}", f"joy/{i}.mp4", "joy", "train", {"fold": "1"}),
-                  VideoRecord(f"joy/{i}b", f"joy/{i}b.mp4", "joy", "train", {"fold": "1" if i else "2"})]
+                  VideoRecord(f"joy/{i}b", f"joy/{i}b.mp4", "joy" if i else "anger", "train",
+                              {"fold": "1" if i else "2"})]
     inventory = [(r.path, 100, source_fingerprint(root / r.path)) for r in pairs]
     fixed = find_duplicates(pairs, root, inventory)
-    assert [g.problems for g in fixed] == [(ACROSS_SPLITS,), (WITHIN_SPLIT,), (WITHIN_SPLIT,)]
+    assert [g.problems for g in fixed] == [(ACROSS_SPLITS, ACROSS_LABELS), (WITHIN_SPLIT,), (WITHIN_SPLIT,)]
     assert "folds 1 and 2 share a video: the test fold leaks into training: joy/0.mp4 (train, fold 1, joy)" \
         in "\n".join(Duplicates(tuple(fixed)).lines())
+    # every head draws at random: the split column is unused and the draws keep copies together
     drawn = find_duplicates(pairs, root, inventory, random_split=True)
-    assert all(g.problems == (ACROSS_SPLITS,) for g in drawn)
-    lines = Duplicates(tuple(drawn), "ve8_runs").lines(limit=2)
+    assert [g.problems for g in drawn] == [(ACROSS_LABELS,), (WITHIN_SPLIT,), (WITHIN_SPLIT,)]
+    lines = Duplicates(tuple(drawn), "ve8_runs").lines()
+    assert lines[1].startswith("  label conflict (one clip, anger and joy): joy/0.mp4"), lines
+    assert lines[2].startswith("same bytes twice, kept on one side of every split train.protocol ve8_runs "
+                               "draws: 2 extra copies in 2 group(s)"), lines
+    many = [DuplicateGroup(g.sha256, g.size, g.members, (ACROSS_SPLITS,)) for g in fixed]
+    lines = Duplicates(tuple(many)).lines(limit=2)
     assert lines[0].startswith("warning: 3 group(s)") and len(lines) == 4
-    assert "train.protocol ve8_runs draws train and test at random" in lines[1]
     assert lines[3] == "  ... and 1 more, see duplicates in manifest_report.json"
 
 
@@ -178,3 +188,33 @@ def test_full_hashes_are_kept_for_unchanged_files_and_read_again_when_a_file_cha
     assert find_duplicates(records, root, inventory, cache=later) == []
     assert read == [root / "joy/b.mp4"]
     assert FileMemo.load(tmp_path / "absent.json").old == {}
+
+
+def test_a_dataset_without_a_split_gets_one_that_keeps_each_clips_copies_together(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The stage draws a 7:1:2 split for a dataset published without one: copies marked first
+    (`duplicate_of`, naming the first copy) are drawn as one clip, whatever the seed."""
+    root = tmp_path / "videos"
+    for label in ("anger", "joy"):
+        (root / label).mkdir(parents=True)
+        for i in range(10):
+            (root / f"{label}/{i}.mp4").write_bytes(os.urandom(2000))
+    for copy in ("x", "y", "z"):
+        shutil.copyfile(root / "anger/0.mp4", root / f"anger/0{copy}.mp4")
+    os.link(root / "joy/3.mp4", root / "joy/3_link.mp4")
+    groups = [["anger/0", "anger/0x", "anger/0y", "anger/0z"], ["joy/3", "joy/3_link"]]
+    for seed in range(4):
+        params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+        dataset = {"name": "t", "builder": "folder", "root": str(root), "lists": None}
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump({**params, "seed": seed, "heads": {},
+                                                              "dataset": dataset}), encoding="utf-8")
+        out = tmp_path / "out"
+        assert manifest_stage.main(["--params", str(tmp_path / "params.yaml"), "--out", str(out)]) == 0
+        manifest = read_manifest(out / "manifest.csv")
+        by_id = manifest.by_id()
+        assert {r.split for r in manifest.records} == {"train", "val", "test"}
+        for group in groups:
+            assert len({by_id[v].split for v in group}) == 1, (seed, group)
+            assert [by_id[v].extra[DUPLICATE_OF] for v in group] == [group[0]] * len(group)
+        assert by_id["anger/1"].extra[DUPLICATE_OF] == ""
+    assert "kept on one side" not in capsys.readouterr().out      # the shipped heads use the fixed protocol

@@ -8,7 +8,16 @@ import pytest
 
 from pipeline.manifests.format import Manifest, VideoRecord
 from pipeline.manifests.official import OFFICIAL_LISTS
-from pipeline.manifests.protocols import caer_split, carve_validation, ensure_split, fixed_split, ve8_runs
+from pipeline.manifests.protocols import (
+    DUPLICATE_OF,
+    Units,
+    caer_split,
+    carve_validation,
+    ensure_split,
+    fixed_split,
+    ve8_runs,
+    with_splits,
+)
 from pipeline.manifests.result import BuildResult, ManifestError
 from pipeline.manifests.ucf import VE8_CLASSES, official_manifest
 
@@ -129,3 +138,54 @@ def test_too_few_videos_to_split_is_a_manifest_error_not_sklearns(per_class: dic
     with pytest.raises(ManifestError, match=rf"its videos \({sum(per_class.values())}\) are too few for a "
                                             r"train/val/test split \(7, 1, 2\)"):
         ensure_split(BuildResult(synthetic(per_class)), seed=0)
+
+
+def with_copies_of(manifest: Manifest, copies: dict[str, list[str]]) -> Manifest:
+    """`manifest` plus, for each video id in `copies`, records of its copies (the manifest stage's
+    DUPLICATE_OF column on every member, naming the first)."""
+    records = []
+    for r in manifest.records:
+        extra = {DUPLICATE_OF: r.video_id} if r.video_id in copies else {}
+        records.append(VideoRecord(r.video_id, r.path, r.label, r.split, extra))
+        records += [VideoRecord(c, f"{c}.mp4", r.label, r.split, {DUPLICATE_OF: r.video_id})
+                    for c in copies.get(r.video_id, [])]
+    return Manifest(records=records, classes=list(manifest.classes))
+
+
+def sides(manifest: Manifest, ids: list[str]) -> set[str]:
+    by_id = manifest.by_id()
+    return {by_id[i].split for i in ids}
+
+
+COPIES = {"a/0": ["a/0-copy", "a/0-again"], "a/3": ["a/3-copy"], "b/1": ["b/1-copy"], "c/2": ["c/2-copy"]}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_every_drawn_split_keeps_a_clips_copies_on_one_side(seed: int) -> None:
+    plain = synthetic({"a": 9, "b": 7, "c": 8})
+    copied = with_copies_of(plain, COPIES)
+    groups = [[first, *more] for first, more in COPIES.items()]
+    for run in ve8_runs(copied, n_runs=3, seed=seed):
+        assert all(len(sides(run, g)) == 1 for g in groups)
+    caer = caer_split(copied, seed=seed)
+    assert all(len(sides(caer, g)) == 1 for g in groups)
+    carved = carve_validation(with_splits(copied, {r.video_id: "train" for r in copied.records}), 0.3,
+                              seed=seed)
+    assert all(len(sides(carved, g)) == 1 for g in groups)
+    assert {r.split for r in carved.records} == {"train", "val"}
+
+
+def test_without_copies_the_units_are_the_videos_and_the_splits_unchanged() -> None:
+    """The column, empty or absent, draws the same splits: a dataset without copies keeps its runs."""
+    plain = synthetic({"a": 9, "b": 7, "c": 8})
+    empty = Manifest(records=[VideoRecord(r.video_id, r.path, r.label, r.split, {DUPLICATE_OF: ""})
+                              for r in plain.records], classes=plain.classes)
+    runs = [[train_ids(m) for m in ve8_runs(manifest, n_runs=3)] for manifest in (plain, empty)]
+    assert runs[0] == runs[1]
+    assert Units(plain.records).keys == [r.video_id for r in plain.records]
+
+
+def test_a_class_whose_videos_are_all_copies_of_one_clip_cannot_be_split() -> None:
+    copied = with_copies_of(synthetic({"a": 5, "b": 1}), {"b/0": ["b/0-copy"]})
+    with pytest.raises(ManifestError, match=r"classes \['b'\] have fewer than 2 videos \(copies of one clip"):
+        ve8_runs(copied, n_runs=2)

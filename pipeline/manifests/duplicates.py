@@ -18,11 +18,12 @@ import hashlib
 import os
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.file_memo import FileMemo
-from pipeline.manifests.format import VideoRecord
+from pipeline.manifests.format import Manifest, VideoRecord
+from pipeline.manifests.protocols import DUPLICATE_OF
 
 # The problems a group can have, as the report names them.
 ACROSS_SPLITS, ACROSS_LABELS, WITHIN_SPLIT = "across_splits", "across_labels", "within_split"
@@ -70,7 +71,7 @@ FOLD = "fold"
 
 def _problems(members: list[VideoRecord], random_split: bool) -> tuple[str, ...]:
     problems = []
-    if random_split or len({(m.split, m.extra.get(FOLD, "")) for m in members}) > 1:
+    if not random_split and len({(m.split, m.extra.get(FOLD, "")) for m in members}) > 1:
         problems.append(ACROSS_SPLITS)
     if len({m.label for m in members}) > 1:
         problems.append(ACROSS_LABELS)
@@ -82,9 +83,9 @@ def find_duplicates(
     random_split: bool = False, cache: FileMemo | None = None,
 ) -> list[DuplicateGroup]:
     """Groups of two or more manifest videos with the same bytes, from the inventory rows (path, size,
-    fingerprint): files read in full only where fingerprints collide. ``random_split``: the protocol draws
-    the splits at random, so every group may span train and test whatever the split column says.
-    ``cache``: the full hashes of the last run (``FileMemo``), updated."""
+    fingerprint): files read in full only where fingerprints collide. ``random_split``: every head draws
+    its splits at random, which keep each group on one side (``protocols.Units``), and the split column is
+    not used: no group spans splits. ``cache``: the full hashes of the last run (``FileMemo``), updated."""
     fingerprints = {path: (size, fp) for path, size, fp in inventory}
     candidates: dict[str, list[VideoRecord]] = defaultdict(list)
     for record in records:
@@ -115,7 +116,7 @@ def _members(group: DuplicateGroup, shown: int = 4) -> str:
     return " = ".join(said) + (f" = {more} more" if more > 0 else "")
 
 
-def _why(group: DuplicateGroup, random_protocol: str) -> str:
+def _why(group: DuplicateGroup) -> str:
     reasons = []
     if ACROSS_LABELS in group.problems:
         reasons.append("label conflict (one clip, " + " and ".join(sorted({m.label for m in group.members}))
@@ -123,10 +124,7 @@ def _why(group: DuplicateGroup, random_protocol: str) -> str:
     if ACROSS_SPLITS in group.problems:
         splits = {m.split for m in group.members}
         folds = {m.extra.get(FOLD, "") for m in group.members}
-        if random_protocol:
-            reasons.append(f"train.protocol {random_protocol} draws train and test at random: copies may "
-                           "land on both sides, test leaking into training")
-        elif len(folds) > 1:
+        if len(folds) > 1:
             named = " and ".join(sorted(f or "none" for f in folds))
             reasons.append(f"folds {named} share a video: the test fold leaks into training")
         elif "test" in splits and ("train" in splits or "val" in splits):
@@ -138,8 +136,8 @@ def _why(group: DuplicateGroup, random_protocol: str) -> str:
 
 @dataclass(frozen=True)
 class Duplicates:
-    """What the manifest stage found: the groups, and the protocol that draws the splits at random that
-    some head trains under ("" when every head uses the manifest's split column)."""
+    """What the manifest stage found: the groups, and the protocol that draws the splits at random when
+    every head trains under one ("": the manifest's split column is used)."""
     groups: tuple[DuplicateGroup, ...] = ()
     random_protocol: str = ""
 
@@ -165,14 +163,28 @@ class Duplicates:
         if serious:
             lines.append(f"warning: {len(serious)} group(s) of videos with the same bytes in different "
                          "splits or under different labels:")
-            lines += [f"  {_why(g, self.random_protocol)}: {_members(g)}" for g in serious[:limit]]
+            lines += [f"  {_why(g)}: {_members(g)}" for g in serious[:limit]]
             if len(serious) > limit:
                 lines.append(f"  ... and {len(serious) - limit} more, see duplicates in manifest_report.json")
         within = [g for g in self.groups if WITHIN_SPLIT in g.problems]
         if within:
             copies = sum(len(g.members) - 1 for g in within)
             plural = "y" if copies == 1 else "ies"
-            lines.append(f"same bytes twice within one split and label: {copies} extra cop{plural} in "
-                         f"{len(within)} group(s), weighing that clip more where its split is used (see "
-                         "duplicates in manifest_report.json)")
+            where = (f"kept on one side of every split train.protocol {self.random_protocol} draws"
+                     if self.random_protocol else "within one split and label")
+            lines.append(f"same bytes twice, {where}: {copies} extra cop{plural} in {len(within)} group(s), "
+                         "weighing that clip more where its split is used (see duplicates in "
+                         "manifest_report.json)")
         return lines
+
+
+def with_copies(manifest: Manifest, groups: list[DuplicateGroup]) -> Manifest:
+    """The manifest with the ``DUPLICATE_OF`` column: on every member of a group, its first member's id, so
+    that the splits drawn later keep the copies on one side. Without groups, the manifest as it is (no
+    column: a dataset without copies keeps its manifest, and nothing downstream re-runs)."""
+    first = {m.video_id: g.members[0].video_id for g in groups for m in g.members}
+    if not first:
+        return manifest
+    return Manifest(records=[replace(r, extra={**r.extra, DUPLICATE_OF: first[r.video_id]})
+                             if r.video_id in first else r for r in manifest.records],
+                    classes=list(manifest.classes))

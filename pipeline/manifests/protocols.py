@@ -5,6 +5,10 @@
 - CAER, or any dataset shipped without a split: stratified train/val/test 7:1:2 (``caer_split``);
 - the trainer's validation set: a stratified fraction of train moved to ``val`` (``carve_validation``).
 
+Copies of one clip (the same bytes: the manifest stage's ``duplicate_of`` column) are kept on one side of
+every split these functions draw, as one unit with the first copy's label, so that no copy of a test or
+validation video is trained on. Without copies the units are the videos, and the splits are as before.
+
 All are seeded and deterministic; stratification is scikit-learn's, imported by the protocols that draw
 (1.7 s): the manifest stage runs on every `dvc repro`, and a manifest with its split needs none of it.
 """
@@ -18,6 +22,10 @@ from dataclasses import replace
 from pipeline.manifests.format import Manifest, VideoRecord
 from pipeline.manifests.result import BuildResult, ManifestError
 
+DUPLICATE_OF = "duplicate_of"
+"""The manifest column naming, on every copy of a clip held more than once, the video id of its first copy
+(pipeline/manifests/duplicates.py); empty on the others."""
+
 # The protocols that draw train and test at random from every video (`ve8_runs`, `caer_split`): under them
 # the manifest's split column says nothing of which videos are tested (pipeline/training/protocol.py runs
 # them; pipeline/manifests/duplicates.py says copies may land on both sides).
@@ -30,11 +38,35 @@ def with_splits(manifest: Manifest, splits: dict[str, str]) -> Manifest:
     return Manifest(records=records, classes=list(manifest.classes))
 
 
-def _check_labelled(records: list[VideoRecord], least: int) -> list[str]:
-    labels = [r.label for r in records]
+class Units:
+    """The videos of `records` as the units a split draws: each clip's copies together (``DUPLICATE_OF``),
+    keyed by the first copy's id, labelled with the first copy's label, in manifest order."""
+
+    def __init__(self, records: list[VideoRecord]) -> None:
+        self.members: dict[str, list[str]] = {}
+        self.labels: dict[str, str] = {}
+        for r in records:
+            key = r.extra.get(DUPLICATE_OF) or r.video_id
+            self.members.setdefault(key, []).append(r.video_id)
+            self.labels.setdefault(key, r.label)
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self.members)
+
+    def label_list(self, keys: list[str] | None = None) -> list[str]:
+        return [self.labels[k] for k in (self.keys if keys is None else keys)]
+
+    def videos(self, keys: list[str]) -> list[str]:
+        """The video ids of `keys`' units."""
+        return [v for k in keys for v in self.members[k]]
+
+
+def _check_labelled(labels: list[str], least: int) -> list[str]:
     small = sorted(c for c, n in Counter(labels).items() if n < least)
     if small:
-        raise ManifestError(f"classes {small} have fewer than {least} videos: no stratified split")
+        raise ManifestError(f"classes {small} have fewer than {least} videos (copies of one clip count "
+                            "once): no stratified split")
     return labels
 
 
@@ -47,13 +79,14 @@ def ve8_runs(
     """
     from sklearn.model_selection import StratifiedShuffleSplit
 
-    labels = _check_labelled(manifest.records, 2)
+    units = Units(manifest.records)
+    keys, labels = units.keys, _check_labelled(units.label_list(), 2)
     sss = StratifiedShuffleSplit(n_splits=n_runs, train_size=train_fraction, random_state=seed)
-    ids = [r.video_id for r in manifest.records]
     runs = []
-    for train, _ in sss.split(ids, labels):
-        in_train = {ids[i] for i in train}
-        runs.append(with_splits(manifest, {v: "train" if v in in_train else "test" for v in ids}))
+    for train, _ in sss.split(keys, labels):
+        in_train = set(units.videos([keys[i] for i in train]))
+        runs.append(with_splits(manifest, {r.video_id: "train" if r.video_id in in_train else "test"
+                                           for r in manifest.records}))
     return runs
 
 
@@ -92,31 +125,31 @@ def caer_split(manifest: Manifest, ratios: tuple[float, float, float] = (7, 1, 2
     train_r, val_r, test_r = (float(r) for r in ratios)
     if min(ratios) < 0 or not train_r or not test_r:
         raise ManifestError(f"ratios {ratios}: train and test must be positive, val not negative")
-    ids, labels = [r.video_id for r in manifest.records], [r.label for r in manifest.records]
-    rest, test = _stratified(ids, labels, test_r / (train_r + val_r + test_r), seed)
-    splits = dict.fromkeys(test, "test") | dict.fromkeys(rest, "train")
+    units = Units(manifest.records)
+    rest, test = _stratified(units.keys, units.label_list(), test_r / (train_r + val_r + test_r), seed)
+    splits = dict.fromkeys(units.videos(test), "test") | dict.fromkeys(units.videos(rest), "train")
     if val_r:
-        by_id = manifest.by_id()
-        _, val = _stratified(rest, [by_id[i].label for i in rest], val_r / (train_r + val_r), seed)
-        splits |= dict.fromkeys(val, "val")
+        _, val = _stratified(rest, units.label_list(rest), val_r / (train_r + val_r), seed)
+        splits |= dict.fromkeys(units.videos(val), "val")
     return with_splits(manifest, splits)
 
 
 def carve_validation(manifest: Manifest, fraction: float = 0.1, seed: int = 0) -> Manifest:
-    """Move a stratified ``fraction`` of train to ``val``, at least one video of each class that has two.
+    """Move a stratified ``fraction`` of train to ``val``, at least one video of each class that has two
+    (copies of one clip counting once, and moving together).
 
     Classes with a single training video keep it in train. Videos already in ``val`` stay there.
     """
     if not 0 < fraction < 1:
         raise ManifestError(f"validation fraction {fraction} is not between 0 and 1")
-    train = manifest.subset("train")
-    counts = Counter(r.label for r in train)
-    pool = [r for r in train if counts[r.label] >= 2]
+    units = Units(manifest.subset("train"))
+    counts = Counter(units.label_list())
+    pool = [k for k in units.keys if counts[units.labels[k]] >= 2]
     if not pool:
         raise ManifestError("no class has two training videos; no validation set can be carved")
-    n_val = max(round(fraction * len(pool)), len({r.label for r in pool}))
-    _, val = _stratified([r.video_id for r in pool], [r.label for r in pool], n_val, seed)
-    return with_splits(manifest, dict.fromkeys(val, "val"))
+    n_val = max(round(fraction * len(pool)), len({units.labels[k] for k in pool}))
+    _, val = _stratified(pool, units.label_list(pool), n_val, seed)
+    return with_splits(manifest, dict.fromkeys(units.videos(val), "val"))
 
 
 def ensure_split(
