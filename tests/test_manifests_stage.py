@@ -22,14 +22,20 @@ def touch(root: Path, *rels: str) -> Path:
     return root
 
 
-def run_stage(tmp: Path, dataset: dict, *extra: str, cwd: Path = REPO,
-              merge: dict | None = None) -> subprocess.CompletedProcess[str]:
-    """The stage on `dataset` with the shipped params, whose top-level sections `merge` replaces."""
+def write_params(tmp: Path, dataset: dict, merge: dict | None = None) -> Path:
+    """tmp/params.yaml: the shipped params on `dataset`, whose top-level sections `merge` replaces."""
     params = tmp / "params.yaml"
     shipped = yaml.safe_load((REPO / "params.yaml").read_text())     # every stage checks all of it
     # no head entry: these datasets' classes have no polarity, which a PCCE head would need
     mine = {**shipped, "seed": 5, "dataset": {"name": "t", **dataset}, "heads": {}, **(merge or {})}
     params.write_text(yaml.safe_dump(mine), encoding="utf-8")
+    return params
+
+
+def run_stage(tmp: Path, dataset: dict, *extra: str, cwd: Path = REPO,
+              merge: dict | None = None) -> subprocess.CompletedProcess[str]:
+    """The stage, as a subprocess, on `dataset` (`write_params`)."""
+    params = write_params(tmp, dataset, merge)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "stages.manifest", "--params", str(params), *extra]
     return subprocess.run(

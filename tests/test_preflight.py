@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +24,11 @@ from pipeline.cache.writer import CacheWriter
 from pipeline.extractors.base import Extractor
 from pipeline.file_memo import FileMemo
 from pipeline.preflight import weights_problems
+from stages import manifest as manifest_stage
 from tests.test_extractors_r3d import cheap_state as r3d_state
 from tests.test_extractors_r3d import save_2020, save_cvpr2018
 from tests.test_extractors_vgg import cheap_state, dag_state
-from tests.test_manifests_stage import REPO, run_stage, ucf_dataset
+from tests.test_manifests_stage import REPO, ucf_dataset, write_params
 
 
 def saved(state: dict[str, torch.Tensor], path: Path) -> Path:
@@ -48,6 +50,28 @@ OFFICIAL: dict[str, tuple[str, dict, Callable[[Path], Path]]] = {   # case -> (e
                               lambda d: saved(cheap_state(torchvision.models.resnet18), d / "r.pth")),
     "resnet50": ("mfcc_resnet50", {}, lambda d: saved(cheap_state(torchvision.models.resnet50), d / "r.pth")),
 }
+
+
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_stage(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., Ran]:
+    """The manifest stage's main in process (a subprocess costs CI seconds: torch's import), in `cwd`,
+    on `dataset` with `merge` (`write_params`)."""
+    def run(tmp: Path, dataset: dict, *extra: str, merge: dict, cwd: Path | None = None) -> Ran:
+        params = write_params(tmp, dataset, merge)
+        monkeypatch.chdir(cwd or tmp)
+        capsys.readouterr()
+        code = manifest_stage.main(["--params", str(params), *extra])
+        said = capsys.readouterr()
+        return Ran(code, said.out, said.err)
+
+    return run
 
 
 def params_with(name: str, weights: str | Path, options: dict | None = None) -> dict:
@@ -109,7 +133,8 @@ def test_a_fitting_file_is_read_once_while_unchanged(tmp_path: Path, monkeypatch
     assert "does not load" in weights_problems(params_with("mfcc_resnet18", path), again)["mfcc_resnet18"]
 
 
-def test_the_manifest_stage_stops_on_a_missing_checkpoint_before_any_video(tmp_path: Path) -> None:
+def test_the_manifest_stage_stops_on_missing_checkpoints_before_any_video(
+        tmp_path: Path, run_stage: Callable[..., Ran]) -> None:
     dataset = ucf_dataset(tmp_path)
     features = {"features": {"alexnet_fc7": {"weights": str(tmp_path / "alexnet.pth"), "batch_size": 4},
                              "vgg16_fc6": {"weights": str(tmp_path / "vgg16.pth"), "batch_size": 4}}}
@@ -122,7 +147,8 @@ def test_the_manifest_stage_stops_on_a_missing_checkpoint_before_any_video(tmp_p
     assert not (tmp_path / "out" / "manifest.csv").exists()
 
 
-def test_a_cache_that_holds_every_video_turns_the_stop_into_a_warning(tmp_path: Path) -> None:
+def test_a_cache_that_holds_every_video_turns_the_stop_into_a_warning(tmp_path: Path,
+                                                                      run_stage: Callable[..., Ran]) -> None:
     """A colleague who pulled the feature caches (docs/team.md) runs no network and has no checkpoint."""
     dataset = ucf_dataset(tmp_path)
     features = {"features": {"alexnet_fc7": {"weights": str(tmp_path / "alexnet.pth"), "batch_size": 4}}}
@@ -145,7 +171,8 @@ def test_a_cache_that_holds_every_video_turns_the_stop_into_a_warning(tmp_path: 
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is here: a cuda device is no mistake")
-def test_a_cuda_device_on_a_machine_without_one_stops_the_first_stage(tmp_path: Path) -> None:
+def test_a_cuda_device_on_a_machine_without_one_stops_the_first_stage(tmp_path: Path,
+                                                                      run_stage: Callable[..., Ran]) -> None:
     shipped = yaml.safe_load((REPO / "params.yaml").read_text())
     features = {"alexnet_fc7": {**shipped["features"]["alexnet_fc7"], "device": "cuda:1"}}
     merge = {"features": features, "train": {**shipped["train"], "device": "cuda"},
@@ -160,7 +187,8 @@ def test_a_cuda_device_on_a_machine_without_one_stops_the_first_stage(tmp_path: 
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is here: a cuda device is no mistake")
-def test_a_head_trained_already_turns_its_device_stop_into_a_warning(tmp_path: Path) -> None:
+def test_a_head_trained_already_turns_its_device_stop_into_a_warning(tmp_path: Path,
+                                                                     run_stage: Callable[..., Ran]) -> None:
     shipped = yaml.safe_load((REPO / "params.yaml").read_text())
     merge = {"train": {**shipped["train"], "device": "cuda"}, "heads": {"caan": shipped["heads"]["caan"]}}
     (tmp_path / "models/t/caan/run_00").mkdir(parents=True)
