@@ -10,11 +10,21 @@ a damaged one) costs time, never a wrong value.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+
+def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
+    """sha256 of the whole file, read in chunks (a video or a checkpoint may be gigabytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class FileMemo:

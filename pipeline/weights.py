@@ -23,7 +23,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.extractors.catalog import sha256_of
+from pipeline.file_memo import sha256_of
 
 DEFAULT_DEST = Path("weights")
 TIMEOUT_S = 60          # a host that drops packets fails in a minute instead of hanging

@@ -19,8 +19,8 @@ from torch import nn
 
 from pipeline.extractors.alexnet import AlexNetFc7, AlexNetFc7Keyframes, AlexNetFc7Spectrograms
 from pipeline.extractors.base import get_extractor
-from pipeline.extractors.catalog import sha256_of
 from pipeline.extractors.vgg import IMAGENET_MEAN, IMAGENET_STD, WeightsFormatError
+from pipeline.file_memo import sha256_of
 
 
 def meta_model(fn: Callable[..., nn.Module]) -> nn.Module:

@@ -15,9 +15,9 @@ from pipeline.cache import CacheWriter
 from pipeline.extractors import mfcc as M
 from pipeline.extractors import mfcc_cnn as C
 from pipeline.extractors.base import get_extractor
-from pipeline.extractors.catalog import sha256_of
 from pipeline.features.config import ExtractorSpec
 from pipeline.features.worker import extract_video
+from pipeline.file_memo import sha256_of
 
 SR = 44100
 

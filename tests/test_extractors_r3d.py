@@ -13,7 +13,6 @@ import torch
 import torchvision
 
 from pipeline.extractors.base import get_extractor
-from pipeline.extractors.catalog import sha256_of
 from pipeline.extractors.r3d import (
     NORMALIZATIONS,
     Bottleneck3d,
@@ -21,6 +20,7 @@ from pipeline.extractors.r3d import (
     R3D101Conv5,
     R3DBackbone,
 )
+from pipeline.file_memo import sha256_of
 
 # Golden reference: the authors' own model code (kenshohara/3D-ResNets-PyTorch models/resnet.py, CVPR2018
 # branch d9847ea and master 540a0ea), run outside this repository on a CVPR2018-format checkpoint of

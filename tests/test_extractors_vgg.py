@@ -20,7 +20,6 @@ from torch import nn
 
 from pipeline.extractors import vgg, vggface_convert
 from pipeline.extractors.base import get_extractor
-from pipeline.extractors.catalog import sha256_of
 from pipeline.extractors.vgg import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -30,6 +29,7 @@ from pipeline.extractors.vgg import (
     WeightsFormatError,
 )
 from pipeline.extractors.vggface_convert import ConversionError, convert_state
+from pipeline.file_memo import sha256_of
 
 DAG_CONVS = ["conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3",
              "conv4_1", "conv4_2", "conv4_3", "conv5_1", "conv5_2", "conv5_3"]

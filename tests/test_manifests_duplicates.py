@@ -107,8 +107,8 @@ def test_a_dataset_without_duplicates_reports_none_and_reads_no_file_in_full(
     assert "manifest: 6 videos" in said and "same bytes" not in said
     # in process, the full hash counted: none for distinct fingerprints, one per file behind two names
     read: list[Path] = []
-    real = duplicates.full_hash
-    monkeypatch.setattr(duplicates, "full_hash", lambda p: read.append(p) or real(p))
+    real = duplicates.sha256_of
+    monkeypatch.setattr(duplicates, "sha256_of", lambda p: read.append(p) or real(p))
     paths = ("anger/c1.mp4", "anger/c2.mp4", "joy/d.mp4")
     records = [VideoRecord(p, p, p.split("/")[0], "train") for p in paths]
     inventory = [(r.path, (root / r.path).stat().st_size, source_fingerprint(root / r.path)) for r in records]
@@ -156,8 +156,8 @@ def test_full_hashes_are_kept_for_unchanged_files_and_read_again_when_a_file_cha
     """The manifest stage runs on every `dvc repro`: an unchanged duplicate is not read in full again, and
     a rewritten one is, even with its size, ends and modification time kept (its ctime moved)."""
     read: list[Path] = []
-    real = duplicates.full_hash
-    monkeypatch.setattr(duplicates, "full_hash", lambda p: read.append(p) or real(p))
+    real = duplicates.sha256_of
+    monkeypatch.setattr(duplicates, "sha256_of", lambda p: read.append(p) or real(p))
     root = tmp_path / "videos"
     (root / "joy").mkdir(parents=True)
     same_ends_other_middle(root / "joy/a.mp4", root / "joy/b.mp4")

@@ -12,10 +12,11 @@ library, so that the stage graph and the feature driver can read it without the 
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
+
+from pipeline.file_memo import sha256_of
 
 
 @dataclass(frozen=True)
@@ -36,14 +37,6 @@ CARDS: dict[str, Card] = {
     "vgg16_fc6": Card("frames"),
     "vggface_fc6": Card("face_crops"),
 }
-
-
-def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def recorded_weights(name: str, weights: str, *, weighted: bool = True) -> str:

@@ -14,14 +14,13 @@ Empty files are left out: they hold no video (decode rejects each with its own r
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pipeline.file_memo import FileMemo
+from pipeline.file_memo import FileMemo, sha256_of
 from pipeline.manifests.format import Manifest, VideoRecord
 from pipeline.manifests.protocols import DUPLICATE_OF
 
@@ -37,15 +36,6 @@ class DuplicateGroup:
     problems: tuple[str, ...]          # ACROSS_SPLITS and/or ACROSS_LABELS, or (WITHIN_SPLIT,)
 
 
-def full_hash(path: Path, chunk: int = 1 << 20) -> str:
-    """sha256 of the whole file, read in chunks (a video may be gigabytes)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _content_hashes(paths: Iterable[tuple[Path, str]], cache: FileMemo) -> dict[Path, str]:
     """Full hash of each (path, fingerprint), each underlying file (same device and inode: a link) read
     once; a file that cannot be read is left out (it is then no duplicate of anything, and decode names
@@ -57,7 +47,7 @@ def _content_hashes(paths: Iterable[tuple[Path, str]], cache: FileMemo) -> dict[
             st = os.stat(path)
             key = (st.st_dev, st.st_ino)
             if key not in by_inode:
-                by_inode[key] = cache.get(path, full_hash, st=st, salt=fingerprint)
+                by_inode[key] = cache.get(path, sha256_of, st=st, salt=fingerprint)
         except OSError:
             continue
         hashes[path] = by_inode[key]
