@@ -16,13 +16,15 @@ meets a class with a single video; a class with a single video under the other p
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pipeline.file_memo import FileMemo
+from pipeline.evaluation.detection import GroundTruthError, read_ground_truth
+from pipeline.file_memo import FileMemo, sha256_of
 from pipeline.manifests.common import scan_folder
 from pipeline.manifests.duplicates import Duplicates, find_duplicates, with_copies
 from pipeline.manifests.format import Manifest
@@ -113,6 +115,44 @@ def check_runnable(params: dict[str, Any], manifest: Manifest, out: Path, source
         print(f"manifest: warning: {line}", file=sys.stderr)
     if found.stops:
         raise ManifestError("\n".join(f"{source}: {line}" for line in found.stops))
+
+
+# Beside the manifest, a DVC output that every evaluate@ stage depends on: the sha256 of each detection
+# ground-truth CSV a head's evaluation reads. The CSV is named by a param (a path, which may be null), not
+# a DVC dependency, so without this an edited CSV at the same path left the detection mAP stale.
+GROUND_TRUTH = "ground_truth.json"
+
+
+def ground_truth_files(params: dict[str, Any], manifest: Manifest, source: Path,
+                       warnings: list[str]) -> dict[str, str]:
+    """Path -> sha256 of each `detection_ground_truth` CSV some head's evaluation reads, each read and
+    checked now (ManifestError naming the file and line), not by evaluate@ after the training; a CSV that
+    names no video of the manifest is a warning (its mAP would be computed over nothing)."""
+    found: dict[str, str] = {}
+    ids = {r.video_id for r in manifest.records}
+    for key, merged in head_trains(params).items():
+        path = merged.get("detection_ground_truth")
+        if not path or str(path) in found:
+            continue
+        where = "train.detection_ground_truth" if (params.get("train") or {}).get("detection_ground_truth") \
+            == path else f"heads.{key}.train.detection_ground_truth"
+        try:
+            truth = read_ground_truth(path)
+            found[str(path)] = sha256_of(path)
+        except FileNotFoundError:
+            raise ManifestError(f"{source}: {where}: {path} not found") from None
+        except (GroundTruthError, OSError, UnicodeDecodeError) as exc:
+            raise ManifestError(f"{source}: {where}: {exc}") from None
+        if not set(truth) & ids:
+            warnings.append(f"{where}: {path} names no video of the manifest (its first: "
+                            f"{next(iter(truth), 'none')!r}): the detection mAP has nothing to score")
+    return found
+
+
+def write_ground_truth(files: dict[str, str], out: Path) -> None:
+    tmp = out / f"{GROUND_TRUTH}.tmp"
+    tmp.write_text(json.dumps({"files": dict(sorted(files.items()))}, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(out / GROUND_TRUTH)
 
 
 def target_classes(manifest: Manifest, target: str) -> list[str]:
@@ -224,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result, inventory, duplicates = build(params, args.params, out)
         check_runnable(params, result.manifest, out, args.params)
+        truths = ground_truth_files(params, result.manifest, args.params, result.warnings)
     except (ManifestError, OSError) as e:
         for line in str(e).splitlines():      # one line per problem found
             print(f"manifest: {line}", file=sys.stderr)
@@ -234,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"manifest: no video of {ds['root']} made it into the manifest", file=sys.stderr)
         return 1
     print(f"wrote {write_outputs(result, out, inventory, duplicates)}")
+    write_ground_truth(truths, out)
     return 0
 
 

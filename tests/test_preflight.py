@@ -8,6 +8,8 @@ in a few bytes (zero-stride views)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 from collections.abc import Callable
@@ -198,3 +200,41 @@ def test_a_head_trained_already_turns_its_device_stop_into_a_warning(tmp_path: P
     [warning] = [line for line in proc.stderr.splitlines() if "cuda" in line]
     assert warning.startswith("manifest: warning: train.device: device 'cuda'"), warning
     assert "the outputs of train@caan are all there" in warning
+
+
+def test_a_detection_ground_truth_is_checked_first_and_its_bytes_reach_the_evaluations(
+        tmp_path: Path, run_stage: Callable[..., Ran]) -> None:
+    """A bad CSV stops the first stage naming its line; a good one's sha256 is the manifest stage's output
+    `ground_truth.json`, which every evaluate@ depends on, so an edit of the CSV at the same path re-runs
+    them (a path in params.yaml alone did not)."""
+    shipped = yaml.safe_load((REPO / "params.yaml").read_text())
+    csv = tmp_path / "segments.csv"
+
+    def run_with(truth: Path) -> Ran:
+        merge = {"train": {**shipped["train"], "detection_ground_truth": str(truth)},
+                 "heads": {"caan": shipped["heads"]["caan"]}}
+        return run_stage(tmp_path, dataset, "--out", str(tmp_path / "out"), merge=merge)
+
+    dataset = ucf_dataset(tmp_path)
+    csv.write_text("video_id,start_s,end_s\njoy/a,0,1\njoy/a,2,1.5\n")
+    bad = run_with(csv)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        f"manifest: {tmp_path / 'params.yaml'}: train.detection_ground_truth: {csv}:3: need 0 <= start_s < "
+        "end_s; got 2.0, 1.5"], bad.stderr
+    missing = run_with(tmp_path / "nowhere.csv")
+    assert missing.returncode == 2 and f"{tmp_path / 'nowhere.csv'} not found" in missing.stderr
+
+    csv.write_text("video_id,start_s,end_s\njoy/a,0,1\n")
+    good = run_with(csv)
+    assert good.returncode == 0, good.stderr
+    recorded = json.loads((tmp_path / "out/ground_truth.json").read_text())["files"]
+    assert recorded == {str(csv): hashlib.sha256(csv.read_bytes()).hexdigest()}
+    csv.write_text("video_id,start_s,end_s\nsomeone/else,0,1\n")
+    elsewhere = run_with(csv)
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    assert "names no video of the manifest" in elsewhere.stdout, elsewhere.stdout
+    assert json.loads((tmp_path / "out/ground_truth.json").read_text())["files"] != recorded
+
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    assert "reports/${dataset.name}/ground_truth.json" in stages["evaluate"]["do"]["deps"]
+    assert any("ground_truth.json" in str(out) for out in stages["manifest"]["outs"])
