@@ -91,8 +91,9 @@ def duplicates_of(result: BuildResult, inventory: list[tuple[str, int, str]],
     """The manifest's groups of videos holding the same bytes: said, never fatal (docs/dataset.md)."""
     protocol = random_protocol(params)
     cache = FileMemo.load(out / HASH_CACHE)
+    targets = tuple(sorted({"label"} | {str(t.get("target", "label")) for t in head_trains(params).values()}))
     groups = find_duplicates(result.manifest.records, Path(params["dataset"]["root"]), inventory,
-                             random_split=bool(protocol), cache=cache)
+                             random_split=bool(protocol), cache=cache, targets=targets)
     if cache.new or (out / HASH_CACHE).exists():
         out.mkdir(parents=True, exist_ok=True)
         cache.save(out / HASH_CACHE)

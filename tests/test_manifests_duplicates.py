@@ -218,3 +218,22 @@ def test_a_dataset_without_a_split_gets_one_that_keeps_each_clips_copies_togethe
             assert [by_id[v].extra[DUPLICATE_OF] for v in group] == [group[0]] * len(group)
         assert by_id["anger/1"].extra[DUPLICATE_OF] == ""
     assert "kept on one side" not in capsys.readouterr().out      # the shipped heads use the fixed protocol
+
+
+def test_copies_that_disagree_on_a_heads_target_column_are_a_conflict(tmp_path: Path) -> None:
+    """A head trained on another column (`train.target: valence`) learns that column: copies with two
+    valences are a label conflict even under one label."""
+    root = tmp_path / "videos"
+    (root / "joy").mkdir(parents=True)
+    (root / "joy/a.mp4").write_bytes(b"x" * 100)
+    shutil.copyfile(root / "joy/a.mp4", root / "joy/b.mp4")
+    pair = [VideoRecord("joy/a", "joy/a.mp4", "joy", "train", {"valence": "0.2"}),
+            VideoRecord("joy/b", "joy/b.mp4", "joy", "train", {"valence": "0.8"})]
+    inventory = [(r.path, 100, source_fingerprint(root / r.path)) for r in pair]
+    [plain] = find_duplicates(pair, root, inventory)
+    assert plain.problems == (WITHIN_SPLIT,)
+    [group] = find_duplicates(pair, root, inventory, targets=("label", "valence"))
+    assert group.problems == (ACROSS_LABELS,)
+    found = Duplicates((group,))
+    assert "  valence conflict (one clip, 0.2 and 0.8): joy/a.mp4 (train, joy)" in found.lines()[1]
+    assert [m["valence"] for m in found.report()["list"][0]["members"]] == ["0.2", "0.8"]

@@ -34,6 +34,11 @@ class DuplicateGroup:
     size: int
     members: tuple[VideoRecord, ...]   # manifest order
     problems: tuple[str, ...]          # ACROSS_SPLITS and/or ACROSS_LABELS, or (WITHIN_SPLIT,)
+    targets: tuple[str, ...] = ("label",)   # what the heads learn: "label" and any other target column
+
+    def values(self, target: str) -> list[str]:
+        """Each member's value of `target` ("label", or a manifest column such as a valence)."""
+        return [m.label if target == "label" else m.extra.get(target, "") for m in self.members]
 
 
 def _content_hashes(paths: Iterable[tuple[Path, str]], cache: FileMemo) -> dict[Path, str]:
@@ -59,23 +64,25 @@ def _content_hashes(paths: Iterable[tuple[Path, str]], cache: FileMemo) -> dict[
 FOLD = "fold"
 
 
-def _problems(members: list[VideoRecord], random_split: bool) -> tuple[str, ...]:
+def _problems(group: DuplicateGroup, random_split: bool) -> tuple[str, ...]:
     problems = []
-    if not random_split and len({(m.split, m.extra.get(FOLD, "")) for m in members}) > 1:
+    if not random_split and len({(m.split, m.extra.get(FOLD, "")) for m in group.members}) > 1:
         problems.append(ACROSS_SPLITS)
-    if len({m.label for m in members}) > 1:
+    if any(len(set(group.values(t))) > 1 for t in group.targets):
         problems.append(ACROSS_LABELS)
     return tuple(problems) or (WITHIN_SPLIT,)
 
 
 def find_duplicates(
     records: list[VideoRecord], root: Path, inventory: Iterable[tuple[str, int, str]],
-    random_split: bool = False, cache: FileMemo | None = None,
+    random_split: bool = False, cache: FileMemo | None = None, targets: tuple[str, ...] = ("label",),
 ) -> list[DuplicateGroup]:
     """Groups of two or more manifest videos with the same bytes, from the inventory rows (path, size,
     fingerprint): files read in full only where fingerprints collide. ``random_split``: every head draws
     its splits at random, which keep each group on one side (``protocols.Units``), and the split column is
-    not used: no group spans splits. ``cache``: the full hashes of the last run (``FileMemo``), updated."""
+    not used: no group spans splits. ``cache``: the full hashes of the last run (``FileMemo``), updated.
+    ``targets``: what the heads learn (`train.target`: "label" or a manifest column); copies that disagree
+    on one are a label conflict."""
     fingerprints = {path: (size, fp) for path, size, fp in inventory}
     candidates: dict[str, list[VideoRecord]] = defaultdict(list)
     for record in records:
@@ -93,8 +100,8 @@ def find_duplicates(
                 by_hash[digest].append(record)
         for digest, members in by_hash.items():
             if len(members) > 1:
-                groups.append(DuplicateGroup(digest, fingerprints[members[0].path][0], tuple(members),
-                                             _problems(members, random_split)))
+                group = DuplicateGroup(digest, fingerprints[members[0].path][0], tuple(members), (), targets)
+                groups.append(replace(group, problems=_problems(group, random_split)))
     order = {r.path: i for i, r in enumerate(records)}
     return sorted(groups, key=lambda g: order[g.members[0].path])
 
@@ -108,9 +115,9 @@ def _members(group: DuplicateGroup, shown: int = 4) -> str:
 
 def _why(group: DuplicateGroup) -> str:
     reasons = []
-    if ACROSS_LABELS in group.problems:
-        reasons.append("label conflict (one clip, " + " and ".join(sorted({m.label for m in group.members}))
-                       + ")")
+    for target in group.targets:
+        if len(values := set(group.values(target))) > 1:
+            reasons.append(f"{target} conflict (one clip, " + " and ".join(sorted(values)) + ")")
     if ACROSS_SPLITS in group.problems:
         splits = {m.split for m in group.members}
         folds = {m.extra.get(FOLD, "") for m in group.members}
@@ -141,7 +148,9 @@ class Duplicates:
             "list": [{"sha256": g.sha256, "size": g.size, "problems": list(g.problems),
                       "members": [{"video_id": m.video_id, "path": m.path, "label": m.label,
                                    "split": m.split or "none",
-                                   **({FOLD: m.extra[FOLD]} if FOLD in m.extra else {})} for m in g.members]}
+                                   **({FOLD: m.extra[FOLD]} if FOLD in m.extra else {}),
+                                   **{t: m.extra.get(t, "") for t in g.targets if t != "label"}}
+                                  for m in g.members]}
                      for g in self.groups],
         }
 
