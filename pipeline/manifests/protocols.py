@@ -28,7 +28,8 @@ DUPLICATE_OF = "duplicate_of"
 
 # The protocols that draw train and test at random from every video (`ve8_runs`, `caer_split`): under them
 # the manifest's split column says nothing of which videos are tested (pipeline/training/protocol.py runs
-# them; pipeline/manifests/duplicates.py says copies may land on both sides).
+# them; `Units` keeps a clip's copies together, so pipeline/manifests/duplicates.py reports none as
+# spanning splits).
 RANDOM_PROTOCOLS = ("ve8_runs", "caer")
 
 
