@@ -60,6 +60,7 @@ from pipeline.inference.plan import Plan, make_plan
 from pipeline.inference.predict import video_ids
 from pipeline.manifests.format import Manifest, VideoRecord
 from pipeline.params_check import check_settings, load_yaml
+from pipeline.preflight import checkpoint_problem
 
 FORMATS = ("h5", "npy")
 FAILURE_COLUMNS = ("video_id", "path", "stage", "reason")
@@ -255,9 +256,11 @@ def extract_videos(videos: Sequence[str | Path], extractors: Sequence[str], *, o
         if workers < 1:
             raise ConfigError(f"--workers {workers}: give at least 1")
         cluster = replace(cluster, workers=workers)
-    for spec in plan.specs.values():
-        # a wrong device or precision: before any video is read
+    for name, spec in plan.specs.items():
+        # a wrong device or precision, a checkpoint that does not fit: before any video is read
         check_runnable(spec, external=cluster.external)
+        if problem := checkpoint_problem(name, spec.weights, spec.options):
+            raise ConfigError(f"--weights {name}={spec.weights}: {problem}")
     out = Path(out)
     try:       # before any worker starts: --out naming a file, or a folder that cannot be made
         (out / "cache").mkdir(parents=True, exist_ok=True)

@@ -29,39 +29,47 @@ own format checks): the feature stage would stop on the same."""
 
 
 def weights_problems(params: dict[str, Any], memo: FileMemo | None = None) -> dict[str, str]:
-    """The `features.<name>.weights` files that the feature stage would refuse: missing, a folder,
-    unreadable, no checkpoint, or one whose keys and shapes do not fit the extractor with its options
-    (read and loaded into the architecture on the meta device, through the extractor's own loader). Found
-    by the run's first stage, not by `feat@<name>` after hours of decoding. `memo` keeps the verdict of a
-    file that fits while it is unchanged: the first stage runs on every `dvc repro`, and VGG16's file is
-    half a gigabyte. Entries whose name is unknown are left to `registry_problems`. One line per
-    extractor name."""
-    memo = memo or FileMemo()
+    """The `features.<name>.weights` files that the feature stage would refuse (`checkpoint_problem`),
+    one line per extractor name. Found by the run's first stage, not by `feat@<name>` after hours of
+    decoding. `memo` keeps the verdict of a file that fits while it is unchanged: the first stage runs on
+    every `dvc repro`, and VGG16's file is half a gigabyte. Entries whose name is unknown are left to
+    `registry_problems`."""
     problems: dict[str, str] = {}
     for name, section in params["features"].items():
+        if name not in list_extractors():
+            continue
         weights = str(section["weights"])
-        if weights in ("random", "none") or name not in list_extractors():
-            continue
-        cls = get_extractor(name)
-        if cls.recorded_weights("random") == "none":
-            continue
-        options = {k: v for k, v in (section.get("options") or {}).items() if k != "precision"}
-        path = Path(weights).expanduser()
-        key = f"features.{name}.weights"
-        if not path.exists():
-            problems[name] = (f"{key}: {path} not found (`vemo weights list` says where to get each "
-                              "checkpoint; `weights: random` runs without one, labelled as such)")
-            continue
-        if not path.is_file():
-            problems[name] = f"{key}: {path} is not a file"
-            continue
-        salt = f"{name}:{cls.version}:{sorted(options.items())!r}"
-        try:
-            memo.get(path, partial(_fits, cls, options=options), salt=salt)
-        except CHECKPOINT_ERRORS as exc:
-            said = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            problems[name] = f"{key}: {path} does not load into {name}: {_first_lines(said)}"
+        problem = checkpoint_problem(name, weights, section.get("options") or {}, memo)
+        if problem:
+            problems[name] = f"features.{name}.weights: {Path(weights).expanduser()} {problem}"
     return problems
+
+
+def checkpoint_problem(name: str, weights: str, options: dict[str, Any],
+                       memo: FileMemo | None = None) -> str | None:
+    """Why extractor `name` with `options` would refuse `weights` (a checkpoint path): missing, a folder,
+    unreadable, no checkpoint, or one whose keys and shapes do not fit (read and loaded into the
+    architecture on the meta device, through the extractor's own loader); None when it loads, or for
+    "random" / "none"."""
+    if weights in ("random", "none"):        # before the class: its module imports torch
+        return None
+    cls = get_extractor(name)
+    if cls.recorded_weights("random") == "none":
+        return None
+    options = {k: v for k, v in options.items() if k != "precision"}
+    path = Path(weights).expanduser()
+    if not path.exists():
+        return ("not found (`vemo weights list` says where to get each checkpoint; `weights: random` runs "
+                "without one, labelled as such)")
+    if not path.is_file():
+        return "is not a file"
+    salt = f"{name}:{cls.version}:{sorted(options.items())!r}"
+    try:
+        (memo or FileMemo()).get(path, partial(_fits, cls, options=options), salt=salt)
+    except CHECKPOINT_ERRORS as exc:
+        said = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return f"does not load into {name}: {_first_lines(said)}"
+    return None
 
 
 def _fits(cls: type, path: Path, *, options: dict[str, Any]) -> str:

@@ -156,6 +156,16 @@ def test_a_users_mistake_is_one_line_and_exit_2(args: list[str], says: str, tmp_
     assert not (tmp_path / "features").exists(), "nothing is written before the mistake is reported"
 
 
+def test_a_checkpoint_that_does_not_fit_is_one_line_before_any_video(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.pth").write_text("not a checkpoint\n")
+    code, printed = run_cli("extract", "clip.mp4", "-e", "alexnet_fc7", "--weights", "notes.pth")
+    said = f"--weights alexnet_fc7={tmp_path / 'notes.pth'}: does not load into alexnet_fc7"
+    assert code == 2 and said in printed and len(printed.strip().splitlines()) == 1, printed
+    assert not (tmp_path / "features").exists()
+
+
 def test_the_shipped_defaults_are_params_yaml_sections() -> None:
     params = load_params(REPO / "params.yaml")
     assert {k: params[k] for k in SECTIONS} == DEFAULTS, \
