@@ -27,7 +27,7 @@ from pipeline.evaluation.detection import GroundTruthError, read_ground_truth
 from pipeline.file_memo import FileMemo, sha256_of
 from pipeline.manifests.common import scan_folder
 from pipeline.manifests.duplicates import Duplicates, find_duplicates, with_copies
-from pipeline.manifests.format import Manifest
+from pipeline.manifests.format import Manifest, read_manifest
 from pipeline.manifests.inventory import take_inventory
 from pipeline.manifests.polarity import missing_polarity
 from pipeline.manifests.protocols import RANDOM_PROTOCOLS, Units, ensure_split
@@ -260,13 +260,16 @@ def main(argv: list[str] | None = None) -> int:
     params = load_valid_params(args.params)
     exit_on(registry_problems(params), args.params)
     out = args.out or Path("reports") / params["dataset"]["name"]
-    if kept_without_videos(params, out):
-        return 0
     try:
+        if kept_without_videos(params, out):
+            # the heads still run here, so the ground truth they read is this machine's file
+            write_ground_truth(ground_truth_files(params, read_manifest(out / "manifest.csv"), args.params,
+                                                  []), out)
+            return 0
         result, inventory, duplicates = build(params, args.params, out)
         check_runnable(params, result.manifest, out, args.params)
         truths = ground_truth_files(params, result.manifest, args.params, result.warnings)
-    except (ManifestError, OSError) as e:
+    except (ValueError, OSError) as e:       # ManifestError, or a pulled manifest that is malformed
         for line in str(e).splitlines():      # one line per problem found
             print(f"manifest: {line}", file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -238,3 +239,25 @@ def test_a_detection_ground_truth_is_checked_first_and_its_bytes_reach_the_evalu
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     assert "reports/${dataset.name}/ground_truth.json" in stages["evaluate"]["do"]["deps"]
     assert any("ground_truth.json" in str(out) for out in stages["manifest"]["outs"])
+
+
+def test_without_the_videos_the_kept_manifest_still_gets_this_machines_ground_truth(
+        tmp_path: Path, run_stage: Callable[..., Ran]) -> None:
+    """A colleague who pulled the manifest and the caches has no dataset folder: the heads still run, so
+    `ground_truth.json` is written from the CSV on this machine."""
+    shipped = yaml.safe_load((REPO / "params.yaml").read_text())
+    dataset = ucf_dataset(tmp_path)
+    out = tmp_path / "out"
+    assert run_stage(tmp_path, dataset, "--out", str(out), merge={}).returncode == 0
+    shutil.rmtree(dataset["root"])
+    csv = tmp_path / "segments.csv"
+    csv.write_text("video_id,start_s,end_s\njoy/a,0,1\n")
+    merge = {"train": {**shipped["train"], "detection_ground_truth": str(csv)},
+             "heads": {"caan": shipped["heads"]["caan"]}}
+    kept = run_stage(tmp_path, dataset, "--out", str(out), merge=merge)
+    assert kept.returncode == 0 and "does not exist on this machine: keeping" in kept.stderr, kept.stderr
+    assert json.loads((out / "ground_truth.json").read_text())["files"] == {
+        str(csv): hashlib.sha256(csv.read_bytes()).hexdigest()}
+    csv.unlink()
+    gone = run_stage(tmp_path, dataset, "--out", str(out), merge=merge)
+    assert gone.returncode == 2 and f"{csv} not found" in gone.stderr, gone.stderr
