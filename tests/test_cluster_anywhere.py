@@ -90,7 +90,9 @@ def project(tmp: Path, dask: dict, videos: int = 3, name: str = "project") -> Pa
     """A project folder whose params name the dataset and the caches by relative paths."""
     folder = tmp / name
     for i in range(videos):
-        lavfi_video(folder / f"videos/{'ab'[i % 2]}/v{i}.mp4", seconds=1.0, size="96x72")
+        # a title each: the same picture and sound, other bytes (copies would be split as one clip)
+        lavfi_video(folder / f"videos/{'ab'[i % 2]}/v{i}.mp4", seconds=1.0, size="96x72",
+                    extra=("-metadata", f"title=v{i}"))
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["dataset"].update(name="t", builder="folder", root="videos", lists=None)
     params["decode"].update(segments=2, frames_per_segment=4, train_views=0, work_max_side=96)

@@ -189,3 +189,9 @@ def test_a_class_whose_videos_are_all_copies_of_one_clip_cannot_be_split() -> No
     copied = with_copies_of(synthetic({"a": 5, "b": 1}), {"b/0": ["b/0-copy"]})
     with pytest.raises(ManifestError, match=r"classes \['b'\] have fewer than 2 videos \(copies of one clip"):
         ve8_runs(copied, n_runs=2)
+
+
+def test_a_dataset_of_copies_too_few_to_split_says_how_many_distinct_clips() -> None:
+    copied = with_copies_of(synthetic({"a": 1, "b": 1}), {"a/0": ["a/0-copy", "a/0-again"]})
+    with pytest.raises(ManifestError, match=r"its videos \(4, 2 distinct clips\) are too few"):
+        ensure_split(BuildResult(copied), seed=0)

@@ -165,7 +165,9 @@ def ensure_split(
         try:
             manifest = caer_split(result.manifest, ratios, seed)
         except ManifestError as e:
-            raise ManifestError(f"no split in the dataset, and its videos ({len(records)}) are too few for a "
+            clips = len(Units(records).keys)
+            counted = str(len(records)) + ("" if clips == len(records) else f", {clips} distinct clips")
+            raise ManifestError(f"no split in the dataset, and its videos ({counted}) are too few for a "
                                 f"train/val/test split {ratios} ({e}); is dataset.root the whole "
                                 "dataset?") from None
     notes = [f"no split in the dataset: assigned train/val/test {ratios} stratified, seed {seed}"]
