@@ -43,7 +43,11 @@ class FileMemo:
         return cls(entries if isinstance(entries, dict) else None)
 
     def save(self, path: Path) -> None:
-        """Write the entries used by this run (temporary file, then renamed)."""
+        """Write the entries used by this run (temporary file, then renamed), its folder made if need be;
+        nothing when this run used none and there is no earlier file to empty."""
+        if not self.new and not path.exists():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(self.new, sort_keys=True) + "\n", encoding="utf-8")
         tmp.replace(path)

@@ -94,9 +94,7 @@ def duplicates_of(result: BuildResult, inventory: list[tuple[str, int, str]],
     targets = tuple(sorted({"label"} | {str(t.get("target", "label")) for t in head_trains(params).values()}))
     groups = find_duplicates(result.manifest.records, Path(params["dataset"]["root"]), inventory,
                              random_split=bool(protocol), cache=cache, targets=targets)
-    if cache.new or (out / HASH_CACHE).exists():
-        out.mkdir(parents=True, exist_ok=True)
-        cache.save(out / HASH_CACHE)
+    cache.save(out / HASH_CACHE)
     return Duplicates(tuple(groups), protocol)
 
 
@@ -109,9 +107,7 @@ def check_runnable(params: dict[str, Any], manifest: Manifest, out: Path, source
     devices), before any video is decoded; say what would stop a stage whose outputs are already there."""
     memo = FileMemo.load(out / WEIGHTS_MEMO)
     found = preflight(params, {r.video_id for r in manifest.records}, dataset_paths(params), memo)
-    if memo.new or (out / WEIGHTS_MEMO).exists():
-        out.mkdir(parents=True, exist_ok=True)
-        memo.save(out / WEIGHTS_MEMO)
+    memo.save(out / WEIGHTS_MEMO)
     for line in found.warnings:
         print(f"manifest: warning: {line}", file=sys.stderr)
     if found.stops:
