@@ -24,7 +24,7 @@ from pipeline.manifests.result import BuildResult, ManifestError
 
 DUPLICATE_OF = "duplicate_of"
 """The manifest column naming, on every copy of a clip held more than once, the video id of its first copy
-(pipeline/manifests/duplicates.py); empty on the others."""
+(pipeline/manifests/duplicates.py); empty on the others, and absent from a manifest without copies."""
 
 # The protocols that draw train and test at random from every video (`ve8_runs`, `caer_split`): under them
 # the manifest's split column says nothing of which videos are tested (pipeline/training/protocol.py runs
